@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Google clients otherwise probe the GCE metadata server (absent here) for a project id.
+    env: { METADATA_SERVER_DETECTION: 'none' },
   },
 });
