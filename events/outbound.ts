@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { ValidationError } from '../shared/runtime/errors';
+import { toValidationIssues } from './validation';
+
+/**
+ * Outbound control-plane events: structured-mode CloudEvents 1.0 (JSON), typed
+ * `dev.inferplane.<resource>.v1.<event>`. Data objects are strict so a field that was not designed
+ * to leave the control plane (a key value, a token) fails the build instead of being published.
+ */
+
+const PROJECT_ID = '[a-z][a-z0-9-]{4,28}[a-z0-9]';
+const FUNCTION_NAME = '[A-Za-z][A-Za-z0-9_-]{0,62}';
+const SOURCE = new RegExp(`^//inferplane\\.dev/projects/${PROJECT_ID}/functions/${FUNCTION_NAME}$`);
+
+/** The CloudEvent `source` of events emitted by one function. */
+export function outboundSource(projectId: string, functionName: string): string {
+  return `//inferplane.dev/projects/${projectId}/functions/${functionName}`;
+}
+
+const decimalString = z.string().regex(/^\d+$/, 'must be a decimal integer string');
+const nonEmpty = z.string().min(1);
+const issue = z.strictObject({ path: z.string(), message: nonEmpty });
+/** Stable machine-readable code, e.g. INVALID_MODEL_CONFIG. */
+const reasonCode = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be an UPPER_SNAKE_CASE code');
+
+const sourceObject = z.strictObject({ bucket: nonEmpty, name: nonEmpty, generation: decimalString });
+
+/** One change the control plane made (or, with dryRun, would make). */
+export const resourceChangeSchema = z.strictObject({
+  kind: z.enum(['node-pool-size', 'node-pool-autoscaling', 'deployment-replicas', 'hpa-replicas']),
+  /** Full resource name, e.g. `projects/p/locations/l/clusters/c/nodePools/gpu-l4` or `triton/resnet50`. */
+  target: nonEmpty,
+  from: z.number().int().nonnegative().nullable(),
+  to: z.number().int().nonnegative(),
+});
+
+export const modelDeployedDataSchema = z.strictObject({
+  model: nonEmpty,
+  version: decimalString,
+  /** Triton model repository, e.g. gs://bucket/models. */
+  repositoryUri: z.string().regex(/^gs:\/\/[^/]+(\/.*)?$/, 'must be a gs:// URI'),
+  gpuClass: nonEmpty,
+  sourceObject,
+  durationMs: z.number().int().nonnegative(),
+  namespace: nonEmpty.optional(),
+  deploymentName: nonEmpty.optional(),
+});
+
+export const modelRejectedDataSchema = z.strictObject({
+  reason: reasonCode,
+  message: nonEmpty,
+  issues: z.array(issue),
+  model: nonEmpty.optional(),
+  sourceObject: sourceObject.optional(),
+});
+
+const scalingBase = {
+  incidentId: nonEmpty,
+  policyName: nonEmpty,
+  incidentState: z.enum(['open', 'closed']),
+  model: nonEmpty.optional(),
+};
+
+export const scalingAppliedDataSchema = z.strictObject({
+  ...scalingBase,
+  dryRun: z.boolean(),
+  actions: z.array(resourceChangeSchema).min(1, 'an applied scaling event has at least one action'),
+});
+
+export const scalingSkippedDataSchema = z.strictObject({
+  ...scalingBase,
+  /** Why nothing was done, e.g. COOLDOWN, ALREADY_AT_TARGET, TEST_NOTIFICATION. */
+  skipReason: reasonCode,
+  message: nonEmpty.optional(),
+});
+
+export const scheduleAppliedDataSchema = z.strictObject({
+  schedule: nonEmpty,
+  /** `downtime`: the window says scaled down now; `uptime`: restored. */
+  windowState: z.enum(['uptime', 'downtime']),
+  dryRun: z.boolean(),
+  actions: z.array(resourceChangeSchema),
+  estimatedGpuHoursSaved: z.number().nonnegative(),
+  estimatedUsdSaved: z.number().nonnegative(),
+});
+
+export const securityRotatedDataSchema = z.strictObject({
+  networkPolicies: z.array(nonEmpty),
+  /** Secret Manager / Kubernetes Secret name. Never the value. */
+  secretName: nonEmpty,
+  /** Key identifiers only (fingerprints or version ids), never key material. */
+  keyIds: z.strictObject({ current: nonEmpty, previous: nonEmpty.optional() }),
+});
+
+export const outboundDataSchemas = {
+  'dev.inferplane.model.v1.deployed': modelDeployedDataSchema,
+  'dev.inferplane.model.v1.rejected': modelRejectedDataSchema,
+  'dev.inferplane.scaling.v1.applied': scalingAppliedDataSchema,
+  'dev.inferplane.scaling.v1.skipped': scalingSkippedDataSchema,
+  'dev.inferplane.schedule.v1.applied': scheduleAppliedDataSchema,
+  'dev.inferplane.security.v1.rotated': securityRotatedDataSchema,
+} as const;
+
+export type OutboundEventType = keyof typeof outboundDataSchemas;
+export const OUTBOUND_EVENT_TYPES = Object.keys(outboundDataSchemas) as OutboundEventType[];
+
+export type OutboundEventData<T extends OutboundEventType> = z.output<(typeof outboundDataSchemas)[T]>;
+
+const envelope = {
+  specversion: z.literal('1.0'),
+  id: nonEmpty,
+  source: z.string().regex(SOURCE, 'must be //inferplane.dev/projects/<project>/functions/<function>'),
+  time: z.iso.datetime({ offset: true }),
+  subject: nonEmpty.optional(),
+  datacontenttype: z.literal('application/json'),
+};
+
+function eventSchema<T extends OutboundEventType>(type: T) {
+  return z.strictObject({ ...envelope, type: z.literal(type), data: outboundDataSchemas[type] });
+}
+
+/** Any outbound event; `type` discriminates `data`. Consumers (and tests) parse with this. */
+export const outboundEventSchema = z.discriminatedUnion('type', [
+  eventSchema('dev.inferplane.model.v1.deployed'),
+  eventSchema('dev.inferplane.model.v1.rejected'),
+  eventSchema('dev.inferplane.scaling.v1.applied'),
+  eventSchema('dev.inferplane.scaling.v1.skipped'),
+  eventSchema('dev.inferplane.schedule.v1.applied'),
+  eventSchema('dev.inferplane.security.v1.rotated'),
+]);
+
+export type OutboundEvent = z.output<typeof outboundEventSchema>;
+export type OutboundEventOf<T extends OutboundEventType> = Extract<OutboundEvent, { type: T }>;
+
+export interface OutboundEventInit<T extends OutboundEventType> {
+  source: string;
+  subject?: string;
+  data: OutboundEventData<T>;
+  /**
+   * Pass a deterministic id (e.g. derived from the triggering event's source + id) so a retried
+   * handler publishes the same event and consumers can deduplicate. Defaults to a random UUID.
+   */
+  id?: string;
+  /** Defaults to now. */
+  time?: Date | string;
+}
+
+/**
+ * Builds and validates an outbound CloudEvent. Throws ValidationError (paths such as `data.version`,
+ * `source`) when the event does not match its type's schema: a malformed event is a bug, never
+ * published.
+ */
+export function buildOutboundEvent<T extends OutboundEventType>(
+  type: T,
+  init: OutboundEventInit<T>,
+): OutboundEventOf<T> {
+  const time = init.time instanceof Date ? init.time.toISOString() : (init.time ?? new Date().toISOString());
+  const candidate = {
+    specversion: '1.0',
+    id: init.id ?? randomUUID(),
+    source: init.source,
+    type,
+    time,
+    ...(init.subject !== undefined ? { subject: init.subject } : {}),
+    datacontenttype: 'application/json',
+    data: init.data,
+  };
+  const result = eventSchema(type).safeParse(candidate);
+  if (!result.success) {
+    throw new ValidationError(`Outbound ${type} event`, toValidationIssues(result.error), {
+      cause: result.error,
+    });
+  }
+  return result.data as OutboundEventOf<T>;
+}
+
+/** Validates an event received from (or about to be sent to) the outbound topic. */
+export function parseOutboundEvent(input: unknown): OutboundEvent {
+  const result = outboundEventSchema.safeParse(input);
+  if (!result.success) {
+    throw new ValidationError('Outbound event', toValidationIssues(result.error), { cause: result.error });
+  }
+  return result.data;
+}
