@@ -1,0 +1,626 @@
+import { ValidationError } from '../runtime/errors';
+import { BufferedByteReader, type ByteSource, DEFAULT_WINDOW_BYTES } from './source';
+import {
+  OnnxFormatError,
+  type OnnxSignature,
+  type OnnxValueKind,
+  type TensorSignature,
+  tritonDataTypeOf,
+} from './types';
+
+export { OnnxFormatError, type OnnxSignature, type TensorSignature } from './types';
+
+/**
+ * Bounds on the work and memory one read may take, whatever the file holds. The defaults fit real
+ * models with a wide margin (a large transformer graph has ~10^5 nodes, each one field here).
+ */
+export interface OnnxReadLimits {
+  /** Nested messages entered (ModelProto is depth 0; a plain tensor input's dims are at depth 6). */
+  maxDepth: number;
+  /** Fields visited (read or skipped) across the whole walk. */
+  maxFields: number;
+  /** One string field that is kept (a name, a domain, a dim_param). */
+  maxStringBytes: number;
+  /** All kept names (inputs, outputs, initializers) and dims together, 8 bytes counted per dim. */
+  maxRetainedBytes: number;
+  /** Size of each ranged read. */
+  windowBytes: number;
+}
+
+export const DEFAULT_ONNX_READ_LIMITS: Readonly<OnnxReadLimits> = {
+  maxDepth: 32,
+  maxFields: 5_000_000,
+  maxStringBytes: 64 * 1024,
+  maxRetainedBytes: 16 * 1024 * 1024,
+  windowBytes: DEFAULT_WINDOW_BYTES,
+};
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
+
+const WIRE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start-group', 'end-group', 'fixed32'];
+
+interface Tag {
+  field: number;
+  wireType: number;
+  /** Offset of the tag's first byte. */
+  offset: number;
+}
+
+/** Field number -> expected wire type, for the fields of ModelProto. Used to recognise the format. */
+const MODEL_FIELDS: ReadonlyMap<number, number> = new Map([
+  [1, WIRE_VARINT], // ir_version
+  [2, WIRE_LEN], // producer_name
+  [3, WIRE_LEN], // producer_version
+  [4, WIRE_LEN], // domain
+  [5, WIRE_VARINT], // model_version
+  [6, WIRE_LEN], // doc_string
+  [7, WIRE_LEN], // graph
+  [8, WIRE_LEN], // opset_import
+  [14, WIRE_LEN], // metadata_props
+  [20, WIRE_LEN], // training_info
+  [25, WIRE_LEN], // functions
+]);
+
+/** Well-known signatures of files people upload by mistake, for a clearer rejection. */
+const MAGIC: readonly { bytes: readonly number[]; what: string }[] = [
+  { bytes: [0x50, 0x4b, 0x03, 0x04], what: 'a ZIP archive (a PyTorch .pt/.pth file is one)' },
+  { bytes: [0x50, 0x4b, 0x05, 0x06], what: 'an empty ZIP archive' },
+  { bytes: [0x89, 0x50, 0x4e, 0x47], what: 'a PNG image' },
+  { bytes: [0xff, 0xd8, 0xff], what: 'a JPEG image' },
+  { bytes: [0x1f, 0x8b], what: 'gzip-compressed data' },
+  { bytes: [0x25, 0x50, 0x44, 0x46], what: 'a PDF document' },
+  { bytes: [0x7f, 0x45, 0x4c, 0x46], what: 'an ELF binary' },
+  { bytes: [0x80, 0x02], what: 'a Python pickle' },
+  { bytes: [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], what: 'a NumPy array' },
+];
+
+/**
+ * A protobuf wire-format walker over a BufferedByteReader. It never reads a length-delimited field
+ * it is told to skip, and it enforces the limits on every step.
+ */
+class ProtoWalker {
+  private fields = 0;
+  private retained = 0;
+  depth = 0;
+  private readonly decoder = new TextDecoder('utf-8');
+
+  constructor(
+    private readonly r: BufferedByteReader,
+    private readonly limits: OnnxReadLimits,
+  ) {}
+
+  get position(): number {
+    return this.r.position;
+  }
+
+  /** A structural problem: at the top level it means the file is not ONNX at all. */
+  malformed(message: string, offset: number): OnnxFormatError {
+    return new OnnxFormatError(
+      this.depth === 0 ? `not an ONNX model (${message})` : `malformed ONNX model: ${message}`,
+      { offset },
+    );
+  }
+
+  private overrun(what: string, start: number, end: number): OnnxFormatError {
+    if (end >= this.r.size) {
+      return new OnnxFormatError(
+        `truncated at byte ${this.r.size}: ${what} starting at byte ${start} runs past the end of the file`,
+        { offset: this.r.size },
+      );
+    }
+    return this.malformed(`${what} at byte ${start} runs past the end of its message at byte ${end}`, start);
+  }
+
+  async readVarint(end: number): Promise<bigint> {
+    const start = this.r.position;
+    const avail = await this.r.fill(Math.min(10, end - start));
+    // Up to 7 bytes (49 bits) stay exact in a double; longer varints (negative int64) use bigint.
+    let small = 0;
+    for (let i = 0; i < avail && i < 7; i++) {
+      const b = this.r.byteAt(i);
+      small += (b & 0x7f) * 2 ** (7 * i);
+      if ((b & 0x80) === 0) {
+        this.r.skip(i + 1);
+        return BigInt(small);
+      }
+    }
+    let big = BigInt(small);
+    for (let i = 7; i < avail; i++) {
+      const b = this.r.byteAt(i);
+      // The 10th byte carries bit 63 only; more, or a continuation bit, is not a 64-bit varint.
+      if (i === 9 && b > 1) throw this.malformed(`varint at byte ${start} overflows 64 bits`, start);
+      big |= BigInt(b & 0x7f) << BigInt(7 * i);
+      if ((b & 0x80) === 0) {
+        this.r.skip(i + 1);
+        return big;
+      }
+    }
+    throw this.overrun('a varint', start, end);
+  }
+
+  /** A varint that must be a non-negative safe integer (a length, a version, a dim). */
+  async readUint(end: number, what: string): Promise<number> {
+    const start = this.r.position;
+    const v = await this.readVarint(end);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw this.malformed(`${what} at byte ${start} is out of range (${BigInt.asIntN(64, v)})`, start);
+    }
+    return Number(v);
+  }
+
+  async readTag(end: number): Promise<Tag | null> {
+    const offset = this.r.position;
+    if (offset >= end) return null;
+    this.fields += 1;
+    if (this.fields > this.limits.maxFields) {
+      throw new OnnxFormatError(
+        `more than ${this.limits.maxFields} protobuf fields at byte ${offset}; refusing to walk further`,
+        { offset },
+      );
+    }
+    const raw = await this.readVarint(end);
+    if (raw > 0xffffffffn) throw this.malformed(`field tag at byte ${offset} is out of range`, offset);
+    const value = Number(raw);
+    const field = Math.floor(value / 8);
+    const wireType = value % 8;
+    if (wireType === 3 || wireType === 4) {
+      throw this.malformed(
+        `protobuf groups (wire type ${wireType}) at byte ${offset} are not supported`,
+        offset,
+      );
+    }
+    if (wireType > 5) throw this.malformed(`invalid wire type ${wireType} at byte ${offset}`, offset);
+    if (field === 0) throw this.malformed(`invalid field number 0 at byte ${offset}`, offset);
+    return { field, wireType, offset };
+  }
+
+  /** Reads a length prefix and returns where the field's payload ends. */
+  async readLength(end: number): Promise<number> {
+    const start = this.r.position;
+    const len = await this.readUint(end, 'a length');
+    const payloadStart = this.r.position;
+    if (len > this.r.size - payloadStart) {
+      throw new OnnxFormatError(
+        `declared length ${len} exceeds file size (${this.r.size} bytes; field at byte ${start})`,
+        { offset: start },
+      );
+    }
+    if (payloadStart + len > end) {
+      throw this.malformed(
+        `declared length ${len} at byte ${start} runs past the end of its message at byte ${end}`,
+        start,
+      );
+    }
+    return payloadStart + len;
+  }
+
+  expectWire(tag: Tag, wireType: number, what: string): void {
+    if (tag.wireType !== wireType) {
+      throw this.malformed(
+        `${what} (field ${tag.field}) at byte ${tag.offset} has wire type ${WIRE_NAMES[tag.wireType]}, expected ${WIRE_NAMES[wireType]}`,
+        tag.offset,
+      );
+    }
+  }
+
+  async skipField(tag: Tag, end: number): Promise<void> {
+    const start = this.r.position;
+    switch (tag.wireType) {
+      case WIRE_VARINT:
+        await this.readVarint(end);
+        return;
+      case WIRE_I64:
+      case WIRE_I32: {
+        const n = tag.wireType === WIRE_I64 ? 8 : 4;
+        if (end - start < n) throw this.overrun(`a fixed${n * 8} value`, start, end);
+        this.r.skip(n);
+        return;
+      }
+      case WIRE_LEN: {
+        const payloadEnd = await this.readLength(end);
+        this.r.skip(payloadEnd - this.r.position);
+        return;
+      }
+      default:
+        throw this.malformed(`invalid wire type ${tag.wireType} at byte ${tag.offset}`, tag.offset);
+    }
+  }
+
+  /** Counts what the signature keeps (names, dims), so memory stays bounded whatever the file says. */
+  retain(bytes: number, offset: number): void {
+    this.retained += bytes;
+    if (this.retained > this.limits.maxRetainedBytes) {
+      throw new OnnxFormatError(
+        `names and dims total more than ${this.limits.maxRetainedBytes} bytes at byte ${offset}; refusing to keep more`,
+        { offset },
+      );
+    }
+  }
+
+  /** A string field that is kept: bounded in size, and counted against the retained total. */
+  async readString(tag: Tag, end: number, what: string): Promise<string> {
+    this.expectWire(tag, WIRE_LEN, what);
+    const lengthAt = this.r.position;
+    const payloadEnd = await this.readLength(end);
+    const len = payloadEnd - this.r.position;
+    if (len > this.limits.maxStringBytes) {
+      throw new OnnxFormatError(
+        `${what} at byte ${lengthAt} is ${len} bytes, over the ${this.limits.maxStringBytes}-byte limit for a name`,
+        { offset: lengthAt },
+      );
+    }
+    this.retain(len, lengthAt);
+    const bytes = await this.r.readBytes(len);
+    if (bytes.byteLength !== len) throw this.overrun(what, lengthAt, end);
+    return this.decoder.decode(bytes);
+  }
+
+  /** Enters a length-delimited sub-message, walks its fields, and leaves it. */
+  async message(
+    tag: Tag,
+    end: number,
+    what: string,
+    onField: (tag: Tag, end: number) => Promise<boolean>,
+  ): Promise<void> {
+    this.expectWire(tag, WIRE_LEN, what);
+    const subEnd = await this.readLength(end);
+    this.depth += 1;
+    if (this.depth > this.limits.maxDepth) {
+      throw new OnnxFormatError(`nesting deeper than ${this.limits.maxDepth} at byte ${tag.offset}`, {
+        offset: tag.offset,
+      });
+    }
+    await this.walkFields(subEnd, onField);
+    this.depth -= 1;
+  }
+
+  /** Walks the fields up to `end`; fields `onField` does not handle (returns false) are skipped. */
+  async walkFields(end: number, onField: (tag: Tag, end: number) => Promise<boolean>): Promise<void> {
+    for (;;) {
+      const tag = await this.readTag(end);
+      if (tag === null) return;
+      if (!(await onField(tag, end))) await this.skipField(tag, end);
+    }
+  }
+}
+
+interface ValueInfo {
+  name: string;
+  kind: OnnxValueKind;
+  elemType: number;
+  dims: number[];
+  rankKnown: boolean;
+}
+
+interface TensorHead {
+  name: string;
+  external: boolean;
+  location: string | undefined;
+}
+
+class OnnxSignatureParser {
+  irVersion: number | undefined;
+  readonly opsets: { domain: string; version: number }[] = [];
+  producerName: string | undefined;
+  producerVersion: string | undefined;
+  graphSeen = false;
+  graphName: string | undefined;
+  readonly inputs: ValueInfo[] = [];
+  readonly outputs: ValueInfo[] = [];
+  readonly initializerNames = new Set<string>();
+  readonly externalData: { tensor: string; location: string }[] = [];
+
+  constructor(private readonly w: ProtoWalker) {}
+
+  async model(end: number): Promise<void> {
+    const w = this.w;
+    let first = true;
+    await w.walkFields(end, async (tag, e) => {
+      const expected = MODEL_FIELDS.get(tag.field);
+      if (first && expected === undefined) {
+        throw w.malformed(
+          `the first field, number ${tag.field} at byte ${tag.offset}, is not a ModelProto field`,
+          0,
+        );
+      }
+      first = false;
+      if (expected !== undefined) w.expectWire(tag, expected, `ModelProto field ${tag.field}`);
+      switch (tag.field) {
+        case 1:
+          this.irVersion = await w.readUint(e, 'ir_version');
+          return true;
+        case 2:
+          this.producerName = await w.readString(tag, e, 'producer_name');
+          return true;
+        case 3:
+          this.producerVersion = await w.readString(tag, e, 'producer_version');
+          return true;
+        case 7:
+          this.graphSeen = true;
+          await w.message(tag, e, 'graph', (t, ge) => this.graph(t, ge));
+          return true;
+        case 8:
+          await this.opset(tag, e);
+          return true;
+        default:
+          return false;
+      }
+    });
+  }
+
+  private async opset(tag: Tag, end: number): Promise<void> {
+    const w = this.w;
+    let domain = '';
+    let version = 0;
+    await w.message(tag, end, 'opset_import', async (t, e) => {
+      if (t.field === 1) {
+        domain = await w.readString(t, e, 'opset domain');
+        return true;
+      }
+      if (t.field === 2) {
+        w.expectWire(t, WIRE_VARINT, 'opset version');
+        version = await w.readUint(e, 'opset version');
+        return true;
+      }
+      return false;
+    });
+    this.opsets.push({ domain, version });
+  }
+
+  private async graph(tag: Tag, end: number): Promise<boolean> {
+    const w = this.w;
+    switch (tag.field) {
+      case 2:
+        this.graphName = await w.readString(tag, end, 'graph name');
+        return true;
+      case 5: {
+        const head = await this.tensorHead(tag, end, 'initializer');
+        this.addInitializer(head);
+        return true;
+      }
+      case 15: {
+        // SparseTensorProto: the name is that of its `values` tensor (field 1).
+        await w.message(tag, end, 'sparse_initializer', async (t, e) => {
+          if (t.field !== 1) return false;
+          this.addInitializer(await this.tensorHead(t, e, 'sparse_initializer values'));
+          return true;
+        });
+        return true;
+      }
+      case 11:
+        this.inputs.push(await this.valueInfo(tag, end, 'graph input'));
+        return true;
+      case 12:
+        this.outputs.push(await this.valueInfo(tag, end, 'graph output'));
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  private addInitializer(head: TensorHead): void {
+    this.initializerNames.add(head.name);
+    if (head.external) this.externalData.push({ tensor: head.name, location: head.location ?? '' });
+  }
+
+  /** The small fields of a TensorProto; raw_data, float_data and the rest are skipped by length. */
+  private async tensorHead(tag: Tag, end: number, what: string): Promise<TensorHead> {
+    const w = this.w;
+    const head: TensorHead = { name: '', external: false, location: undefined };
+    await w.message(tag, end, what, async (t, e) => {
+      switch (t.field) {
+        case 8:
+          head.name = await w.readString(t, e, `${what} name`);
+          return true;
+        case 13: {
+          let key = '';
+          let value = '';
+          await w.message(t, e, 'external_data entry', async (kt, ke) => {
+            if (kt.field === 1) key = await w.readString(kt, ke, 'external_data key');
+            else if (kt.field === 2) value = await w.readString(kt, ke, 'external_data value');
+            else return false;
+            return true;
+          });
+          if (key === 'location') head.location = value;
+          return true;
+        }
+        case 14:
+          w.expectWire(t, WIRE_VARINT, 'data_location');
+          head.external = (await w.readVarint(e)) === 1n;
+          return true;
+        default:
+          return false;
+      }
+    });
+    return head;
+  }
+
+  private async valueInfo(tag: Tag, end: number, what: string): Promise<ValueInfo> {
+    const w = this.w;
+    const info: ValueInfo = { name: '', kind: 'unknown', elemType: 0, dims: [], rankKnown: false };
+    await w.message(tag, end, what, async (t, e) => {
+      if (t.field === 1) {
+        info.name = await w.readString(t, e, `${what} name`);
+        return true;
+      }
+      if (t.field === 2) {
+        await this.typeProto(t, e, info);
+        return true;
+      }
+      return false;
+    });
+    return info;
+  }
+
+  /**
+   * TypeProto. Sequences and optionals nest TypeProtos without bound, so they are walked (under
+   * the depth limit) only to check they are well formed; the signature keeps the outer kind.
+   */
+  private async typeProto(tag: Tag, end: number, info: ValueInfo | undefined): Promise<void> {
+    const w = this.w;
+    await w.message(tag, end, 'type', async (t, e) => {
+      switch (t.field) {
+        case 1:
+        case 8:
+          if (info !== undefined) info.kind = t.field === 1 ? 'tensor' : 'sparse_tensor';
+          await this.tensorType(t, e, info);
+          return true;
+        case 4:
+        case 9:
+          if (info !== undefined) info.kind = t.field === 4 ? 'sequence' : 'optional';
+          await w.message(t, e, t.field === 4 ? 'sequence_type' : 'optional_type', async (st, se) => {
+            if (st.field !== 1) return false;
+            await this.typeProto(st, se, undefined);
+            return true;
+          });
+          return true;
+        case 5:
+          if (info !== undefined) info.kind = 'map';
+          await w.message(t, e, 'map_type', async (mt, me) => {
+            if (mt.field !== 2) return false;
+            await this.typeProto(mt, me, undefined);
+            return true;
+          });
+          return true;
+        default:
+          return false;
+      }
+    });
+  }
+
+  private async tensorType(tag: Tag, end: number, info: ValueInfo | undefined): Promise<void> {
+    const w = this.w;
+    await w.message(tag, end, 'tensor_type', async (t, e) => {
+      if (t.field === 1) {
+        w.expectWire(t, WIRE_VARINT, 'elem_type');
+        const elemType = await w.readUint(e, 'elem_type');
+        if (info !== undefined) info.elemType = elemType;
+        return true;
+      }
+      if (t.field === 2) {
+        const dims: number[] = [];
+        await w.message(t, e, 'shape', async (st, se) => {
+          if (st.field !== 1) return false;
+          w.retain(8, st.offset);
+          dims.push(await this.dimension(st, se));
+          return true;
+        });
+        if (info !== undefined) {
+          info.dims = dims;
+          info.rankKnown = true;
+        }
+        return true;
+      }
+      return false;
+    });
+  }
+
+  private async dimension(tag: Tag, end: number): Promise<number> {
+    const w = this.w;
+    let dim = -1;
+    await w.message(tag, end, 'dim', async (t, e) => {
+      if (t.field === 1) {
+        w.expectWire(t, WIRE_VARINT, 'dim_value');
+        const at = t.offset;
+        const v = BigInt.asIntN(64, await w.readVarint(e));
+        if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) {
+          throw w.malformed(`dim_value ${v} at byte ${at} is not a valid dimension`, at);
+        }
+        dim = Number(v);
+        return true;
+      }
+      if (t.field === 2) {
+        // The name itself is not needed, but reading it checks it against the size limit.
+        await w.readString(t, e, 'dim_param');
+        dim = -1;
+        return true;
+      }
+      return false;
+    });
+    return dim;
+  }
+}
+
+function toSignature(info: ValueInfo): TensorSignature {
+  const isTensor = info.kind === 'tensor';
+  return {
+    name: info.name,
+    elemType: info.elemType,
+    dataType: isTensor ? tritonDataTypeOf(info.elemType) : null,
+    dims: info.dims,
+    rankKnown: info.rankKnown,
+    kind: info.kind,
+  };
+}
+
+function checkLimits(opts: Partial<OnnxReadLimits> | undefined): OnnxReadLimits {
+  const limits = { ...DEFAULT_ONNX_READ_LIMITS, ...opts };
+  const issues = Object.entries(limits)
+    .filter(([, v]) => !Number.isSafeInteger(v) || v < 1)
+    .map(([k, v]) => ({ path: k, message: `must be a positive integer, got ${String(v)}` }));
+  if (limits.windowBytes < 16) issues.push({ path: 'windowBytes', message: 'must be at least 16' });
+  if (issues.length > 0) throw new ValidationError('ONNX read limits', issues);
+  return limits;
+}
+
+async function sniff(reader: BufferedByteReader): Promise<void> {
+  if (reader.size === 0) throw new OnnxFormatError('not an ONNX model (empty file)', { offset: 0 });
+  const n = await reader.fill(8);
+  for (const m of MAGIC) {
+    if (m.bytes.length <= n && m.bytes.every((b, i) => reader.byteAt(i) === b)) {
+      throw new OnnxFormatError(`not an ONNX model (looks like ${m.what})`, { offset: 0 });
+    }
+  }
+}
+
+/**
+ * Reads an ONNX model's signature (IR version, opsets, real inputs, outputs, external data) with a
+ * bounded number of small ranged reads: initializers' payloads, nodes, docs and metadata are
+ * skipped by length, never fetched, so the cost does not grow with the weights.
+ *
+ * Throws OnnxFormatError for any file that is not a usable ONNX model (never hangs: every step
+ * consumes bytes and the walk is bounded by `limits`), ValidationError for bad `limits`.
+ */
+export async function readOnnxSignature(
+  source: ByteSource,
+  opts?: Partial<OnnxReadLimits>,
+): Promise<OnnxSignature> {
+  const limits = checkLimits(opts);
+  const size = await source.size();
+  const reader = new BufferedByteReader(source, size, limits.windowBytes);
+  await sniff(reader);
+  const walker = new ProtoWalker(reader, limits);
+  const p = new OnnxSignatureParser(walker);
+  await p.model(size);
+
+  if (p.irVersion === undefined) throw new OnnxFormatError('not an ONNX model (no ir_version)');
+  if (!p.graphSeen) throw new OnnxFormatError('not an ONNX model (no graph)');
+  if (p.opsets.length === 0) throw new OnnxFormatError('invalid ONNX model: no opset_import');
+  const inputs = p.inputs.filter((i) => !p.initializerNames.has(i.name));
+  const problems: string[] = [];
+  if (inputs.length === 0) problems.push('the graph has no inputs (other than initializers)');
+  if (p.outputs.length === 0) problems.push('the graph has no outputs');
+  for (const [list, what] of [
+    [p.inputs, 'input'],
+    [p.outputs, 'output'],
+  ] as const) {
+    list.forEach((v, i) => {
+      if (v.name === '') problems.push(`graph ${what} #${i} has no name`);
+    });
+  }
+  if (problems.length > 0) throw new OnnxFormatError(`invalid ONNX model: ${problems.join('; ')}`);
+
+  return {
+    irVersion: p.irVersion,
+    opsets: p.opsets,
+    ...(p.producerName === undefined ? {} : { producerName: p.producerName }),
+    ...(p.producerVersion === undefined ? {} : { producerVersion: p.producerVersion }),
+    ...(p.graphName === undefined ? {} : { graphName: p.graphName }),
+    inputs: inputs.map(toSignature),
+    outputs: p.outputs.map(toSignature),
+    externalData: p.externalData,
+  };
+}
