@@ -1,0 +1,422 @@
+/**
+ * A local Triton Inference Server: the HTTP endpoints of the KServe v2 protocol and Triton's model
+ * repository extension that the control plane calls (health, model readiness, metadata, config,
+ * repository index, load, unload, metrics). It does not run models; it judges the repository the
+ * way Triton does, from the same bucket, so a bad upload fails here as it would on GKE.
+ *
+ * Wire behaviour follows Triton: errors are `{"error": "..."}`; load/unload in model control mode
+ * NONE are refused with 503 "explicit model load / unload is not allowed if polling is enabled";
+ * readiness endpoints answer 200 or 400. Loading is asynchronous when `loadDelayMs` is set: the
+ * load call returns while versions are LOADING, as a slow real load looks to a client that timed
+ * out, so callers must poll readiness.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { toLoadApiConfigParameter } from '../../../shared/triton/config-codec';
+import { isEnsemble } from '../../../shared/triton/layout';
+import type { ModelConfig } from '../../../shared/triton/model-config';
+import { type LocalServer, readBody, sendJson, startLocalServer } from '../common/server';
+import { localStorageClient } from '../storage/client';
+import { type ModelState, planLoad, tensorMetadata } from './models';
+import { gcsRepositoryReader, parseRepositoryUrl, type RepositoryReader } from './repository';
+
+export interface TritonServerOptions {
+  port?: number;
+  host?: string;
+  /** Local storage server URL; ignored when `reader` is given. */
+  storageUrl?: string;
+  /** `gs://bucket[/prefix]`. */
+  repository: string;
+  /** Default 'explicit'. 'none' loads every model at start and refuses load/unload. */
+  modelControl?: 'explicit' | 'none';
+  /** How long versions stay LOADING (and UNLOADING) before the change completes. Default 0. */
+  loadDelayMs?: number;
+  /** Reads the repository; default a GCS reader over `storageUrl`. */
+  reader?: RepositoryReader;
+  random?: () => number;
+}
+
+export interface ModelStatus {
+  name: string;
+  version?: string;
+  state?: ModelState;
+  reason?: string;
+}
+
+export interface TritonServer extends LocalServer {
+  readonly repository: string;
+  readonly modelControl: 'explicit' | 'none';
+  /** The index as `POST /v2/repository/index` returns it. */
+  index(readyOnly?: boolean): Promise<ModelStatus[]>;
+}
+
+interface VersionRecord {
+  state: ModelState;
+  reason: string;
+}
+
+interface ModelRecord {
+  config?: ModelConfig;
+  versions: Map<number, VersionRecord>;
+  /** The model-level outcome when no version got as far as a state (e.g. a bad config). */
+  failure?: string;
+  timer?: NodeJS.Timeout;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const loadBodySchema = z.looseObject({ parameters: z.record(z.string(), z.unknown()).optional() });
+const unloadBodySchema = z.looseObject({
+  parameters: z.looseObject({ unload_dependents: z.boolean().optional() }).optional(),
+});
+const indexBodySchema = z.looseObject({ ready: z.boolean().optional() });
+
+export async function startTritonServer(opts: TritonServerOptions): Promise<TritonServer> {
+  const modelControl = opts.modelControl ?? 'explicit';
+  const loadDelayMs = opts.loadDelayMs ?? 0;
+  const location = parseRepositoryUrl(opts.repository);
+  const reader =
+    opts.reader ??
+    (() => {
+      if (!opts.storageUrl) throw new Error('startTritonServer needs storageUrl or reader');
+      return gcsRepositoryReader(localStorageClient(opts.storageUrl), location);
+    })();
+  const models = new Map<string, ModelRecord>();
+  let serverReady = false;
+  let closed = false;
+  // Triton serializes repository changes; so does this, which also keeps state updates simple.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serialized = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn, fn);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  const isReady = (name: string, version?: number): boolean => {
+    const r = models.get(name);
+    if (!r) return false;
+    if (version !== undefined) return r.versions.get(version)?.state === 'READY';
+    return [...r.versions.values()].some((v) => v.state === 'READY');
+  };
+
+  const settleLater = (record: ModelRecord, from: ModelState, to: ModelState, reason: string) => {
+    const apply = () => {
+      record.timer = undefined;
+      for (const v of record.versions.values()) {
+        if (v.state === from) Object.assign(v, { state: to, reason });
+      }
+    };
+    if (record.timer) clearTimeout(record.timer);
+    if (loadDelayMs <= 0 || closed) apply();
+    else record.timer = setTimeout(apply, loadDelayMs);
+  };
+
+  async function repositoryModels(): Promise<string[]> {
+    const paths = await reader.list('');
+    return [...new Set(paths.filter((p) => p.includes('/')).map((p) => p.split('/')[0]!))]
+      .filter((n) => n !== '')
+      .sort();
+  }
+
+  async function load(name: string, configOverride: string | undefined): Promise<void> {
+    const files = (await reader.list(`${name}/`))
+      .map((p) => p.slice(name.length + 1))
+      .filter((p) => p !== '');
+    const configText = files.includes('config.pbtxt')
+      ? (await reader.read(`${name}/config.pbtxt`)).toString('utf8')
+      : undefined;
+    const plan = planLoad({
+      name,
+      files,
+      ...(configText === undefined ? {} : { configText }),
+      ...(configOverride === undefined ? {} : { configOverride }),
+      isReady: (m) => isReady(m),
+    });
+    const previous = models.get(name);
+    if (!plan.ok) {
+      // Triton keeps serving what was loaded when a reload fails.
+      if (previous && isReady(name)) {
+        throw new HttpError(
+          400,
+          `failed to load '${name}', failed to poll from model repository: ${plan.reason}`,
+        );
+      }
+      if (previous?.timer) clearTimeout(previous.timer);
+      models.set(name, {
+        ...(previous?.config ? { config: previous.config } : {}),
+        versions: new Map(),
+        failure: plan.reason,
+      });
+      throw new HttpError(
+        400,
+        `failed to load '${name}', failed to poll from model repository: ${plan.reason}`,
+      );
+    }
+    if (previous?.timer) clearTimeout(previous.timer);
+    const record: ModelRecord = { config: plan.config, versions: new Map() };
+    for (const v of plan.versions) record.versions.set(v, { state: 'LOADING', reason: '' });
+    // Versions no longer selected by the policy are unloaded, as on a Triton reload.
+    for (const [v, old] of previous?.versions ?? []) {
+      if (!record.versions.has(v) && old.state !== 'UNAVAILABLE')
+        record.versions.set(v, { state: 'UNAVAILABLE', reason: 'unloaded' });
+    }
+    models.set(name, record);
+    settleLater(record, 'LOADING', 'READY', '');
+  }
+
+  function unload(name: string, dependents: boolean): void {
+    const record = models.get(name);
+    if (!record) return;
+    for (const v of record.versions.values()) {
+      if (v.state === 'READY' || v.state === 'LOADING') Object.assign(v, { state: 'UNLOADING', reason: '' });
+    }
+    record.failure = undefined;
+    settleLater(record, 'UNLOADING', 'UNAVAILABLE', 'unloaded');
+    if (dependents && record.config && isEnsemble(record.config)) {
+      for (const step of record.config.ensemble_scheduling?.step ?? []) unload(step.model_name, true);
+    }
+  }
+
+  async function index(readyOnly = false): Promise<ModelStatus[]> {
+    const names = new Set([...(await repositoryModels()), ...models.keys()]);
+    const rows: ModelStatus[] = [];
+    for (const name of [...names].sort()) {
+      const r = models.get(name);
+      if (!r) {
+        rows.push({ name });
+      } else if (r.versions.size === 0) {
+        rows.push({ name, state: 'UNAVAILABLE', reason: r.failure ?? 'unloaded' });
+      } else {
+        for (const [v, s] of [...r.versions].sort(([a], [b]) => a - b)) {
+          rows.push({ name, version: String(v), state: s.state, reason: s.reason });
+        }
+      }
+    }
+    return readyOnly ? rows.filter((r) => r.state === 'READY') : rows;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://triton');
+    const parts = url.pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeSegment);
+    const method = req.method ?? 'GET';
+    const route = `${method} /${parts.map((p, i) => (isParam(parts, i) ? ':' : p)).join('/')}`;
+
+    switch (route) {
+      case 'GET /v2/health/live':
+        return status(res, 200);
+      case 'GET /v2/health/ready':
+        return status(res, serverReady ? 200 : 400);
+      case 'GET /v2':
+        return sendJson(res, 200, {
+          name: 'triton',
+          version: 'local',
+          extensions: ['model_repository', 'model_configuration'],
+        });
+      case 'GET /v2/models/:/ready':
+        return status(res, isReady(parts[2]!) ? 200 : 400);
+      case 'GET /v2/models/:/versions/:/ready':
+        return status(res, isReady(parts[2]!, versionOf(parts[4]!)) ? 200 : 400);
+      case 'GET /v2/models/:':
+      case 'GET /v2/models/:/versions/:':
+        return sendJson(res, 200, metadata(parts[2]!, parts[4]));
+      case 'GET /v2/models/:/config':
+      case 'GET /v2/models/:/versions/:/config':
+        return sendJson(
+          res,
+          200,
+          JSON.parse(toLoadApiConfigParameter(readyRecord(parts[2]!, parts[4]).config!)),
+        );
+      case 'POST /v2/repository/index': {
+        const body = await jsonBody(req, indexBodySchema);
+        return sendJson(res, 200, await index(body.ready === true));
+      }
+      case 'POST /v2/repository/models/:/load': {
+        const body = await jsonBody(req, loadBodySchema);
+        const override = loadOverride(body.parameters);
+        refuseWithoutModelControl();
+        await serialized(() => load(parts[3]!, override));
+        return sendJson(res, 200, {});
+      }
+      case 'POST /v2/repository/models/:/unload': {
+        const body = await jsonBody(req, unloadBodySchema);
+        refuseWithoutModelControl();
+        await serialized(async () => unload(parts[3]!, body.parameters?.unload_dependents === true));
+        return sendJson(res, 200, {});
+      }
+      case 'GET /metrics':
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(metricsText());
+        return;
+      default:
+        throw new HttpError(404, `Not Found: ${method} ${url.pathname}`);
+    }
+  }
+
+  function refuseWithoutModelControl(): void {
+    if (modelControl === 'none') {
+      throw new HttpError(503, 'explicit model load / unload is not allowed if polling is enabled');
+    }
+  }
+
+  function readyRecord(name: string, version: string | undefined): ModelRecord {
+    const v = version === undefined ? undefined : versionOf(version);
+    const r = models.get(name);
+    if (!r || !isReady(name, v)) {
+      throw new HttpError(
+        400,
+        v === undefined
+          ? `Request for unknown model: '${name}' is not found`
+          : `Request for unknown model: '${name}' version ${v} is not found`,
+      );
+    }
+    return r;
+  }
+
+  function metadata(name: string, version: string | undefined): unknown {
+    const r = readyRecord(name, version);
+    const c = r.config!;
+    const batch = c.max_batch_size ?? 0;
+    return {
+      name,
+      versions: [...r.versions].filter(([, s]) => s.state === 'READY').map(([v]) => String(v)),
+      platform: c.platform || c.backend || '',
+      inputs: (c.input ?? []).map((t) => tensorMetadata(t, batch)),
+      outputs: (c.output ?? []).map((t) => tensorMetadata(t, batch)),
+    };
+  }
+
+  function metricsText(): string {
+    const lines = [
+      '# HELP nv_inference_request_success Number of successful inference requests, all batch sizes',
+      '# TYPE nv_inference_request_success counter',
+    ];
+    const ready: Array<[string, number]> = [];
+    for (const [name, r] of models) {
+      for (const [v, s] of r.versions) if (s.state === 'READY') ready.push([name, v]);
+    }
+    for (const [m, v] of ready) lines.push(`nv_inference_request_success{model="${m}",version="${v}"} 0`);
+    lines.push(
+      '# HELP nv_inference_count Number of inferences performed',
+      '# TYPE nv_inference_count counter',
+    );
+    for (const [m, v] of ready) lines.push(`nv_inference_count{model="${m}",version="${v}"} 0`);
+    return `${lines.join('\n')}\n`;
+  }
+
+  const base = await startLocalServer(
+    async (req, res) => {
+      try {
+        await handle(req, res);
+      } catch (err) {
+        if (err instanceof HttpError) sendJson(res, err.status, { error: err.message });
+        else sendJson(res, 500, { error: `local triton: ${String(err)}` });
+      }
+    },
+    {
+      ...(opts.port === undefined ? {} : { port: opts.port }),
+      ...(opts.host === undefined ? {} : { host: opts.host }),
+      ...(opts.random === undefined ? {} : { random: opts.random }),
+      name: 'triton',
+      injectedError: (res, status) => sendJson(res, status, { error: 'injected fault' }),
+    },
+  );
+
+  if (modelControl === 'none') {
+    // Mode NONE loads the whole repository at start. A failed model gets a second try after the
+    // others, so an ensemble listed before its steps still loads (without a load delay).
+    const failed: string[] = [];
+    for (const name of await repositoryModels()) {
+      await load(name, undefined).catch(() => failed.push(name));
+    }
+    for (const name of failed) await load(name, undefined).catch(() => undefined);
+  }
+  serverReady = true;
+
+  return {
+    url: base.url,
+    port: base.port,
+    faults: base.faults,
+    repository: opts.repository,
+    modelControl,
+    index,
+    close: async () => {
+      closed = true;
+      for (const r of models.values()) if (r.timer) clearTimeout(r.timer);
+      await base.close();
+    },
+  };
+}
+
+/** Which path segments are parameters: model names and versions. */
+function isParam(parts: string[], i: number): boolean {
+  if (parts[0] !== 'v2') return false;
+  if (parts[1] === 'models') return i === 2 || (i === 4 && parts[3] === 'versions');
+  if (parts[1] === 'repository' && parts[2] === 'models') return i === 3;
+  return false;
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `malformed URL path segment '${segment}'`);
+  }
+}
+
+function versionOf(s: string): number {
+  if (!/^[0-9]+$/.test(s)) throw new HttpError(400, `failed to parse model version '${s}'`);
+  return Number(s);
+}
+
+function status(res: ServerResponse, code: number): void {
+  res.writeHead(code, { 'content-length': 0 });
+  res.end();
+}
+
+async function jsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
+  const raw = (await readBody(req, 64 * 1024 * 1024)).toString('utf8');
+  if (raw.trim() === '') return schema.parse({});
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new HttpError(400, `failed to parse the request JSON buffer: ${String(err)}`);
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) {
+    throw new HttpError(
+      400,
+      `invalid request body: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return r.data;
+}
+
+/** The load API's parameters: only `config` (a JSON string) is supported. */
+function loadOverride(parameters: Record<string, unknown> | undefined): string | undefined {
+  if (!parameters) return undefined;
+  const files = Object.keys(parameters).filter((k) => k.startsWith('file:'));
+  if (files.length > 0 && parameters.config === undefined) {
+    throw new HttpError(400, "failed to load model: file overrides require the 'config' parameter");
+  }
+  if (files.length > 0) throw new HttpError(400, 'file overrides are not supported by the local Triton');
+  const config = parameters.config;
+  if (config === undefined) return undefined;
+  if (typeof config !== 'string') {
+    throw new HttpError(
+      400,
+      "Unable to parse 'config': the 'config' parameter must be a JSON string of the model configuration",
+    );
+  }
+  return config;
+}
