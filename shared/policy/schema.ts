@@ -1,0 +1,177 @@
+/**
+ * The control-plane policy file (YAML), `kind: ControlPlanePolicy`. Structure and per-field formats
+ * are checked here; rules that relate several fields live in `checks.ts`, so every problem of a file
+ * is reported at once. Every optional field has a default, so consumers get a fully populated object.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { tryParseWindow } from './windows';
+
+// The GPU catalog owns the class ids; the policy only refers to them.
+export { BUILTIN_GPU_CLASS_IDS, type BuiltinGpuClassId } from '../gpu/catalog';
+
+export const MODEL_NAME = /^[A-Za-z0-9_.-]+$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const BUCKET = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+
+/** A real calendar date written `YYYY-MM-DD`. */
+export function isIsoDate(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
+}
+
+const isoDate = () => z.string().refine(isIsoDate, 'must be a date written YYYY-MM-DD');
+
+const downtimeWindow = z.string().superRefine((text, ctx) => {
+  const parsed = tryParseWindow(text);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+});
+
+function isCidr(text: string): boolean {
+  const [address, bits, ...rest] = text.split('/');
+  if (rest.length > 0 || address === undefined || bits === undefined || !/^\d{1,3}$/.test(bits)) return false;
+  const family = isIP(address);
+  return family !== 0 && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+const count = () => z.int().min(0);
+const positiveInt = () => z.int().positive();
+
+export const gpuClassSchema = z
+  .strictObject({
+    /** Required for a class outside the built-in catalog: its machine type decides the GPU. */
+    machineType: z.string().min(1).optional(),
+    spot: z.boolean().optional(),
+    onDemandPerGpuHour: z.number().nonnegative().optional(),
+    spotPerGpuHour: z.number().nonnegative().optional(),
+    pricesAsOf: isoDate().optional(),
+  })
+  .describe(
+    'Override of a built-in GPU class, or a new class (then machineType and acceleratorType are required).',
+  );
+
+const replicasSchema = z.strictObject({ min: positiveInt().default(1), max: positiveInt().default(4) });
+
+const autoscalingSchema = z.strictObject({
+  metric: z.enum(['queue-time', 'gpu-duty-cycle']).default('queue-time'),
+  /** Queue time in microseconds, or duty cycle in percent. */
+  target: z.number().positive().default(50_000),
+});
+
+export const modelPolicySchema = z.strictObject({
+  gpuClass: z.string().min(1).default('l4'),
+  maxBatchSize: count().default(8),
+  dynamicBatching: z.strictObject({ maxQueueDelayMicroseconds: count().default(100) }).prefault({}),
+  instanceCount: positiveInt().default(1),
+  replicas: replicasSchema.prefault({}),
+  autoscaling: autoscalingSchema.prefault({}),
+  readinessTimeoutSeconds: positiveInt().default(600),
+});
+
+/** Per-model overrides: any field of modelDefaults, nested objects field by field. */
+export const modelOverrideSchema = z.strictObject({
+  gpuClass: z.string().min(1).optional(),
+  maxBatchSize: count().optional(),
+  dynamicBatching: z.strictObject({ maxQueueDelayMicroseconds: count().optional() }).optional(),
+  instanceCount: positiveInt().optional(),
+  replicas: z.strictObject({ min: positiveInt().optional(), max: positiveInt().optional() }).optional(),
+  autoscaling: z
+    .strictObject({
+      metric: z.enum(['queue-time', 'gpu-duty-cycle']).optional(),
+      target: z.number().positive().optional(),
+    })
+    .optional(),
+  readinessTimeoutSeconds: positiveInt().optional(),
+});
+
+export const alertRuleSchema = z.strictObject({
+  name: z.string().min(1),
+  /** Matches the incident's `policy_name` and every listed `policy_user_labels` entry. */
+  match: z.strictObject({
+    policyName: z.string().min(1).optional(),
+    userLabels: z.record(z.string(), z.string()).optional(),
+  }),
+  action: z.enum(['scale-out', 'scale-in']),
+  replicasStep: count().default(1),
+  nodesStep: count().default(0),
+  cooldownSeconds: count().default(300),
+});
+
+export const scheduleSchema = z.strictObject({
+  name: z.string().min(1),
+  /** Exactly one of `models`, `pools` or `all: true`. */
+  target: z.strictObject({
+    models: z.array(z.string()).min(1).optional(),
+    pools: z.array(z.string().min(1)).min(1).optional(),
+    all: z.literal(true).optional(),
+  }),
+  /** `<Days> HH:MM-HH:MM <IANA zone>`; a window whose end is before its start crosses midnight. */
+  downtime: z.array(downtimeWindow).min(1),
+  /** Dates that are downtime all day long (in the windows' zone), like a Sunday. */
+  holidays: z.array(isoDate()).default([]),
+  downtimeReplicas: count().default(0),
+});
+
+export const policySchema = z.strictObject({
+  $schema: z.string().optional(),
+  apiVersion: z.literal('inferplane.dev/v1'),
+  kind: z.literal('ControlPlanePolicy'),
+  cluster: z.strictObject({
+    project: z.string().min(1),
+    location: z.string().min(1).default('us-central1'),
+    name: z.string().regex(DNS_LABEL, 'must be a GKE cluster name'),
+    namespace: z.string().regex(DNS_LABEL, 'must be a Kubernetes namespace name').default('triton'),
+    repositoryBucket: z.string().regex(BUCKET, 'must be a Cloud Storage bucket name'),
+    incomingBucket: z.string().regex(BUCKET, 'must be a Cloud Storage bucket name'),
+    tritonImage: z.string().min(1).default('nvcr.io/nvidia/tritonserver:25.01-py3'),
+  }),
+  gpuClasses: z.record(z.string(), gpuClassSchema).default({}),
+  modelDefaults: modelPolicySchema.prefault({}),
+  models: z.record(z.string(), modelOverrideSchema).default({}),
+  alertRules: z.array(alertRuleSchema).default([]),
+  schedules: z.array(scheduleSchema).default([]),
+  security: z
+    .strictObject({
+      networkPolicy: z
+        .strictObject({
+          /** Namespaces whose pods may reach Triton; the namespace itself always can. */
+          allowNamespaces: z
+            .array(z.string().regex(DNS_LABEL, 'must be a Kubernetes namespace name'))
+            .default([]),
+          allowCidrs: z.array(z.string().refine(isCidr, 'must be a CIDR such as 10.0.0.0/8')).default([]),
+        })
+        .prefault({}),
+      apiKeys: z
+        .strictObject({
+          secretName: z
+            .string()
+            .regex(DNS_LABEL, 'must be a Kubernetes Secret name')
+            .default('triton-api-keys'),
+          rotateEveryDays: positiveInt().default(30),
+          /** Keys kept valid after a rotation, so clients can switch over. */
+          keep: positiveInt().default(2),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** Hard ceilings no plan may exceed; required, because they are the last line against runaway cost. */
+  guardrails: z.strictObject({
+    maxGpusTotal: positiveInt(),
+    maxGpusPerPool: positiveInt(),
+    maxNodes: positiveInt(),
+    maxDollarsPerHour: z.number().positive(),
+  }),
+});
+
+export type Policy = z.output<typeof policySchema>;
+export type PolicyInput = z.input<typeof policySchema>;
+export type GpuClassOverride = z.output<typeof gpuClassSchema>;
+export type ModelPolicy = z.output<typeof modelPolicySchema>;
+export type ModelOverride = z.output<typeof modelOverrideSchema>;
+export type AlertRule = z.output<typeof alertRuleSchema>;
+export type Schedule = z.output<typeof scheduleSchema>;
+export type ScheduleTarget = Schedule['target'];
+export type Guardrails = Policy['guardrails'];
