@@ -1,0 +1,80 @@
+/**
+ * A local wire-level Kubernetes apiserver for the official `@kubernetes/client-node` client
+ * (connect with `localKubeConfig(server.url)`). See api.ts for semantics and fields.ts for the
+ * server-side-apply ownership model and its simplifications.
+ */
+import { type Clock, systemClock } from '../../../shared/runtime/clock';
+import { type LocalServer, sendJson, startLocalServer } from '../common/server';
+import { KubeApi } from './api';
+import { injectedStatus } from './errors';
+import type { ManagedFieldsEntry } from './fields';
+import type { JsonObject } from './json';
+import { findKind } from './resources';
+import { kubernetesHandler } from './server';
+import { KubeStore } from './store';
+
+export { DEFAULT_FIELD_MANAGER, PATCH_TYPES } from './api';
+export { localKubeConfig } from './client';
+export type { KubeStatus } from './errors';
+export type { ManagedFieldsEntry } from './fields';
+export { RESOURCES } from './resources';
+
+export interface KubeMetadata {
+  name: string;
+  namespace?: string;
+  uid: string;
+  resourceVersion: string;
+  generation?: number;
+  creationTimestamp: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  managedFields?: ManagedFieldsEntry[];
+  [key: string]: unknown;
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: KubeMetadata;
+  [key: string]: unknown;
+}
+
+export interface KubernetesServer extends LocalServer {
+  /** Stored objects (copies), of one kind (`'Deployment'`) or all, in namespace/name order. */
+  objects(kind?: string): KubeObject[];
+}
+
+export interface KubernetesServerOptions {
+  port?: number;
+  host?: string;
+  /** Persist state as `kubernetes.json` in this folder (loaded at start when present). */
+  dir?: string;
+  clock?: Clock;
+}
+
+const INITIAL_NAMESPACES = ['default', 'kube-system', 'kube-public'];
+
+export async function startKubernetesServer(opts: KubernetesServerOptions = {}): Promise<KubernetesServer> {
+  const store = new KubeStore(opts.dir);
+  const api = new KubeApi(store, opts.clock ?? systemClock);
+  const namespaces = findKind('Namespace')!;
+  for (const name of INITIAL_NAMESPACES) {
+    if (!store.get(namespaces, undefined, name)) {
+      api.create(namespaces, undefined, JSON.stringify({ metadata: { name } }), { dryRun: false });
+    }
+  }
+  const server = await startLocalServer(kubernetesHandler(api), {
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    name: 'kubernetes',
+    injectedError: (res, status) => sendJson(res, status, injectedStatus(status)),
+  });
+  return Object.assign(server, {
+    objects(kind?: string): KubeObject[] {
+      return store
+        .all()
+        .filter((o: JsonObject) => kind === undefined || o.kind === kind)
+        .map((o) => o as unknown as KubeObject);
+    },
+  });
+}

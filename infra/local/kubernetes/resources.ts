@@ -1,0 +1,184 @@
+/**
+ * The resources this local apiserver serves, and the discovery documents built from them.
+ * `KubernetesObjectApi` resolves kind -> plural/namespaced through these documents, so they must
+ * list every served kind with its real plural.
+ */
+export interface ResourceType {
+  group: string;
+  version: string;
+  plural: string;
+  singular: string;
+  kind: string;
+  namespaced: boolean;
+  shortNames?: string[];
+  /** Whether `metadata.generation` is kept (bumped on spec changes). */
+  generation: boolean;
+}
+
+// watch and deletecollection are not served, so discovery does not claim them.
+const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update'];
+
+export const RESOURCES: readonly ResourceType[] = [
+  {
+    group: '',
+    version: 'v1',
+    plural: 'namespaces',
+    singular: 'namespace',
+    kind: 'Namespace',
+    namespaced: false,
+    shortNames: ['ns'],
+    generation: false,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'services',
+    singular: 'service',
+    kind: 'Service',
+    namespaced: true,
+    shortNames: ['svc'],
+    generation: false,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'secrets',
+    singular: 'secret',
+    kind: 'Secret',
+    namespaced: true,
+    generation: false,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'configmaps',
+    singular: 'configmap',
+    kind: 'ConfigMap',
+    namespaced: true,
+    shortNames: ['cm'],
+    generation: false,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    singular: 'serviceaccount',
+    kind: 'ServiceAccount',
+    namespaced: true,
+    shortNames: ['sa'],
+    generation: false,
+  },
+  {
+    group: 'apps',
+    version: 'v1',
+    plural: 'deployments',
+    singular: 'deployment',
+    kind: 'Deployment',
+    namespaced: true,
+    shortNames: ['deploy'],
+    generation: true,
+  },
+  {
+    group: 'autoscaling',
+    version: 'v2',
+    plural: 'horizontalpodautoscalers',
+    singular: 'horizontalpodautoscaler',
+    kind: 'HorizontalPodAutoscaler',
+    namespaced: true,
+    shortNames: ['hpa'],
+    generation: true,
+  },
+  {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    plural: 'networkpolicies',
+    singular: 'networkpolicy',
+    kind: 'NetworkPolicy',
+    namespaced: true,
+    shortNames: ['netpol'],
+    generation: true,
+  },
+  {
+    group: 'policy',
+    version: 'v1',
+    plural: 'poddisruptionbudgets',
+    singular: 'poddisruptionbudget',
+    kind: 'PodDisruptionBudget',
+    namespaced: true,
+    shortNames: ['pdb'],
+    generation: true,
+  },
+];
+
+export function groupVersion(r: { group: string; version: string }): string {
+  return r.group ? `${r.group}/${r.version}` : r.version;
+}
+
+export function findResource(group: string, version: string, plural: string): ResourceType | undefined {
+  return RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+}
+
+export function findKind(kind: string): ResourceType | undefined {
+  return RESOURCES.find((r) => r.kind === kind);
+}
+
+export function apiVersions(): Record<string, unknown> {
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }],
+  };
+}
+
+export function apiGroupList(): Record<string, unknown> {
+  const groups = new Map<string, string[]>();
+  for (const r of RESOURCES) {
+    if (!r.group) continue;
+    const versions = groups.get(r.group) ?? [];
+    if (!versions.includes(r.version)) versions.push(r.version);
+    groups.set(r.group, versions);
+  }
+  return {
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: [...groups].map(([name, versions]) => ({
+      name,
+      versions: versions.map((version) => ({ groupVersion: `${name}/${version}`, version })),
+      preferredVersion: { groupVersion: `${name}/${versions[0]}`, version: versions[0] },
+    })),
+  };
+}
+
+/** The APIResourceList for one group/version, or undefined when it is not served. */
+export function apiResourceList(group: string, version: string): Record<string, unknown> | undefined {
+  const served = RESOURCES.filter((r) => r.group === group && r.version === version);
+  if (served.length === 0) return undefined;
+  const resources: Record<string, unknown>[] = [];
+  for (const r of served) {
+    resources.push({
+      name: r.plural,
+      singularName: r.singular,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: VERBS,
+      ...(r.shortNames ? { shortNames: r.shortNames } : {}),
+    });
+    if (r.kind === 'Deployment') {
+      resources.push({
+        name: 'deployments/scale',
+        singularName: '',
+        namespaced: true,
+        group: 'autoscaling',
+        version: 'v1',
+        kind: 'Scale',
+        verbs: ['get', 'patch', 'update'],
+      });
+    }
+  }
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: groupVersion({ group, version }),
+    resources,
+  };
+}
