@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
+import { localContainerClient } from '../../infra/local/gke/client';
+import { localStorageClient } from '../../infra/local/storage/client';
+
+describe('the local cloud in one process', () => {
+  let cloud: LocalCloud;
+
+  beforeAll(async () => {
+    cloud = await startLocalCloud({ operationPhaseMs: 0 });
+  });
+  afterAll(async () => {
+    await cloud?.close();
+  });
+
+  it('serves every API on its own loopback port, reachable with the official clients', async () => {
+    // Act
+    const storage = localStorageClient(cloud.endpoints.storage);
+    await storage.createBucket('probe-bucket');
+    const [exists] = await storage.bucket('probe-bucket').exists();
+    const container = localContainerClient(cloud.endpoints.gke);
+    const [cluster] = await container.getCluster({ name: cloud.endpoints.cluster });
+    const k8s = await fetch(`${cloud.endpoints.kubernetes}/api/v1/namespaces/default`);
+    const triton = await fetch(`${cloud.endpoints.triton.replace('{pool}', 'triton-l4')}/v2/health/live`);
+
+    // Assess
+    expect(exists).toBe(true);
+    expect(cluster.name).toBe('inference');
+    expect(k8s.status).toBe(200);
+    expect(triton.status).toBe(200);
+    expect(cloud.triton.pool('triton-l4')?.repository).toBe('gs://local-triton-repo/models/triton-l4');
+    await container.close();
+  });
+});
+
+describe('npm run local-cloud', () => {
+  it('starts every server in the foreground and prints one JSON line of endpoints', async () => {
+    // Prepare
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'infra/local/main.ts', '--cluster', 'serving'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      // Act
+      let out = '';
+      while (!out.includes('\n')) {
+        const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
+        out += chunk.toString('utf8');
+      }
+      const endpoints = JSON.parse(out.split('\n')[0]!) as Record<string, string>;
+
+      // Assess
+      expect(Object.keys(endpoints).sort()).toEqual(['cluster', 'gke', 'kubernetes', 'storage', 'triton']);
+      expect(endpoints.cluster).toBe('projects/local-project/locations/us-central1/clusters/serving');
+      expect((await fetch(`${endpoints.triton!.replace('{pool}', 'p1')}/v2/health/ready`)).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+});
