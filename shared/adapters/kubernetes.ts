@@ -1,0 +1,478 @@
+/**
+ * Kubernetes objects of one cluster, over the official `@kubernetes/client-node` 1.x
+ * `KubernetesObjectApi`. A narrow port (`KubeObjects`) that takes and returns plain JSON.
+ *
+ * Why not `KubernetesObjectApi.patch/read` as they are: they pass bodies and responses through the
+ * client's typed model serializer, which drops every field its model does not know and renames
+ * others (`NetworkPolicyIngressRule.from` becomes `_from`, so a NetworkPolicy would be applied with
+ * its peers silently removed, i.e. allow-nothing; timestamps become Date objects). The subclass
+ * below keeps the client's discovery (kind -> plural, namespaced), auth and transport, and sends
+ * and reads the JSON untouched.
+ *
+ * Failures surface as `KubeApiError` (an HTTP answer, with the apiserver's Status reason, message
+ * and causes, and Retry-After) or `KubeConnectionError` (no answer): never as client exceptions.
+ */
+import {
+  HttpMethod,
+  KubeConfig,
+  KubernetesObjectApi,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import { GoogleAuth } from 'google-auth-library';
+import { z } from 'zod';
+import type { KubernetesObject } from '../cluster/plan';
+import { ConfigurationError, ControlPlaneError } from '../runtime/errors';
+
+export type { KubernetesObject } from '../cluster/plan';
+
+/** The identity of one object. `namespace` is omitted for cluster-scoped kinds. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string | undefined;
+}
+
+/** An object as the apiserver returns it: identity plus every other field, untyped. */
+export type LiveObject = KubernetesObject & {
+  metadata: KubernetesObject['metadata'] & {
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    annotations?: Record<string, string>;
+    managedFields?: unknown[];
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+};
+
+export interface ApplyOptions {
+  /** `dryRun=All`: the apiserver validates, defaults and merges, and stores nothing. */
+  dryRun?: boolean;
+  /** Server-side apply field manager; defaults to the adapter's. */
+  fieldManager?: string;
+  /** Take over fields owned by other managers instead of answering 409. */
+  force?: boolean;
+}
+
+export interface KubeObjects {
+  /** The live object, or undefined when it (or its namespace) does not exist. */
+  get(ref: ObjectRef): Promise<LiveObject | undefined>;
+  /** Server-side apply (`application/apply-patch+yaml`); returns what the apiserver stored (or would). */
+  apply(obj: KubernetesObject, opts?: ApplyOptions): Promise<LiveObject>;
+  /** true when deleted, false when it was already gone. */
+  delete(ref: ObjectRef, opts?: { dryRun?: boolean }): Promise<boolean>;
+  list(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<LiveObject[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+const StatusCause = z.looseObject({
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  field: z.string().optional(),
+});
+
+const StatusBody = z.looseObject({
+  kind: z.literal('Status'),
+  message: z.string().optional(),
+  reason: z.string().optional(),
+  code: z.number().optional(),
+  details: z.looseObject({ causes: z.array(StatusCause).optional() }).optional(),
+});
+
+export interface KubeStatusCause {
+  reason?: string | undefined;
+  message?: string | undefined;
+  field?: string | undefined;
+}
+
+/** The apiserver answered with a non-2xx status. Retry policy is the caller's (see kube-applier). */
+export class KubeApiError extends ControlPlaneError {
+  override name = 'KubeApiError';
+  /** HTTP status. */
+  readonly code: number;
+  /** The Status `reason` (`Invalid`, `Conflict`, `NotFound`, ...), or '' when the body had none. */
+  readonly statusReason: string;
+  /** The Status `message` alone (without code and reason). */
+  readonly apiMessage: string;
+  readonly causes: readonly KubeStatusCause[];
+  /** Raw `Retry-After` header, when the server sent one (429, some 5xx). */
+  readonly retryAfter: string | undefined;
+
+  constructor(args: {
+    code: number;
+    statusReason: string;
+    apiMessage: string;
+    causes?: readonly KubeStatusCause[];
+    retryAfter?: string | undefined;
+  }) {
+    super(`KUBE_HTTP_${args.code}`, `${args.code} ${args.statusReason || 'Error'}: ${args.apiMessage}`, {
+      details: {
+        code: args.code,
+        statusReason: args.statusReason,
+        causes: (args.causes ?? []).map((c) => ({ ...c })),
+      },
+    });
+    this.code = args.code;
+    this.statusReason = args.statusReason;
+    this.apiMessage = args.apiMessage;
+    this.causes = args.causes ?? [];
+    this.retryAfter = args.retryAfter;
+  }
+}
+
+/** No HTTP answer at all: refused, reset, timed out. Always worth a retry. */
+export class KubeConnectionError extends ControlPlaneError {
+  override name = 'KubeConnectionError';
+  constructor(message: string, cause: unknown) {
+    super('KUBE_CONNECTION', message, { cause });
+  }
+}
+
+async function errorFromResponse(response: ResponseContext): Promise<KubeApiError> {
+  const text = await response.body.text();
+  let parsed: z.infer<typeof StatusBody> | undefined;
+  try {
+    const result = StatusBody.safeParse(JSON.parse(text));
+    parsed = result.success ? result.data : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  const causes = (parsed?.details?.causes ?? []).map((c) => ({
+    reason: c.reason,
+    message: c.message,
+    field: c.field,
+  }));
+  return new KubeApiError({
+    code: response.httpStatusCode,
+    statusReason: parsed?.reason ?? '',
+    apiMessage: parsed?.message ?? (text.slice(0, 500) || 'no response body'),
+    causes,
+    retryAfter: response.headers['retry-after'],
+  });
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+]);
+
+/** node-fetch's FetchError (type `system`), socket errors and aborts (timeouts) are connection errors. */
+function toConnectionError(err: unknown): KubeConnectionError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const e = err as Error & { code?: unknown; type?: unknown; errno?: unknown };
+  const code = typeof e.code === 'string' ? e.code : typeof e.errno === 'string' ? e.errno : undefined;
+  if (
+    e.type === 'system' ||
+    e.name === 'AbortError' ||
+    e.name === 'TimeoutError' ||
+    (code !== undefined && CONNECTION_CODES.has(code)) ||
+    /socket hang up/i.test(e.message)
+  ) {
+    return new KubeConnectionError(`no answer from the Kubernetes API: ${e.message}`, err);
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw JSON access over KubernetesObjectApi
+
+const LiveObjectSchema = z.looseObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }),
+});
+
+const ListSchema = z.looseObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string() }) })).nullish(),
+  metadata: z.looseObject({ continue: z.string().optional() }).optional(),
+});
+
+function asLive(value: unknown, what: string): LiveObject {
+  const parsed = LiveObjectSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new KubeConnectionError(`unexpected ${what} response from the Kubernetes API`, parsed.error);
+  }
+  return parsed.data as LiveObject;
+}
+
+/**
+ * KubernetesObjectApi with JSON in and out. `processResponse` is overridden so that every call,
+ * including the base class's discovery requests, yields parsed JSON or a KubeApiError.
+ */
+class RawObjectApi extends KubernetesObjectApi {
+  requestTimeoutMs = 30_000;
+
+  static make(kc: KubeConfig): RawObjectApi {
+    const api = kc.makeApiClient(RawObjectApi);
+    api.setDefaultNamespace(kc);
+    return api;
+  }
+
+  protected override async processResponse<T>(response: ResponseContext): Promise<T> {
+    if (response.httpStatusCode >= 200 && response.httpStatusCode <= 299) {
+      const text = await response.body.text();
+      return (text ? JSON.parse(text) : {}) as T;
+    }
+    throw await errorFromResponse(response);
+  }
+
+  async #path(ref: ObjectRef, action: 'read' | 'patch' | 'delete' | 'list'): Promise<string> {
+    // specUriPath fills a default namespace into the spec it is given: hand it a copy.
+    return this.specUriPath(
+      {
+        apiVersion: ref.apiVersion,
+        kind: ref.kind,
+        metadata: {
+          ...(ref.name ? { name: ref.name } : {}),
+          ...(ref.namespace ? { namespace: ref.namespace } : {}),
+        },
+      },
+      action,
+    );
+  }
+
+  #context(path: string, method: HttpMethod): RequestContext {
+    const ctx = this.configuration.baseServer.makeRequestContext(path, method);
+    ctx.setHeaderParam('Accept', 'application/json');
+    ctx.setSignal(AbortSignal.timeout(this.requestTimeoutMs));
+    return ctx;
+  }
+
+  async readJson(ref: ObjectRef): Promise<unknown> {
+    const ctx = this.#context(await this.#path(ref, 'read'), HttpMethod.GET);
+    return this.requestPromise(ctx);
+  }
+
+  async applyJson(obj: KubernetesObject, opts: Required<ApplyOptions>): Promise<unknown> {
+    const ref = { apiVersion: obj.apiVersion, kind: obj.kind, ...obj.metadata };
+    const ctx = this.#context(await this.#path(ref, 'patch'), HttpMethod.PATCH);
+    // JSON is YAML, so the body goes out exactly as built.
+    ctx.setHeaderParam('Content-Type', 'application/apply-patch+yaml');
+    ctx.setQueryParam('fieldManager', opts.fieldManager);
+    if (opts.force) ctx.setQueryParam('force', 'true');
+    if (opts.dryRun) ctx.setQueryParam('dryRun', 'All');
+    ctx.setBody(JSON.stringify(obj));
+    return this.requestPromise(ctx);
+  }
+
+  async deleteJson(ref: ObjectRef, dryRun: boolean): Promise<unknown> {
+    const ctx = this.#context(await this.#path(ref, 'delete'), HttpMethod.DELETE);
+    if (dryRun) ctx.setQueryParam('dryRun', 'All');
+    return this.requestPromise(ctx);
+  }
+
+  async listJson(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    labelSelector: string | undefined,
+    continueToken: string | undefined,
+  ): Promise<unknown> {
+    const path = await this.#path({ apiVersion, kind, name: '', namespace }, 'list');
+    const ctx = this.#context(path, HttpMethod.GET);
+    if (labelSelector) ctx.setQueryParam('labelSelector', labelSelector);
+    if (continueToken) ctx.setQueryParam('continue', continueToken);
+    ctx.setQueryParam('limit', '500');
+    return this.requestPromise(ctx);
+  }
+}
+
+export interface KubeObjectsOptions {
+  /** Field manager for server-side apply when `apply` names none. */
+  fieldManager?: string;
+  /** Per-request timeout; a timed-out request is a KubeConnectionError. */
+  requestTimeoutMs?: number;
+}
+
+export const DEFAULT_FIELD_MANAGER = 'inferplane';
+
+/** `KubeObjects` over a KubeConfig (see `createKubeConfig`). Build once per process and reuse. */
+export function createKubeObjects(kc: KubeConfig, options: KubeObjectsOptions = {}): KubeObjects {
+  const api = RawObjectApi.make(kc);
+  if (options.requestTimeoutMs !== undefined) api.requestTimeoutMs = options.requestTimeoutMs;
+  const fieldManager = options.fieldManager ?? DEFAULT_FIELD_MANAGER;
+
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof KubeApiError) throw err;
+      const connection = toConnectionError(err);
+      if (connection) throw connection;
+      if (err instanceof Error && /Unrecognized API version and kind/.test(err.message)) {
+        throw new KubeApiError({ code: 404, statusReason: 'NotFound', apiMessage: err.message });
+      }
+      throw err;
+    }
+  }
+
+  return {
+    async get(ref) {
+      try {
+        return asLive(await call(() => api.readJson(ref)), 'get');
+      } catch (err) {
+        if (err instanceof KubeApiError && err.code === 404) return undefined;
+        throw err;
+      }
+    },
+
+    async apply(obj, opts = {}) {
+      const body = await call(() =>
+        api.applyJson(obj, {
+          dryRun: opts.dryRun ?? false,
+          fieldManager: opts.fieldManager ?? fieldManager,
+          force: opts.force ?? false,
+        }),
+      );
+      return asLive(body, 'apply');
+    },
+
+    async delete(ref, opts = {}) {
+      try {
+        await call(() => api.deleteJson(ref, opts.dryRun ?? false));
+        return true;
+      } catch (err) {
+        if (err instanceof KubeApiError && err.code === 404) return false;
+        throw err;
+      }
+    },
+
+    async list(apiVersion, kind, namespace, labelSelector) {
+      const out: LiveObject[] = [];
+      let token: string | undefined;
+      do {
+        const raw = await call(() => api.listJson(apiVersion, kind, namespace, labelSelector, token));
+        const parsed = ListSchema.safeParse(raw);
+        if (!parsed.success) {
+          throw new KubeConnectionError(`unexpected list response for ${apiVersion} ${kind}`, parsed.error);
+        }
+        // List items carry no apiVersion/kind on the wire; the list does.
+        for (const item of parsed.data.items ?? []) {
+          out.push(asLive({ apiVersion, kind, ...item }, 'list'));
+        }
+        token = parsed.data.metadata?.continue || undefined;
+      } while (token);
+      return out;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// KubeConfig
+
+export interface KubeConfigOptions {
+  /**
+   * A plain-HTTP local apiserver, `http://127.0.0.1:PORT`: no credentials, no TLS
+   * (infra/local/kubernetes). Takes precedence over `cluster`.
+   */
+  endpoint?: string;
+  /** A GKE cluster: `Cluster.endpoint` (IP or host) and `masterAuth.clusterCaCertificate` (base64 PEM). */
+  cluster?: { endpoint: string; caCertificate: string };
+  /**
+   * Bearer token source for `cluster`. Called before every request; defaults to Application
+   * Default Credentials (see `googleAccessToken`).
+   */
+  token?: () => Promise<string>;
+  /** Namespace used for namespaced objects that name none. */
+  namespace?: string;
+}
+
+const AUTH_PROVIDER = 'inferplane-google-adc';
+
+/**
+ * Access tokens from Application Default Credentials (the Cloud Run service account, or
+ * `gcloud auth application-default login` locally), scoped for cloud-platform, which GKE accepts
+ * as a Kubernetes bearer token (RBAC then maps the Google identity). google-auth-library caches
+ * the token and refreshes it shortly before expiry, so calling this per request costs nothing
+ * once warm and never sends an expired token.
+ */
+export function googleAccessToken(): () => Promise<string> {
+  const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
+  return async () => {
+    const token = await auth.getAccessToken();
+    if (!token)
+      throw new ConfigurationError('NO_CREDENTIALS', 'Application Default Credentials gave no access token');
+    return token;
+  };
+}
+
+/**
+ * A KubeConfig for the local apiserver (`endpoint`) or a GKE cluster (`cluster`).
+ *
+ * For GKE the token is not baked into the KubeConfig (it would expire after an hour in a warm
+ * Cloud Run instance): a custom authenticator asks `token()` on every request, the way the
+ * `gke-gcloud-auth-plugin` exec plugin does for kubectl, minus the subprocess. This path cannot be
+ * exercised here beyond construction (no GKE, no credentials); it uses only the client's public
+ * Authenticator hook, and TLS verification against the cluster CA is left on.
+ */
+export function createKubeConfig(opts: KubeConfigOptions): KubeConfig {
+  const namespace = opts.namespace ?? 'default';
+  const kc = new KubeConfig();
+  if (opts.endpoint !== undefined) {
+    const url = new URL(opts.endpoint);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ConfigurationError(
+        'INVALID_KUBE_ENDPOINT',
+        `unsupported Kubernetes endpoint ${opts.endpoint}`,
+      );
+    }
+    kc.loadFromOptions({
+      clusters: [{ name: 'local', server: opts.endpoint.replace(/\/+$/, ''), skipTLSVerify: true }],
+      users: [{ name: 'local' }],
+      contexts: [{ name: 'local', cluster: 'local', user: 'local', namespace }],
+      currentContext: 'local',
+    });
+    return kc;
+  }
+  if (!opts.cluster) {
+    throw new ConfigurationError('NO_KUBE_ENDPOINT', 'createKubeConfig needs an endpoint or a cluster');
+  }
+  const { endpoint, caCertificate } = opts.cluster;
+  if (!endpoint || !caCertificate) {
+    throw new ConfigurationError(
+      'INVALID_KUBE_CLUSTER',
+      'a GKE cluster needs both endpoint and caCertificate',
+    );
+  }
+  const server = /^https?:\/\//.test(endpoint) ? endpoint : `https://${endpoint}`;
+  const token = opts.token ?? googleAccessToken();
+  kc.loadFromOptions({
+    clusters: [{ name: 'gke', server, caData: caCertificate, skipTLSVerify: false }],
+    users: [{ name: 'gke', authProvider: { name: AUTH_PROVIDER, config: {} } }],
+    contexts: [{ name: 'gke', cluster: 'gke', user: 'gke', namespace }],
+    currentContext: 'gke',
+  });
+  kc.addAuthenticator({
+    isAuthProvider: (user) => {
+      const provider: unknown = user.authProvider;
+      return (
+        typeof provider === 'object' &&
+        provider !== null &&
+        'name' in provider &&
+        provider.name === AUTH_PROVIDER
+      );
+    },
+    applyAuthentication: async (_user, requestOptions) => {
+      const headers = (requestOptions.headers ?? {}) as Record<
+        string,
+        string | string[] | number | undefined
+      >;
+      headers.Authorization = `Bearer ${await token()}`;
+      requestOptions.headers = headers;
+    },
+  });
+  return kc;
+}

@@ -1,0 +1,633 @@
+/**
+ * Makes desired Kubernetes objects so, with server-side apply, idempotently.
+ *
+ * One field manager (`inferplane`) and `force: true`. The control plane owns these objects: they
+ * are rebuilt from the policy on every run, so a human `kubectl edit` of a field we set is
+ * reverted on the next apply (and a conflicting manager never blocks a reconcile with 409). Fields
+ * we do not set (e.g. `spec.replicas` of a Deployment, left to the HPA) stay with whoever owns
+ * them. The trade-off: a GitOps tool (Argo CD, Flux) managing the same fields would fight us
+ * silently, each re-applying its own value; such fields must have one owner, so the objects built
+ * here are meant to be managed by inferplane only.
+ *
+ * Before writing, the live object is read and the write is skipped when every field we set already
+ * has the desired value (desired is a subset of live), so a no-op reconcile makes no API write and
+ * bumps no resourceVersion. A field we set earlier and no longer set (read from our entry in
+ * `metadata.managedFields`) also counts as a change, so that the apply releases it.
+ *
+ * Failure policy, per object: 409 (stale or conflict) re-reads and retries a few times; 429
+ * waits for Retry-After; 5xx and connection errors back off with jitter up to a bound, then
+ * RetryableError (the event is redelivered); other 4xx are PermanentError naming the object.
+ * `applyAll` dry-runs the whole set before writing anything (see there).
+ */
+
+import { createHash } from 'node:crypto';
+import {
+  KubeApiError,
+  KubeConnectionError,
+  type KubeObjects,
+  type LiveObject,
+  type ObjectRef,
+} from '../adapters/kubernetes';
+import { type Clock, systemClock } from '../runtime/clock';
+import { ControlPlaneError, errorMessage, PermanentError, RetryableError } from '../runtime/errors';
+import type { Logger } from '../runtime/log';
+import { type ApplyObjectAction, type KubernetesObject, objectTarget } from './plan';
+
+export const FIELD_MANAGER = 'inferplane';
+
+/** Apply order: what others reference first (namespace, identity, secrets, config), then workloads. */
+export const APPLY_ORDER: readonly string[] = [
+  'Namespace',
+  'ServiceAccount',
+  'Secret',
+  'ConfigMap',
+  'Service',
+  'Deployment',
+  'HorizontalPodAutoscaler',
+  'PodDisruptionBudget',
+  'NetworkPolicy',
+];
+
+/** Stable sort by APPLY_ORDER; kinds not listed (e.g. CRDs) go last, in their given order. */
+export function sortForApply<T extends Pick<KubernetesObject, 'kind'>>(objects: readonly T[]): T[] {
+  const rank = (kind: string) => {
+    const i = APPLY_ORDER.indexOf(kind);
+    return i === -1 ? APPLY_ORDER.length : i;
+  };
+  return objects
+    .map((o, i) => ({ o, i }))
+    .sort((a, b) => rank(a.o.kind) - rank(b.o.kind) || a.i - b.i)
+    .map(({ o }) => o);
+}
+
+/** `apps/v1 Deployment triton/triton-l4`: how errors and logs name an object. */
+export function describeObject(obj: Pick<KubernetesObject, 'apiVersion' | 'kind' | 'metadata'>): string {
+  const ns = obj.metadata.namespace;
+  return `${obj.apiVersion} ${obj.kind} ${ns ? `${ns}/` : ''}${obj.metadata.name}`;
+}
+
+function refOf(obj: KubernetesObject): ObjectRef {
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    name: obj.metadata.name,
+    ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure comparison
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Lists whose elements all carry a string `name` are merged by name (containers, env, volumes, ports). */
+function isNamedList(list: readonly unknown[]): list is Record<string, unknown>[] {
+  return list.length > 0 && list.every((e) => isRecord(e) && typeof e.name === 'string');
+}
+
+/** Identity and server-owned metadata are not "our fields" for comparison. */
+const SERVER_METADATA = new Set([
+  'name',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'managedFields',
+  'selfLink',
+]);
+
+/**
+ * Paths (dotted, `containers[name=x]`) where `desired` has a value that `live` lacks or differs
+ * from. Maps are compared key by key (live may hold more); named lists element by name; other
+ * lists element by element with the same length (they are atomic: applying replaces them whole);
+ * scalars by value. `apiVersion`/`kind`/`status` and server metadata are ignored.
+ */
+export function differingFields(desired: unknown, live: unknown, path = ''): string[] {
+  if (isRecord(desired)) {
+    if (!isRecord(live)) return [path || '(root)'];
+    const out: string[] = [];
+    for (const [key, value] of Object.entries(desired)) {
+      if (value === undefined) continue;
+      if (path === '' && (key === 'apiVersion' || key === 'kind' || key === 'status')) continue;
+      if (path === 'metadata' && SERVER_METADATA.has(key)) continue;
+      out.push(...differingFields(value, live[key], path ? `${path}.${key}` : key));
+    }
+    return out;
+  }
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(live)) return [path];
+    if (isNamedList(desired) && isNamedList(live)) {
+      const out: string[] = [];
+      for (const element of desired) {
+        const match = live.find((l) => l.name === element.name);
+        const at = `${path}[name=${String(element.name)}]`;
+        if (!match) out.push(at);
+        else out.push(...differingFields(element, match, at));
+      }
+      return out;
+    }
+    if (desired.length !== live.length) return [path];
+    return desired.some((d, i) => differingFields(d, live[i], `${path}[${i}]`).length > 0) ? [path] : [];
+  }
+  return desired === live ? [] : [path];
+}
+
+/**
+ * Map paths that `manager` owns through apply (its `Apply` entry in `metadata.managedFields`,
+ * FieldsV1 format) but `desired` no longer sets. Walks `f:` map keys only: what lies under list
+ * keys (`k:`/`v:`/`i:`) is covered by comparing the list itself.
+ */
+export function droppedFields(desired: unknown, live: unknown, manager = FIELD_MANAGER): string[] {
+  if (!isRecord(live) || !isRecord(live.metadata) || !Array.isArray(live.metadata.managedFields)) return [];
+  const entry = live.metadata.managedFields.find(
+    (m) => isRecord(m) && m.manager === manager && m.operation === 'Apply' && m.subresource === undefined,
+  );
+  if (!isRecord(entry) || !isRecord(entry.fieldsV1)) return [];
+  const owned: string[][] = [];
+  const walk = (node: Record<string, unknown>, path: string[]) => {
+    for (const [key, child] of Object.entries(node)) {
+      if (!key.startsWith('f:')) continue;
+      const next = [...path, key.slice(2)];
+      const hasFields = isRecord(child) && Object.keys(child).some((k) => k.startsWith('f:'));
+      if (hasFields) walk(child, next);
+      else owned.push(next);
+    }
+  };
+  walk(entry.fieldsV1, []);
+  const out: string[] = [];
+  for (const path of owned) {
+    if (path[0] === 'metadata' && path.length === 2 && SERVER_METADATA.has(path[1] ?? '')) continue;
+    let node: unknown = desired;
+    for (const segment of path) {
+      if (!isRecord(node)) break; // a list or scalar: compared as a whole by differingFields
+      if (!(segment in node) || node[segment] === undefined) {
+        out.push(`${path.join('.')} (no longer set)`);
+        break;
+      }
+      node = node[segment];
+    }
+  }
+  return out;
+}
+
+/** Everything that makes an apply of `desired` needed: differing fields, then fields to release. */
+export function objectChanges(desired: KubernetesObject, live: unknown, manager = FIELD_MANAGER): string[] {
+  return [...differingFields(desired, live), ...droppedFields(desired, live, manager)];
+}
+
+/** Whether applying `desired` would change nothing. */
+export function isSatisfiedBy(desired: KubernetesObject, live: unknown): boolean {
+  return objectChanges(desired, live).length === 0;
+}
+
+/** `live` cut down to the fields `desired` sets: the "before" of a plan action. */
+export function projectOnto(desired: unknown, live: unknown): unknown {
+  if (isRecord(desired)) {
+    if (!isRecord(live)) return undefined;
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(desired)) {
+      if (!(key in live)) continue;
+      const projected = projectOnto(value, live[key]);
+      if (projected !== undefined) out[key] = projected;
+    }
+    return out;
+  }
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(live)) return live === undefined ? undefined : live;
+    if (isNamedList(desired) && isNamedList(live)) {
+      return desired
+        .map((d) => {
+          const match = live.find((l) => l.name === d.name);
+          return match === undefined ? undefined : projectOnto(d, match);
+        })
+        .filter((x) => x !== undefined);
+    }
+    return live.map((l, i) => (i < desired.length ? projectOnto(desired[i], l) : l));
+  }
+  return live;
+}
+
+function sameIdentity(a: KubernetesObject, b: KubernetesObject): boolean {
+  const group = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.split('/')[0] : '');
+  return (
+    a.kind === b.kind &&
+    group(a.apiVersion) === group(b.apiVersion) &&
+    a.metadata.name === b.metadata.name &&
+    (a.metadata.namespace ?? '') === (b.metadata.namespace ?? '')
+  );
+}
+
+function beforeOf(desired: KubernetesObject, live: KubernetesObject): KubernetesObject {
+  const projected = projectOnto(desired, live);
+  const body = isRecord(projected) ? projected : {};
+  const meta = isRecord(body.metadata) ? body.metadata : {};
+  return {
+    ...body,
+    apiVersion: live.apiVersion,
+    kind: live.kind,
+    metadata: {
+      ...meta,
+      name: live.metadata.name,
+      ...(live.metadata.namespace ? { namespace: live.metadata.namespace } : {}),
+    },
+  } as KubernetesObject;
+}
+
+/**
+ * Plans are logged, published and stored as they are, so Secret values never go into them: each
+ * value of `data`/`stringData` becomes `sha256:<12 hex>` of itself, which still shows whether a
+ * key changed. Consequence: execute from the desired objects (`applyAll`), never from `after`.
+ */
+export function redactSecretValues(obj: KubernetesObject): KubernetesObject {
+  if (obj.kind !== 'Secret') return obj;
+  const out: Record<string, unknown> = { ...obj };
+  for (const field of ['data', 'stringData']) {
+    const values = out[field];
+    if (!isRecord(values)) continue;
+    out[field] = Object.fromEntries(
+      Object.entries(values).map(([k, v]) => [
+        k,
+        `sha256:${createHash('sha256').update(String(v)).digest('hex').slice(0, 12)}`,
+      ]),
+    );
+  }
+  return out as unknown as KubernetesObject;
+}
+
+function applyAction(
+  desired: KubernetesObject,
+  live: KubernetesObject | undefined,
+  fields: readonly string[],
+): ApplyObjectAction {
+  return {
+    kind: 'applyObject',
+    target: objectTarget(desired),
+    costDeltaPerHour: 0,
+    reason: live ? `fields differ: ${summarizeFields(fields)}` : `${desired.kind} does not exist`,
+    before: live ? redactSecretValues(beforeOf(desired, live)) : null,
+    after: redactSecretValues(desired),
+  };
+}
+
+/**
+ * The applyObject actions that would make `desired` so, in apply order: `before` is the live object
+ * cut down to our fields (null when absent), `after` the desired object. [] when all match.
+ * Kubernetes objects change no node capacity, so their cost delta is 0 (node pools carry it).
+ */
+export function planObjectChanges(
+  desired: readonly KubernetesObject[],
+  live: readonly KubernetesObject[],
+): ApplyObjectAction[] {
+  const actions: ApplyObjectAction[] = [];
+  for (const obj of sortForApply(desired)) {
+    const current = live.find((l) => sameIdentity(obj, l));
+    const fields = current ? objectChanges(obj, current) : [];
+    if (current && fields.length === 0) continue;
+    actions.push(applyAction(obj, current, fields));
+  }
+  return actions;
+}
+
+function summarizeFields(fields: readonly string[]): string {
+  const shown = fields.slice(0, 5).join(', ');
+  return fields.length > 5 ? `${shown} and ${fields.length - 5} more` : shown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retry classification (pure)
+
+export type KubeErrorClass =
+  | { kind: 'conflict' }
+  | { kind: 'throttled'; retryAfterMs: number | undefined }
+  | { kind: 'transient' }
+  | { kind: 'permanent' };
+
+/** `Retry-After` as delay-seconds or an HTTP-date, in ms from `nowMs`; undefined when unusable. */
+export function parseRetryAfterMs(value: string | undefined, nowMs: number): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - nowMs);
+}
+
+/**
+ * How a failed call is handled. 401 counts as transient: with short-lived Google tokens the next
+ * attempt carries a fresh one. Errors that are neither API answers nor connection failures (a bug)
+ * are left to the runtime, which treats them as retryable.
+ */
+export function classifyKubeError(err: unknown, nowMs = 0): KubeErrorClass | undefined {
+  if (err instanceof KubeConnectionError) return { kind: 'transient' };
+  if (!(err instanceof KubeApiError)) return undefined;
+  if (err.code === 409) return { kind: 'conflict' };
+  if (err.code === 429) return { kind: 'throttled', retryAfterMs: parseRetryAfterMs(err.retryAfter, nowMs) };
+  if (err.code >= 500 || err.code === 401 || err.code === 408) return { kind: 'transient' };
+  return { kind: 'permanent' };
+}
+
+const PERMANENT_REASONS: Record<number, string> = {
+  400: 'KUBE_BAD_REQUEST',
+  403: 'KUBE_FORBIDDEN',
+  404: 'KUBE_NOT_FOUND',
+  405: 'KUBE_METHOD_NOT_ALLOWED',
+  410: 'KUBE_GONE',
+  415: 'KUBE_UNSUPPORTED_MEDIA_TYPE',
+  422: 'KUBE_INVALID',
+};
+
+/** `apps/v1 Deployment triton/triton-l4: 422 Invalid: <message> (causes: field: message; ...)` */
+export function permanentKubeError(obj: KubernetesObject, err: KubeApiError, phase: string): PermanentError {
+  const causes = err.causes
+    .map((c) => (c.field ? `${c.field}: ${c.message ?? c.reason ?? ''}` : (c.message ?? c.reason ?? '')))
+    .filter((c) => c !== '');
+  const causeText =
+    causes.length > 0 && !causes.every((c) => err.apiMessage.includes(c))
+      ? ` (causes: ${causes.join('; ')})`
+      : '';
+  return new PermanentError(
+    PERMANENT_REASONS[err.code] ?? 'KUBE_REJECTED',
+    `${describeObject(obj)}: ${err.code} ${err.statusReason || 'Error'}: ${err.apiMessage}${causeText}`,
+    {
+      cause: err,
+      details: {
+        object: refOf(obj),
+        phase,
+        code: err.code,
+        statusReason: err.statusReason,
+        causes: err.causes.map((c) => ({ ...c })),
+      },
+    },
+  );
+}
+
+export interface Backoff {
+  initialMs: number;
+  factor: number;
+  maxMs: number;
+}
+
+export interface KubeRetryPolicy {
+  /** Attempts per call for 5xx, connection errors and 429 (the first call included). */
+  maxAttempts: number;
+  /** Attempts per object when the apiserver answers 409. */
+  conflictAttempts: number;
+  backoff: Backoff;
+  /** Longest Retry-After honoured; a longer one gives up at once (the event is redelivered later). */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY: KubeRetryPolicy = {
+  maxAttempts: 5,
+  conflictAttempts: 4,
+  backoff: { initialMs: 500, factor: 2, maxMs: 8_000 },
+  maxRetryAfterMs: 30_000,
+};
+
+/** Delay before retry number `attempt` (0-based), jittered over [d/2, d] with `random` in [0, 1). */
+export function retryDelayMs(b: Backoff, attempt: number, random: () => number): number {
+  const d = Math.min(b.maxMs, b.initialMs * b.factor ** Math.max(0, attempt));
+  return Math.round(d / 2 + (d / 2) * random());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applier
+
+export type ApplyResult = 'unchanged' | 'created' | 'updated';
+
+export interface AppliedObject {
+  /** The desired object. */
+  object: KubernetesObject;
+  target: string;
+  result: ApplyResult;
+  /** The plan action for a change (also returned by a dry run: what would change). */
+  action?: ApplyObjectAction;
+  /**
+   * What the apiserver stored, or would store under dry-run. Absent for a dry-run object whose
+   * namespace is itself still to be created (the apiserver cannot validate it before that).
+   */
+  live?: LiveObject;
+}
+
+export interface ApplyAllOptions {
+  /** Send every write with `dryRun=All`: the apiserver validates, nothing is stored. */
+  dryRun?: boolean;
+}
+
+export interface KubeApplierOptions {
+  objects: KubeObjects;
+  clock?: Clock;
+  logger?: Logger;
+  retry?: Partial<KubeRetryPolicy>;
+  /** [0, 1) source for jitter; tests pass a fixed one. */
+  random?: () => number;
+}
+
+interface Pending {
+  object: KubernetesObject;
+  before: LiveObject | undefined;
+  fields: string[];
+}
+
+export class KubeApplier {
+  readonly #objects: KubeObjects;
+  readonly #clock: Clock;
+  readonly #logger: Logger | undefined;
+  readonly #retry: KubeRetryPolicy;
+  readonly #random: () => number;
+
+  constructor(options: KubeApplierOptions) {
+    this.#objects = options.objects;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger;
+    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#random = options.random ?? Math.random;
+  }
+
+  /**
+   * Applies `objects` in dependency order. Three steps:
+   * 1. read every live object; those whose fields all match are 'unchanged' (logged, not written);
+   * 2. dry-run every remaining object (`dryRun=All`), so that a 422 on the fifth object stops the
+   *    run before the first write and the cluster is left as it was. New Namespaces are created
+   *    for real before this step (a dry run of an object in a namespace that does not exist yet
+   *    answers 404); so a rejected set may leave an empty, new namespace behind, nothing else;
+   * 3. apply the changed objects for real, in order. A failure here (apiserver down mid-way) stops
+   *    at that object: objects before it are applied, objects after it are not; re-running the
+   *    same set completes it, as every step is idempotent.
+   * With `dryRun`, step 3 is skipped, namespaces are not created, and the dry-run results are
+   * returned: what would change.
+   */
+  async applyAll(
+    objects: readonly KubernetesObject[],
+    options: ApplyAllOptions = {},
+  ): Promise<AppliedObject[]> {
+    const dryRun = options.dryRun ?? false;
+    const ordered = sortForApply(objects);
+    const results = new Map<KubernetesObject, AppliedObject>();
+    const pending: Pending[] = [];
+
+    for (const object of ordered) {
+      const before = await this.#read(object);
+      const fields = before ? objectChanges(object, before) : [];
+      if (before && fields.length === 0) {
+        this.#logger?.info('kubernetes object unchanged, no write', {
+          target: objectTarget(object),
+          object: describeObject(object),
+          reason: 'every field inferplane sets already has the desired value',
+          resourceVersion: before.metadata.resourceVersion,
+          dryRun,
+        });
+        results.set(object, { object, target: objectTarget(object), result: 'unchanged', live: before });
+      } else {
+        pending.push({ object, before, fields });
+      }
+    }
+
+    // Step 2 prerequisite: namespaces first, for real unless this whole run is a dry run.
+    const newNamespaces = new Set<string>();
+    for (const p of pending.filter((x) => x.object.kind === 'Namespace')) {
+      if (!p.before) newNamespaces.add(p.object.metadata.name);
+      results.set(p.object, await this.#applyOne(p, dryRun));
+    }
+    const rest = pending.filter((x) => x.object.kind !== 'Namespace');
+
+    // Step 2: validate the whole set server-side before writing any of it.
+    const validated = new Map<KubernetesObject, LiveObject>();
+    for (const p of rest) {
+      const ns = p.object.metadata.namespace;
+      if (dryRun && ns && newNamespaces.has(ns)) continue;
+      validated.set(p.object, await this.#call(p.object, 'dry-run', () => this.#apply(p.object, true)));
+    }
+
+    for (const p of rest) {
+      if (dryRun) {
+        const live = validated.get(p.object);
+        results.set(p.object, this.#result(p, live, true));
+      } else {
+        results.set(p.object, await this.#applyOne(p, false));
+      }
+    }
+    return ordered.map((o) => results.get(o)!);
+  }
+
+  async #applyOne(p: Pending, dryRun: boolean): Promise<AppliedObject> {
+    let attempt = 0;
+    let current = p;
+    for (;;) {
+      try {
+        const live = await this.#call(current.object, dryRun ? 'dry-run' : 'apply', () =>
+          this.#apply(current.object, dryRun),
+        );
+        return this.#result(current, live, dryRun);
+      } catch (err) {
+        if (!(err instanceof ApplyConflict)) throw err;
+        attempt += 1;
+        if (attempt >= this.#retry.conflictAttempts) {
+          throw new RetryableError(
+            'KUBE_CONFLICT',
+            `${describeObject(current.object)}: still conflicting after ${attempt} attempts: ${errorMessage(err.cause)}`,
+            { cause: err.cause, details: { object: refOf(current.object) } },
+          );
+        }
+        await this.#clock.sleep(retryDelayMs(this.#retry.backoff, attempt - 1, this.#random));
+        // Re-read: the object changed under us; it may now need no write at all.
+        const before = await this.#read(current.object);
+        const fields = before ? objectChanges(current.object, before) : [];
+        if (before && fields.length === 0) {
+          return {
+            object: current.object,
+            target: objectTarget(current.object),
+            result: 'unchanged',
+            live: before,
+          };
+        }
+        current = { object: current.object, before, fields };
+      }
+    }
+  }
+
+  #result(p: Pending, live: LiveObject | undefined, dryRun: boolean): AppliedObject {
+    const target = objectTarget(p.object);
+    const result: ApplyResult = p.before ? 'updated' : 'created';
+    const action = applyAction(p.object, p.before, p.fields);
+    this.#logger?.info(dryRun ? 'kubernetes object would change (dry run)' : 'kubernetes object applied', {
+      target,
+      object: describeObject(p.object),
+      result,
+      fields: p.fields,
+      resourceVersion: live?.metadata.resourceVersion,
+      dryRun,
+    });
+    return { object: p.object, target, result, action, ...(live ? { live } : {}) };
+  }
+
+  #apply(object: KubernetesObject, dryRun: boolean): Promise<LiveObject> {
+    // force: the control plane owns these objects (see the file comment for why and the trade-off).
+    return this.#objects.apply(object, { fieldManager: FIELD_MANAGER, force: true, dryRun });
+  }
+
+  #read(object: KubernetesObject): Promise<LiveObject | undefined> {
+    return this.#call(object, 'read', () => this.#objects.get(refOf(object)));
+  }
+
+  /**
+   * One call with retries for throttling and transient failures. A 409 is surfaced as
+   * ApplyConflict for the caller to re-read; permanent failures become PermanentError.
+   */
+  async #call<T>(object: KubernetesObject, phase: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const cls = classifyKubeError(err, this.#clock.nowMs());
+        if (!cls) throw err;
+        if (cls.kind === 'permanent' && err instanceof KubeApiError)
+          throw permanentKubeError(object, err, phase);
+        if (cls.kind === 'conflict') {
+          if (phase === 'apply') throw new ApplyConflict(err);
+          // A dry run or a read never conflicts on our side; retry as transient.
+        }
+        let delayMs = retryDelayMs(this.#retry.backoff, attempt - 1, this.#random);
+        if (cls.kind === 'throttled' && cls.retryAfterMs !== undefined) {
+          if (cls.retryAfterMs > this.#retry.maxRetryAfterMs) throw this.#giveUp(object, phase, attempt, err);
+          delayMs = cls.retryAfterMs;
+        }
+        if (attempt >= this.#retry.maxAttempts) throw this.#giveUp(object, phase, attempt, err);
+        this.#logger?.warn('kubernetes call failed, retrying', {
+          target: objectTarget(object),
+          phase,
+          attempt,
+          delayMs,
+          error: errorMessage(err),
+        });
+        await this.#clock.sleep(delayMs);
+      }
+    }
+  }
+
+  #giveUp(object: KubernetesObject, phase: string, attempts: number, err: unknown): RetryableError {
+    return new RetryableError(
+      err instanceof KubeApiError && err.code === 429 ? 'KUBE_THROTTLED' : 'KUBE_UNAVAILABLE',
+      `${describeObject(object)}: ${phase} failed after ${attempts} attempt(s): ${errorMessage(err)}`,
+      {
+        cause: err,
+        details: {
+          object: refOf(object),
+          phase,
+          attempts,
+          ...(err instanceof KubeApiError ? { code: err.code } : {}),
+        },
+      },
+    );
+  }
+}
+
+/** Internal signal: the apiserver answered 409 to an apply; the caller re-reads and retries. */
+class ApplyConflict extends ControlPlaneError {
+  constructor(cause: unknown) {
+    super('KUBE_CONFLICT', errorMessage(cause), { cause });
+  }
+}
