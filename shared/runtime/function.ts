@@ -172,7 +172,13 @@ async function reject<D extends RuntimeDeps>(
   err: PermanentError,
 ): Promise<RecordedOutcome> {
   ctx.log.error(`rejected: ${err.message}`, { outcome: 'rejected', reason: err.reason, error: err });
-  const rejection = def.rejectionEvent(err, ctx);
+  let rejection: OutboundCloudEvent | undefined;
+  try {
+    rejection = def.rejectionEvent(err, ctx);
+  } catch (buildErr) {
+    // A rejection event that cannot be built must not turn a poison message into a retry loop.
+    ctx.log.error(`rejection event could not be built: ${errorMessage(buildErr)}`, { error: buildErr });
+  }
   if (rejection) await deps.publisher.publish(rejection);
   return { status: 'rejected', reason: err.reason, message: err.message };
 }

@@ -11,7 +11,7 @@ import { asHttp, deliveredCloudEvent, loadFixtures } from './fixtures';
  */
 const FUNCTION_NAME = 'eventsFixtureCapture';
 const received: unknown[] = [];
-functions.cloudEvent(FUNCTION_NAME, (event) => {
+functions.cloudEvent(FUNCTION_NAME, (event: unknown) => {
   received.push(JSON.parse(JSON.stringify(event)));
 });
 

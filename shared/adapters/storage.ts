@@ -1,0 +1,209 @@
+/**
+ * Cloud Storage port and its adapter over `@google-cloud/storage`. The control plane only needs
+ * a few calls, each with preconditions; everything else stays out of the port so tests and
+ * reviewers see exactly what touches buckets.
+ */
+import { type File, Storage } from '@google-cloud/storage';
+import { PermanentError, RetryableError } from '../runtime/errors';
+
+export interface ObjectRef {
+  bucket: string;
+  name: string;
+}
+
+export interface ObjectInfo extends ObjectRef {
+  /** int64 as a decimal string: generations exceed 2^53. */
+  generation: string;
+  metageneration: string;
+  size: bigint;
+  md5Hash?: string;
+  crc32c?: string;
+  contentType?: string;
+}
+
+export interface Preconditions {
+  /** '0' means "only if the object does not exist". */
+  ifGenerationMatch?: string;
+}
+
+export class PreconditionFailedError extends RetryableError {
+  override name = 'PreconditionFailedError';
+}
+
+export interface ObjectStore {
+  stat(ref: ObjectRef): Promise<ObjectInfo | undefined>;
+  /** Names and infos under a prefix (no delimiter: the whole subtree). */
+  list(bucket: string, prefix: string): Promise<ObjectInfo[]>;
+  readText(ref: ObjectRef): Promise<{ text: string; info: ObjectInfo } | undefined>;
+  writeText(
+    ref: ObjectRef,
+    text: string,
+    options?: Preconditions & { contentType?: string },
+  ): Promise<ObjectInfo>;
+  /** Server-side copy: no object bytes pass through the caller. */
+  copy(
+    from: ObjectRef & { generation?: string },
+    to: ObjectRef,
+    options?: Preconditions,
+  ): Promise<ObjectInfo>;
+  delete(ref: ObjectRef, options?: Preconditions): Promise<void>;
+  /** A handle for ranged reads (ONNX inspection). */
+  file(ref: ObjectRef): File;
+}
+
+interface ApiErrorLike {
+  code?: number | string;
+  message?: string;
+}
+
+function statusOf(err: unknown): number | undefined {
+  const code = (err as ApiErrorLike | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** 412 -> PreconditionFailedError, 404 passes through as undefined where the call allows it, 4xx -> permanent. */
+function mapError(err: unknown, what: string): Error {
+  const status = statusOf(err);
+  const message = (err as ApiErrorLike | undefined)?.message ?? String(err);
+  if (status === 412)
+    return new PreconditionFailedError('PRECONDITION_FAILED', `${what}: precondition failed`, { cause: err });
+  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    return new PermanentError('STORAGE_REQUEST_REFUSED', `${what}: ${message} (HTTP ${status})`, {
+      cause: err,
+    });
+  }
+  return new RetryableError('STORAGE_UNAVAILABLE', `${what}: ${message}`, { cause: err });
+}
+
+interface RawMetadata {
+  bucket?: string;
+  name?: string;
+  generation?: string | number;
+  metageneration?: string | number;
+  size?: string | number;
+  md5Hash?: string;
+  crc32c?: string;
+  contentType?: string;
+}
+
+function toInfo(meta: RawMetadata, fallback: ObjectRef): ObjectInfo {
+  return {
+    bucket: meta.bucket ?? fallback.bucket,
+    name: meta.name ?? fallback.name,
+    generation: String(meta.generation ?? '0'),
+    metageneration: String(meta.metageneration ?? '0'),
+    size: BigInt(meta.size ?? 0),
+    ...(meta.md5Hash ? { md5Hash: meta.md5Hash } : {}),
+    ...(meta.crc32c ? { crc32c: meta.crc32c } : {}),
+    ...(meta.contentType ? { contentType: meta.contentType } : {}),
+  };
+}
+
+const gen = (g: string | undefined): number | undefined => (g === undefined ? undefined : Number(g));
+
+export class GcsObjectStore implements ObjectStore {
+  constructor(private readonly storage: Storage) {}
+
+  file(ref: ObjectRef): File {
+    return this.storage.bucket(ref.bucket).file(ref.name);
+  }
+
+  async stat(ref: ObjectRef): Promise<ObjectInfo | undefined> {
+    try {
+      const [meta] = await this.file(ref).getMetadata();
+      return toInfo(meta as RawMetadata, ref);
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw mapError(err, `stat gs://${ref.bucket}/${ref.name}`);
+    }
+  }
+
+  async list(bucket: string, prefix: string): Promise<ObjectInfo[]> {
+    try {
+      const [files] = await this.storage.bucket(bucket).getFiles({ prefix, autoPaginate: true });
+      return files.map((f) => toInfo(f.metadata as RawMetadata, { bucket, name: f.name }));
+    } catch (err) {
+      throw mapError(err, `list gs://${bucket}/${prefix}`);
+    }
+  }
+
+  async readText(ref: ObjectRef): Promise<{ text: string; info: ObjectInfo } | undefined> {
+    const file = this.file(ref);
+    try {
+      const [meta] = await file.getMetadata();
+      const info = toInfo(meta as RawMetadata, ref);
+      // Read that exact generation, so text and info always belong together.
+      const [bytes] = await this.storage
+        .bucket(ref.bucket)
+        .file(ref.name, { generation: Number(info.generation) })
+        .download();
+      return { text: bytes.toString('utf8'), info };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw mapError(err, `read gs://${ref.bucket}/${ref.name}`);
+    }
+  }
+
+  async writeText(
+    ref: ObjectRef,
+    text: string,
+    options: Preconditions & { contentType?: string } = {},
+  ): Promise<ObjectInfo> {
+    const file = this.file(ref);
+    try {
+      await file.save(text, {
+        resumable: false,
+        contentType: options.contentType ?? 'text/plain; charset=utf-8',
+        ...(options.ifGenerationMatch === undefined
+          ? {}
+          : { preconditionOpts: { ifGenerationMatch: gen(options.ifGenerationMatch) } }),
+      });
+      return toInfo(file.metadata as RawMetadata, ref);
+    } catch (err) {
+      throw mapError(err, `write gs://${ref.bucket}/${ref.name}`);
+    }
+  }
+
+  async copy(
+    from: ObjectRef & { generation?: string },
+    to: ObjectRef,
+    options: Preconditions = {},
+  ): Promise<ObjectInfo> {
+    const source = this.storage
+      .bucket(from.bucket)
+      .file(from.name, from.generation === undefined ? {} : { generation: Number(from.generation) });
+    try {
+      const [copied] = await source.copy(this.file(to), {
+        ...(options.ifGenerationMatch === undefined
+          ? {}
+          : { preconditionOpts: { ifGenerationMatch: gen(options.ifGenerationMatch) } }),
+      });
+      return toInfo(copied.metadata as RawMetadata, to);
+    } catch (err) {
+      throw mapError(err, `copy gs://${from.bucket}/${from.name} -> gs://${to.bucket}/${to.name}`);
+    }
+  }
+
+  async delete(ref: ObjectRef, options: Preconditions = {}): Promise<void> {
+    try {
+      await this.file(ref).delete({
+        ignoreNotFound: true,
+        ...(options.ifGenerationMatch === undefined
+          ? {}
+          : { ifGenerationMatch: gen(options.ifGenerationMatch) }),
+      });
+    } catch (err) {
+      throw mapError(err, `delete gs://${ref.bucket}/${ref.name}`);
+    }
+  }
+}
+
+/** Production: ADC credentials. Local: an explicit endpoint, no credentials. */
+export function createStorageClient(opts: { projectId: string; endpoint?: string }): Storage {
+  if (!opts.endpoint) return new Storage({ projectId: opts.projectId });
+  return new Storage({
+    projectId: opts.projectId,
+    apiEndpoint: opts.endpoint.replace(/\/+$/, ''),
+    useAuthWithCustomEndpoint: false,
+  });
+}

@@ -1,0 +1,78 @@
+/**
+ * deployModel's dependencies, built once per instance from the configuration: production clients
+ * (ADC credentials, the GKE API over gRPC, the cluster's apiserver) unless local endpoints are set.
+ */
+import type { ClusterManagerClient } from '@google-cloud/container';
+import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../adapters/gke';
+import { createKubeConfig, createKubeObjects } from '../adapters/kubernetes';
+import { TritonHttpClient } from '../adapters/triton';
+import { KubeApplier } from '../cluster/kube-applier';
+import { clusterPath } from '../cluster/names';
+import { NodePoolExecutor } from '../cluster/nodepool-executor';
+import type { Config } from '../runtime/config';
+import { buildSharedDeps } from '../runtime/deps';
+import { ConfigurationError } from '../runtime/errors';
+import type { DeployModelDeps } from './handler';
+import { deployLimits } from './limits';
+import { ModelRegistry } from './registry';
+
+/** The apiserver of the GKE cluster: its endpoint and CA come from the GKE API. */
+async function gkeKubeConfig(client: ClusterManagerClient, name: string, namespace: string) {
+  const [cluster] = await client.getCluster({ name });
+  const endpoint = cluster.privateClusterConfig?.privateEndpoint || cluster.endpoint;
+  const caCertificate = cluster.masterAuth?.clusterCaCertificate;
+  if (!endpoint || !caCertificate) {
+    throw new ConfigurationError(
+      'CLUSTER_ENDPOINT_UNKNOWN',
+      `cluster ${name} has no endpoint or CA certificate`,
+    );
+  }
+  return createKubeConfig({ cluster: { endpoint, caCertificate }, namespace });
+}
+
+/** `{pool}` in INFERPLANE_TRITON_URL stands for the GPU pool's name. */
+export function tritonUrlFor(template: string | undefined, pool: string, namespace: string): string {
+  return (template ?? `http://{pool}.${namespace}.svc.cluster.local:8000`).replaceAll('{pool}', pool);
+}
+
+export async function buildDeployModelDeps(config: Config): Promise<DeployModelDeps> {
+  const shared = await buildSharedDeps(config);
+  const ref = { project: config.project, location: config.location, name: config.cluster };
+  const containerClient = createContainerClient(
+    config.endpoints.gke ? { endpoint: config.endpoints.gke } : {},
+  );
+  const name = clusterPath(ref);
+  const nodePools = new GkeNodePools(containerClient, name, {
+    // The local GKE server keeps a pool's live size in initialNodeCount; the real API does not.
+    ...(config.endpoints.gke ? { nodeCount: initialNodeCountSource } : {}),
+  });
+  const kc = config.endpoints.kubernetes
+    ? createKubeConfig({ endpoint: config.endpoints.kubernetes, namespace: config.namespace })
+    : await gkeKubeConfig(containerClient, name, config.namespace);
+  const kubeObjects = createKubeObjects(kc);
+  const cluster = await nodePools.getCluster();
+  const tritons = new Map<string, TritonHttpClient>();
+  return {
+    ...shared,
+    nodePools,
+    executor: new NodePoolExecutor({
+      nodePools,
+      log: shared.log,
+      clock: shared.clock,
+      deadlineMs: config.operationDeadlineSeconds * 1000,
+    }),
+    kubeObjects,
+    kube: new KubeApplier({ objects: kubeObjects, clock: shared.clock, logger: shared.log }),
+    tritonFor: (pool) => {
+      let client = tritons.get(pool);
+      if (!client) {
+        client = new TritonHttpClient(tritonUrlFor(config.tritonUrl, pool, config.namespace));
+        tritons.set(pool, client);
+      }
+      return client;
+    },
+    registry: new ModelRegistry(shared.objects, config.stateBucket),
+    limits: deployLimits(),
+    zones: Math.max(1, cluster.locations.length),
+  };
+}

@@ -1,0 +1,439 @@
+/**
+ * deployModel: an object lands in the incoming bucket -> the model is validated, published to its
+ * pool's Triton repository, its GPU pool and serving stack are made so, Triton loads it, and a
+ * deployed or rejected event says how it went.
+ *
+ * parse -> decide -> apply:
+ * - parse: the CloudEvent and the object's path (bad names are refused before anything is read);
+ * - decide: observe the version directory, the manifest and the registry, then `decideDeployment`
+ *   (pure) says deploy or why not; the model config and the cluster plan are built and checked
+ *   against the guardrails, still without writing anything;
+ * - apply: publish (config last), cluster, load, await readiness. A load that fails is rolled
+ *   back: the previous version keeps serving and the registry says why.
+ */
+import { randomBytes } from 'node:crypto';
+import { buildOutboundEvent } from '../../events/outbound';
+import { parseStorageObjectEvent } from '../../events/storage';
+import type { OutboundCloudEvent } from '../adapters/events-publisher';
+import type { NodePools } from '../adapters/gke';
+import type { KubeObjects } from '../adapters/kubernetes';
+import type { ObjectInfo } from '../adapters/storage';
+import { awaitModelReady, type TritonRepository } from '../adapters/triton';
+import { assertGuardrails } from '../cluster/guardrails';
+import type { KubeApplier } from '../cluster/kube-applier';
+import { planObjectChanges } from '../cluster/kube-applier';
+import { nodePoolActions, observedCapacityOf, planNodePoolChanges } from '../cluster/nodepool';
+import type { NodePoolExecutor } from '../cluster/nodepool-executor';
+import { createPlan, describePlan, type Plan, type PlanAction } from '../cluster/plan';
+import { readOnnxSignature } from '../onnx/reader';
+import { gcsByteSource } from '../onnx/source';
+import type { OnnxSignature } from '../onnx/types';
+import { type ModelPolicy, resolveModelPolicy } from '../policy';
+import type { SharedDeps } from '../runtime/deps';
+import { PermanentError, RetryableError } from '../runtime/errors';
+import type { InvocationContext, Outcome } from '../runtime/function';
+import { formatModelConfig, parseModelConfig } from '../triton/config-codec';
+import type { ModelConfig } from '../triton/model-config';
+import { type DeployDecision, decideDeployment } from './decide';
+import { desiredPool, type PoolDesired, placementFor } from './desired';
+import type { DeployLimits } from './limits';
+import { applyManifestToPolicy, type Manifest, parseManifest } from './manifest';
+import { buildModelConfig } from './model-config';
+import { publishVersion, repositoryUri, rollbackVersion } from './publish';
+import type { ModelRecord, ModelRegistry } from './registry';
+import { classifyUpload, MANIFEST_FILE } from './upload';
+
+export const FUNCTION_NAME = 'deployModel';
+
+export interface DeployModelDeps extends SharedDeps {
+  nodePools: NodePools;
+  executor: NodePoolExecutor;
+  kubeObjects: KubeObjects;
+  kube: KubeApplier;
+  /** Triton of one GPU pool. */
+  tritonFor(pool: string): TritonRepository;
+  registry: ModelRegistry;
+  limits: DeployLimits;
+  /** Zones a new GPU pool spans (1 for a zonal cluster). */
+  zones: number;
+}
+
+type DeployPlanned = Extract<DeployDecision, { action: 'deploy' }>;
+
+interface PreparedDeployment {
+  decision: DeployPlanned;
+  modelPolicy: ModelPolicy & { name: string };
+  config: ModelConfig;
+  configText: string;
+  notes: string[];
+  pool: PoolDesired;
+  plan: Plan;
+  previousServing: number | undefined;
+  aliases: string[];
+}
+
+function subjectOf(model: string, version: number): string {
+  return `models/${model}/versions/${version}`;
+}
+
+export async function handleDeployModel(deps: DeployModelDeps, ctx: InvocationContext): Promise<Outcome> {
+  // --- parse
+  const event = parseStorageObjectEvent(ctx.event);
+  const object = event.data;
+  const incoming = deps.policy.cluster.incomingBucket;
+  if (object.bucket !== incoming) {
+    return { status: 'skipped', reason: `bucket ${object.bucket} is not the incoming bucket ${incoming}` };
+  }
+  const upload = classifyUpload(object.name, BigInt(object.size), deps.limits);
+  if (upload.kind === 'ignore') return { status: 'skipped', reason: upload.reason };
+
+  // --- observe, then decide
+  const prefix = `${upload.model}/${upload.version}/`;
+  const listing = await deps.objects.list(object.bucket, prefix);
+  const manifest = await readManifest(deps, object.bucket, prefix, listing);
+  const registry = (await deps.registry.get(upload.model))?.record;
+  const decision = decideDeployment({
+    trigger: { bucket: object.bucket, name: object.name, generation: object.generation },
+    upload,
+    listing,
+    manifest,
+    registry,
+  });
+  if (decision.action === 'skip') return { status: 'skipped', reason: decision.reason };
+
+  const prepared = await prepare(deps, ctx, decision, manifest, registry);
+  ctx.log.info('deployment planned', {
+    model: decision.model,
+    version: decision.version,
+    pool: prepared.pool.pool,
+    plan: prepared.plan,
+    notes: prepared.notes,
+  });
+  if (deps.config.dryRun) {
+    return {
+      status: 'skipped',
+      reason: 'dry run: nothing applied',
+      details: { plan: describePlan(prepared.plan) },
+    };
+  }
+
+  // --- apply
+  return apply(deps, ctx, prepared, object);
+}
+
+async function readManifest(
+  deps: DeployModelDeps,
+  bucket: string,
+  prefix: string,
+  listing: readonly ObjectInfo[],
+): Promise<Manifest | undefined> {
+  const info = listing.find((o) => o.name === `${prefix}${MANIFEST_FILE}`);
+  if (!info) return undefined;
+  const found = await deps.objects.readText({ bucket, name: info.name });
+  if (!found) return undefined;
+  return parseManifest(found.text, deps.limits);
+}
+
+async function readSignature(
+  deps: DeployModelDeps,
+  decision: DeployPlanned,
+): Promise<OnnxSignature | undefined> {
+  const file = decision.onnxModelFile;
+  if (!file) return undefined;
+  // Pinned to the generation that was decided on: the bytes inspected are the bytes published.
+  const handle = deps.storage.bucket(file.source.bucket).file(file.source.name, {
+    generation: Number(file.source.generation),
+  });
+  return readOnnxSignature(gcsByteSource(handle));
+}
+
+async function prepare(
+  deps: DeployModelDeps,
+  ctx: InvocationContext,
+  decision: DeployPlanned,
+  manifest: Manifest | undefined,
+  registry: ModelRecord | undefined,
+): Promise<PreparedDeployment> {
+  const modelPolicy = {
+    ...applyManifestToPolicy(resolveModelPolicy(deps.policy, decision.model), manifest),
+    name: decision.model,
+  };
+  const [signature, userConfig] = await Promise.all([
+    readSignature(deps, decision),
+    decision.userConfig
+      ? readUserConfig(deps, decision.userConfig, decision.model)
+      : Promise.resolve(undefined),
+  ]);
+  const built = buildModelConfig({
+    model: decision.model,
+    version: decision.version,
+    backend: decision.backend,
+    ...(manifest ? { manifest } : {}),
+    ...(userConfig ? { userConfig } : {}),
+    ...(signature ? { onnxSignature: signature } : {}),
+    policy: modelPolicy,
+  });
+  const configText = formatModelConfig(built.config);
+
+  // The pool serves every model placed on its GPU class: its scaling covers all of them.
+  const placement = placementFor(deps.policy, modelPolicy.gpuClass);
+  const poolModels = await modelsOnPool(deps, placement.gpuClass.id, decision.model);
+  const adminKey = await liveAdminKey(deps, placement.pool);
+  const pool = desiredPool({
+    policy: deps.policy,
+    gpuClassId: modelPolicy.gpuClass,
+    models: [modelPolicy, ...poolModels],
+    adminKey: adminKey ?? randomBytes(24).toString('base64url'),
+    zones: deps.zones,
+  });
+
+  // The plan: every change, checked against the guardrails as a whole before anything happens.
+  const [observedPools, observedPool, liveObjects] = await Promise.all([
+    deps.nodePools.list(),
+    deps.nodePools.get(pool.pool),
+    Promise.all(pool.objects.map((o) => deps.kubeObjects.get(refOf(o)))),
+  ]);
+  const poolChanges = planNodePoolChanges(observedPool, pool.nodePool, {
+    gpuClass: pool.gpuClass,
+    zones: deps.zones,
+  });
+  const previousServing = registry?.serving;
+  const actions: PlanAction[] = [
+    ...nodePoolActions(poolChanges, { allowRecreate: false }),
+    ...planObjectChanges(
+      pool.objects,
+      liveObjects.filter((o): o is NonNullable<typeof o> => o !== undefined),
+    ),
+    {
+      kind: 'publishModel',
+      target: `model/${decision.model}`,
+      costDeltaPerHour: 0,
+      reason: `upload ${decision.fingerprint}`,
+      before: { version: previousServing === undefined ? null : String(previousServing) },
+      after: {
+        model: decision.model,
+        version: String(decision.version),
+        source: `gs://${deps.policy.cluster.incomingBucket}/${decision.model}/${decision.version}/`,
+        repository: repositoryUri(pool.repository),
+      },
+    },
+    {
+      kind: 'loadModel',
+      target: `model/${decision.model}`,
+      costDeltaPerHour: 0,
+      before: previousServing === undefined ? null : { state: 'READY', version: String(previousServing) },
+      after: { pool: pool.pool, model: decision.model, config: built.config },
+    },
+  ];
+  const plan = createPlan(
+    deps.clock,
+    `deploy ${decision.model} version ${decision.version}`,
+    actions,
+    ctx.event.id,
+  );
+  const observed = observedCapacityOf(observedPools, {
+    gpuClassFor: (p) => (p.name === pool.pool ? pool.gpuClass : undefined),
+  });
+  assertGuardrails(plan, observed, deps.policy.guardrails);
+  return {
+    decision,
+    modelPolicy,
+    config: built.config,
+    configText,
+    notes: built.notes,
+    pool,
+    plan,
+    previousServing,
+    aliases: manifest?.aliases ?? [],
+  };
+}
+
+async function readUserConfig(deps: DeployModelDeps, info: ObjectInfo, model: string): Promise<ModelConfig> {
+  const found = await deps.objects.readText({ bucket: info.bucket, name: info.name });
+  if (!found) throw new RetryableError('SOURCE_CHANGED', `gs://${info.bucket}/${info.name} vanished`);
+  return parseModelConfig(found.text, { defaultName: model });
+}
+
+/** Policies of the other models the registry says are served by this GPU class. */
+async function modelsOnPool(
+  deps: DeployModelDeps,
+  gpuClassId: string,
+  except: string,
+): Promise<Array<ModelPolicy & { name: string }>> {
+  const records = await deps.registry.list();
+  return records
+    .filter((r) => r.model !== except && r.serving !== undefined)
+    .filter((r) => r.versions[String(r.serving)]?.gpuClass === gpuClassId)
+    .map((r) => resolveModelPolicy(deps.policy, r.model));
+}
+
+async function liveAdminKey(deps: DeployModelDeps, pool: string): Promise<string | undefined> {
+  const secret = await deps.kubeObjects.get({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    name: `${pool}-admin`,
+    namespace: deps.policy.cluster.namespace,
+  });
+  const data = (secret as { data?: Record<string, string> } | undefined)?.data;
+  const value = data?.['admin-key'];
+  return value ? Buffer.from(value, 'base64').toString('utf8') : undefined;
+}
+
+function refOf(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) {
+  return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace };
+}
+
+async function apply(
+  deps: DeployModelDeps,
+  ctx: InvocationContext,
+  p: PreparedDeployment,
+  object: { bucket: string; name: string; generation: string },
+): Promise<Outcome> {
+  const { decision, pool } = p;
+  const nowIso = () => new Date(deps.clock.nowMs()).toISOString();
+  const started = deps.clock.nowMs();
+
+  // 1. Cluster: the GPU pool and the serving stack. Every step is idempotent; a crash resumes.
+  await deps.executor.reconcileNodePool(pool.nodePool, { gpuClass: pool.gpuClass, zones: deps.zones });
+  await deps.kube.applyAll(pool.objects);
+
+  // 2. Repository: version files, then config.pbtxt last.
+  const published = await publishVersion(deps.objects, {
+    repository: pool.repository,
+    model: decision.model,
+    version: decision.version,
+    files: decision.files,
+    configText: p.configText,
+    emptyVersionDir: decision.backend === 'ensemble',
+  });
+  const files = Object.fromEntries(
+    published.files.map((f) => [
+      f.name.slice(`${pool.repository.prefix}/${decision.model}/${decision.version}/`.length),
+      {
+        size: f.size.toString(),
+        ...(f.md5Hash ? { md5Hash: f.md5Hash } : {}),
+        ...(f.crc32c ? { crc32c: f.crc32c } : {}),
+      },
+    ]),
+  );
+  const wasServing = p.previousServing === decision.version;
+  await deps.registry.update(decision.model, nowIso(), (r) => {
+    r.versions[String(decision.version)] = {
+      version: decision.version,
+      state: 'PUBLISHED',
+      backend: decision.backend,
+      gpuClass: pool.gpuClass.id,
+      source: object,
+      fingerprint: decision.fingerprint,
+      files,
+      publishedAt: nowIso(),
+    };
+    return r;
+  });
+
+  // 3. Triton loads it; readiness is polled with a deadline (load errors can surface as timeouts).
+  const triton = deps.tritonFor(pool.pool);
+  let failure: string | undefined;
+  try {
+    await triton.load(decision.model, p.config);
+  } catch (err) {
+    if (!(err instanceof PermanentError)) throw err;
+    failure = err.message;
+  }
+  if (!failure) {
+    const ready = await awaitModelReady(triton, deps.clock, decision.model, decision.version, {
+      deadlineMs: p.modelPolicy.readinessTimeoutSeconds * 1000,
+    });
+    if (!ready.ready) failure = ready.reason;
+  }
+
+  if (failure) {
+    // The previous version keeps serving: its config comes back, the failed files go.
+    await rollbackVersion(
+      deps.objects,
+      { repository: pool.repository, model: decision.model, version: decision.version },
+      published,
+      { keepVersionFiles: wasServing },
+    );
+    if (p.previousServing !== undefined) await triton.load(decision.model).catch(() => undefined);
+    await deps.registry.update(decision.model, nowIso(), (r) => {
+      const v = r.versions[String(decision.version)];
+      if (v) {
+        v.state = 'FAILED';
+        v.reason = failure;
+        v.failedAt = nowIso();
+      }
+      return r;
+    });
+    throw new PermanentError(
+      'MODEL_LOAD_FAILED',
+      `Triton could not load ${decision.model} version ${decision.version}: ${failure}`,
+      {
+        details: {
+          model: decision.model,
+          version: decision.version,
+          ...(p.previousServing === undefined ? {} : { stillServing: p.previousServing }),
+        },
+      },
+    );
+  }
+
+  await deps.registry.update(decision.model, nowIso(), (r) => {
+    const v = r.versions[String(decision.version)];
+    if (!v) return undefined;
+    v.state = 'READY';
+    v.readyAt = nowIso();
+    delete v.reason;
+    const previous = r.serving;
+    if (previous !== undefined && previous !== decision.version) {
+      const old = r.versions[String(previous)];
+      if (old) old.state = 'SUPERSEDED';
+    }
+    r.serving = decision.version;
+    for (const alias of p.aliases) r.aliases[alias] = decision.version;
+    return r;
+  });
+
+  const durationMs = deps.clock.nowMs() - started;
+  const deployed = deployedEvent(deps, ctx, p, object, durationMs);
+  return {
+    status: 'applied',
+    message: `deployed ${decision.model} version ${decision.version} on ${pool.pool}`,
+    events: [deployed],
+    details: {
+      model: decision.model,
+      version: decision.version,
+      pool: pool.pool,
+      copied: published.copied,
+      skipped: published.skipped,
+      durationMs,
+    },
+  };
+}
+
+function deployedEvent(
+  deps: DeployModelDeps,
+  ctx: InvocationContext,
+  p: PreparedDeployment,
+  object: { bucket: string; name: string; generation: string },
+  durationMs: number,
+): OutboundCloudEvent {
+  return buildOutboundEvent('dev.inferplane.model.v1.deployed', {
+    source: ctx.eventSource,
+    subject: subjectOf(p.decision.model, p.decision.version),
+    id: `${ctx.event.id}-deployed`,
+    time: new Date(deps.clock.nowMs()),
+    data: {
+      model: p.decision.model,
+      version: String(p.decision.version),
+      repositoryUri: repositoryUri(p.pool.repository),
+      gpuClass: p.pool.gpuClass.id,
+      sourceObject: object,
+      durationMs,
+      namespace:
+        p.pool.objects.find((o) => o.kind === 'Deployment')?.metadata.namespace ??
+        deps.policy.cluster.namespace,
+      deploymentName: p.pool.pool,
+    },
+  });
+}
