@@ -118,7 +118,11 @@ export async function handleDeployModel(deps: DeployModelDeps, ctx: InvocationCo
   }
 
   // --- apply
-  return apply(deps, ctx, prepared, object);
+  return apply(deps, ctx, prepared, {
+    bucket: object.bucket,
+    name: object.name,
+    generation: object.generation,
+  });
 }
 
 async function readManifest(
