@@ -100,7 +100,8 @@ export function desiredPool(input: DesiredPoolInput): PoolDesired {
       },
     },
     buildApiKeySecret(adminSecret.name, { [adminSecret.key]: input.adminKey }, { namespace }),
-    buildTritonService(instance),
+    // Reachable from the functions (Direct VPC egress), not from the internet.
+    buildTritonService(instance, { exposure: 'InternalLoadBalancer' }),
     buildTritonDeployment(instance),
     buildTritonHpa(instance, scaling),
     buildTritonPdb(instance),

@@ -117,7 +117,8 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     name: 'INFERPLANE_TRITON_URL',
     required: false,
     default: undefined,
-    description: 'Triton HTTP URL override; unset: the in-cluster Service URL.',
+    description:
+      'Triton HTTP URL of a GPU pool, where {pool} stands for the pool name (e.g. http://{pool}.triton.internal:8000); unset: http://{pool}.<namespace>.svc.cluster.local:8000.',
   },
   {
     name: 'PUBSUB_EMULATOR_HOST',
@@ -199,7 +200,17 @@ export const configSchema = z
     STORAGE_EMULATOR_HOST: optionalString(),
     INFERPLANE_GKE_ENDPOINT: httpUrl(),
     INFERPLANE_KUBERNETES_ENDPOINT: httpUrl(),
-    INFERPLANE_TRITON_URL: httpUrl(),
+    INFERPLANE_TRITON_URL: z
+      .string()
+      .refine((v) => {
+        try {
+          const u = new URL(v.replaceAll('{pool}', 'pool'));
+          return u.protocol === 'http:' || u.protocol === 'https:';
+        } catch {
+          return false;
+        }
+      }, 'must be an http(s) URL, optionally with {pool}')
+      .optional(),
     PUBSUB_EMULATOR_HOST: z.string().regex(HOST_PORT, 'must be host:port').optional(),
   })
   .transform(
