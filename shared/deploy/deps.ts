@@ -17,7 +17,7 @@ import { deployLimits } from './limits';
 import { ModelRegistry } from './registry';
 
 /** The apiserver of the GKE cluster: its endpoint and CA come from the GKE API. */
-async function gkeKubeConfig(client: ClusterManagerClient, name: string, namespace: string) {
+export async function gkeKubeConfig(client: ClusterManagerClient, name: string, namespace: string) {
   const [cluster] = await client.getCluster({ name });
   const endpoint = cluster.privateClusterConfig?.privateEndpoint || cluster.endpoint;
   const caCertificate = cluster.masterAuth?.clusterCaCertificate;

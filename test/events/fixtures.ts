@@ -21,9 +21,12 @@ export interface HttpFixture {
   messageDataDecoded?: unknown;
 }
 
+/** Folders of event fixtures (JSON); `manifests/` holds model.yaml examples, tested in test/deploy. */
 export function fixtureSources(): string[] {
   return readdirSync(FIXTURES_DIR, { withFileTypes: true })
-    .filter((d) => d.isDirectory())
+    .filter(
+      (d) => d.isDirectory() && readdirSync(`${FIXTURES_DIR}${d.name}`).some((f) => f.endsWith('.json')),
+    )
     .map((d) => d.name)
     .sort();
 }
