@@ -140,6 +140,7 @@ async function readManifest(
 
 async function readSignature(
   deps: DeployModelDeps,
+  ctx: InvocationContext,
   decision: DeployPlanned,
 ): Promise<OnnxSignature | undefined> {
   const file = decision.onnxModelFile;
@@ -148,7 +149,15 @@ async function readSignature(
   const handle = deps.storage.bucket(file.source.bucket).file(file.source.name, {
     generation: Number(file.source.generation),
   });
-  return readOnnxSignature(gcsByteSource(handle));
+  const source = gcsByteSource(handle);
+  const signature = await readOnnxSignature(source);
+  ctx.log.info('model signature read', {
+    object: `gs://${file.source.bucket}/${file.source.name}#${file.source.generation}`,
+    bytesRead: source.bytesRead,
+    inputs: signature.inputs.length,
+    outputs: signature.outputs.length,
+  });
+  return signature;
 }
 
 async function prepare(
@@ -163,7 +172,7 @@ async function prepare(
     name: decision.model,
   };
   const [signature, userConfig] = await Promise.all([
-    readSignature(deps, decision),
+    readSignature(deps, ctx, decision),
     decision.userConfig
       ? readUserConfig(deps, decision.userConfig, decision.model)
       : Promise.resolve(undefined),
