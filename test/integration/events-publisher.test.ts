@@ -37,13 +37,15 @@ describe.skipIf(absent !== undefined)('PubSubEventPublisher against the Pub/Sub 
       subject: 'models/resnet50/versions/3',
       data: { model: 'resnet50', version: 3 },
     });
-    const received = await new Promise<{ data: Buffer; attributes: Record<string, string> }>((resolve, reject) => {
-      subscription.once('message', (m) => {
-        m.ack();
-        resolve({ data: m.data, attributes: m.attributes });
-      });
-      subscription.once('error', reject);
-    });
+    const received = await new Promise<{ data: Buffer; attributes: Record<string, string> }>(
+      (resolve, reject) => {
+        subscription.once('message', (m) => {
+          m.ack();
+          resolve({ data: m.data, attributes: m.attributes });
+        });
+        subscription.once('error', reject);
+      },
+    );
     await subscription.close();
 
     // Assess
