@@ -173,12 +173,15 @@ export class GcsObjectStore implements ObjectStore {
       .bucket(from.bucket)
       .file(from.name, from.generation === undefined ? {} : { generation: Number(from.generation) });
     try {
-      const [copied] = await source.copy(this.file(to), {
+      const [copied, response] = await source.copy(this.file(to), {
         ...(options.ifGenerationMatch === undefined
           ? {}
           : { preconditionOpts: { ifGenerationMatch: gen(options.ifGenerationMatch) } }),
       });
-      return toInfo(copied.metadata as RawMetadata, to);
+      // The client does not copy the rewrite response's `resource` into the new File's metadata:
+      // without it the copy would report generation 0 and size 0.
+      const resource = (response as { resource?: RawMetadata } | undefined)?.resource;
+      return toInfo(resource ?? (copied.metadata as RawMetadata), to);
     } catch (err) {
       throw mapError(err, `copy gs://${from.bucket}/${from.name} -> gs://${to.bucket}/${to.name}`);
     }

@@ -41,6 +41,8 @@ export interface PublishResult {
   config: ObjectInfo;
   /** Previous config.pbtxt, kept for rollback. */
   previousConfig: { text: string; generation: string } | undefined;
+  /** False when the config already had this text: nothing to undo, it is not ours to delete. */
+  configWritten: boolean;
   files: ObjectInfo[];
   copied: number;
   skipped: number;
@@ -104,6 +106,7 @@ export async function publishVersion(store: ObjectStore, req: PublishRequest): P
     config,
     previousConfig:
       previous && !unchanged ? { text: previous.text, generation: previous.info.generation } : undefined,
+    configWritten: !unchanged,
     files,
     copied,
     skipped,
@@ -118,17 +121,19 @@ export async function publishVersion(store: ObjectStore, req: PublishRequest): P
 export async function rollbackVersion(
   store: ObjectStore,
   req: Pick<PublishRequest, 'repository' | 'model' | 'version'>,
-  published: Pick<PublishResult, 'config' | 'previousConfig'>,
+  published: Pick<PublishResult, 'config' | 'previousConfig' | 'configWritten'>,
   options: { keepVersionFiles?: boolean } = {},
 ): Promise<void> {
   const dir = modelDir(req.repository, req.model);
   const configRef = { bucket: req.repository.bucket, name: `${dir}/config.pbtxt` };
   try {
-    if (published.previousConfig) {
+    // A config that already had this text (a re-deploy) is not ours to undo: deleting it would
+    // take down whatever it serves.
+    if (published.configWritten && published.previousConfig) {
       await store.writeText(configRef, published.previousConfig.text, {
         ifGenerationMatch: published.config.generation,
       });
-    } else {
+    } else if (published.configWritten) {
       await store.delete(configRef, { ifGenerationMatch: published.config.generation });
     }
   } catch (err) {
