@@ -10,10 +10,12 @@
  *   Python files need a manifest or a config.pbtxt;
  * - an event for an object generation that is no longer current is stale (a newer upload has its
  *   own event), so reordered deliveries never let an older generation win;
- * - a version already deployed from the very same generations is not deployed again.
+ * - a version already deployed with the same content is not deployed again, and a serving
+ *   version is immutable: new bytes under its number are refused.
  */
 import { createHash } from 'node:crypto';
 import type { ObjectInfo } from '../adapters/storage';
+import { PermanentError } from '../runtime/errors';
 import { type DeployBackend, type Manifest, missingManifestFiles } from './manifest';
 import type { PublishFile } from './publish';
 import type { ModelRecord } from './registry';
@@ -52,8 +54,14 @@ function relativeTo(prefix: string, info: ObjectInfo): string {
   return info.name.slice(prefix.length);
 }
 
+/**
+ * What a version is built from: each file's name and content hash (md5, else crc32c, else the
+ * generation), so re-uploading identical bytes is recognised as the same version.
+ */
 export function sourceFingerprint(objects: readonly ObjectInfo[]): string {
-  const parts = objects.map((o) => `${o.name}#${o.generation}`).sort();
+  const parts = objects
+    .map((o) => `${o.name}#${o.md5Hash ?? o.crc32c ?? `generation:${o.generation}`}#${o.size}`)
+    .sort();
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32);
 }
 
@@ -122,10 +130,16 @@ export function decideDeployment(obs: DeployObservation): DeployDecision {
 
   const existing = obs.registry?.versions[String(version)];
   if (existing && existing.state === 'READY' && existing.fingerprint === fingerprint) {
-    return {
-      action: 'skip',
-      reason: `version ${version} of ${model} is already deployed from these uploads`,
-    };
+    return { action: 'skip', reason: `version ${version} of ${model} is already deployed with this content` };
+  }
+  // Versions are immutable once served: overwriting the files under a serving version would leave
+  // Triton's memory and its repository disagreeing, and the next pod start would load the new bytes.
+  if (obs.registry?.serving === version && existing && existing.fingerprint !== fingerprint) {
+    throw new PermanentError(
+      'VERSION_IMMUTABLE',
+      `version ${version} of ${model} is serving and versions are immutable: upload the new files as version ${version + 1}`,
+      { details: { model, version } },
+    );
   }
 
   const onnxPath = ['model.onnx', 'model.onnx/model.onnx'].find((p) => present.includes(p));
