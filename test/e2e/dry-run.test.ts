@@ -1,0 +1,100 @@
+/**
+ * INFERPLANE_DRY_RUN: deployModel plans the whole change (node pool, Triton stack, publish, load),
+ * logs it, and writes nothing anywhere.
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
+import { localStorageClient } from '../../infra/local/storage/client';
+import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
+import { buildDeployModelDeps } from '../../shared/deploy/deps';
+import { deployModelFunction } from '../../shared/deploy/function';
+import { loadConfig } from '../../shared/runtime/config';
+import { invoke } from '../../shared/runtime/function';
+import { MemoryIdempotencyStore } from '../../shared/runtime/idempotency';
+import { createMemoryLogger } from '../../shared/runtime/log';
+
+const INCOMING = 'dry-incoming';
+const REPO = 'dry-repo';
+
+describe('deployModel with INFERPLANE_DRY_RUN=true', () => {
+  let cloud: LocalCloud;
+
+  beforeAll(async () => {
+    cloud = await startLocalCloud({ operationPhaseMs: 0, repositoryBucket: REPO });
+  });
+  afterAll(async () => {
+    await cloud?.close();
+  });
+
+  it('prints the plan and touches nothing: no node pool, no object, no repository file, no registry', async () => {
+    // Prepare
+    const storage = localStorageClient(cloud.endpoints.storage);
+    await storage.createBucket(INCOMING);
+    await storage.createBucket(REPO);
+    const dir = await mkdtemp(path.join(tmpdir(), 'inferplane-dry-'));
+    const policy = path.join(dir, 'policy.yaml');
+    await writeFile(
+      policy,
+      [
+        'apiVersion: inferplane.dev/v1',
+        'kind: ControlPlanePolicy',
+        'cluster: { project: local-project, name: inference, namespace: triton,',
+        `  repositoryBucket: ${REPO}, incomingBucket: ${INCOMING} }`,
+        'guardrails: { maxGpusTotal: 8, maxGpusPerPool: 8, maxNodes: 8, maxDollarsPerHour: 100 }',
+        '',
+      ].join('\n'),
+    );
+    const config = loadConfig({
+      INFERPLANE_PROJECT: 'local-project',
+      INFERPLANE_CLUSTER: 'inference',
+      INFERPLANE_REPOSITORY_BUCKET: REPO,
+      INFERPLANE_POLICY: policy,
+      INFERPLANE_DRY_RUN: 'true',
+      INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
+      INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
+      INFERPLANE_KUBERNETES_ENDPOINT: cloud.endpoints.kubernetes,
+      INFERPLANE_TRITON_URL: cloud.endpoints.triton,
+    });
+    const { logger, entries } = createMemoryLogger();
+    const publisher = new MemoryEventPublisher();
+    // The idempotency record is the one write a dry run makes; keep it out of the buckets compared.
+    const deps = {
+      ...(await buildDeployModelDeps(config)),
+      log: logger,
+      publisher,
+      idempotency: new MemoryIdempotencyStore(),
+    };
+    await storage
+      .bucket(INCOMING)
+      .upload(path.join(import.meta.dirname, '..', 'fixtures', 'onnx', 'add-dynamic-batch.onnx'), {
+        destination: 'add/1/model.onnx',
+      });
+    const [meta] = await storage.bucket(INCOMING).file('add/1/model.onnx').getMetadata();
+    const kubeBefore = cloud.kubernetes.objects().length;
+
+    // Act
+    const outcome = await invoke(deployModelFunction, deps, {
+      id: 'dry-1',
+      specversion: '1.0',
+      source: `//storage.googleapis.com/projects/_/buckets/${INCOMING}`,
+      type: 'google.cloud.storage.object.v1.finalized',
+      subject: 'objects/add/1/model.onnx',
+      data: meta,
+    });
+
+    // Assess
+    expect(outcome).toMatchObject({ status: 'skipped', message: 'dry run: nothing applied' });
+    const plan = (outcome as { details?: { plan?: string } }).details?.plan ?? '';
+    for (const action of ['createNodePool', 'applyObject', 'publishModel', 'loadModel'])
+      expect(plan).toContain(action);
+    expect(cloud.gke.snapshot().nodePools).toEqual([]);
+    expect(cloud.kubernetes.objects().length).toBe(kubeBefore);
+    const [repoFiles] = await storage.bucket(REPO).getFiles();
+    expect(repoFiles.map((f) => f.name)).toEqual([]);
+    expect(publisher.events).toEqual([]);
+    expect(entries.some((e) => e.message === 'deployment planned')).toBe(true);
+  });
+});
