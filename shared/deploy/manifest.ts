@@ -5,10 +5,11 @@
  * overrides the policy for one version. camelCase fields; unknown fields are refused, so a typo is
  * an error rather than a silently ignored setting.
  */
-import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { ModelPolicy } from '../policy/schema';
 import { PermanentError, ValidationError, type ValidationIssue } from '../runtime/errors';
+import { type LocatedIssue, locateYamlIssue, zodIssueToValidationIssues } from '../runtime/yaml-issues';
 import { TRITON_DATA_TYPES, type TritonDataType } from '../triton/model-config';
 import { DEFAULT_DEPLOY_LIMITS, type DeployLimits } from './limits';
 
@@ -218,11 +219,7 @@ export const manifestSchema = z
 export type Manifest = z.output<typeof manifestSchema>;
 export type ManifestInput = z.input<typeof manifestSchema>;
 
-export interface ManifestIssue extends ValidationIssue {
-  /** 1-based position in model.yaml of the field (or its nearest parent), when known. */
-  line?: number;
-  column?: number;
-}
+export type ManifestIssue = LocatedIssue;
 
 /** model.yaml is refused; `issues` lists every problem with its path and line. */
 export class InvalidManifestError extends ValidationError {
@@ -300,13 +297,15 @@ export function parseManifest(text: string, limits: Partial<ManifestLimits> = {}
   const protoKeys: ValidationIssue[] = [];
   findProtoKeys(data, '', protoKeys);
   if (protoKeys.length > 0) {
-    throw new InvalidManifestError(protoKeys.map((i) => locate(i, doc.contents, lineCounter)));
+    throw new InvalidManifestError(protoKeys.map((i) => locateYamlIssue(i, doc.contents, lineCounter)));
   }
 
   const parsed = manifestSchema.safeParse(data, {
     error: (iss) => (iss.code === 'invalid_type' && iss.input === undefined ? 'is required' : undefined),
   });
-  const issues: ValidationIssue[] = parsed.success ? [] : parsed.error.issues.flatMap(toIssues);
+  const issues: ValidationIssue[] = parsed.success
+    ? []
+    : parsed.error.issues.flatMap(zodIssueToValidationIssues);
   if (parsed.success && (parsed.data.files?.length ?? 0) > max.maxFilesPerModel) {
     issues.push({
       path: 'files',
@@ -315,7 +314,7 @@ export function parseManifest(text: string, limits: Partial<ManifestLimits> = {}
   }
   if (issues.length > 0 || !parsed.success) {
     const located = issues.map((issue, order) => ({
-      issue: locate(issue, doc.contents, lineCounter),
+      issue: locateYamlIssue(issue, doc.contents, lineCounter),
       order,
     }));
     located.sort((a, b) => (a.issue.line ?? Infinity) - (b.issue.line ?? Infinity) || a.order - b.order);
@@ -371,45 +370,4 @@ function findProtoKeys(value: unknown, path: string, issues: ValidationIssue[], 
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function toIssues(issue: z.core.$ZodIssue): ValidationIssue[] {
-  const path = issue.path.map(String);
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((k) => ({ path: [...path, k].join('.'), message: 'unknown field' }));
-  }
-  return [{ path: path.join('.'), message: issue.message }];
-}
-
-function locate(issue: ValidationIssue, contents: unknown, lineCounter: LineCounter): ManifestIssue {
-  const segments = issue.path === '' ? [] : issue.path.split('.');
-  for (let n = segments.length; n > 0; n--) {
-    const offset = offsetOf(contents, segments.slice(0, n));
-    if (offset !== undefined) {
-      const { line, col } = lineCounter.linePos(offset);
-      return { ...issue, line, column: col };
-    }
-  }
-  return issue;
-}
-
-function offsetOf(root: unknown, segments: string[]): number | undefined {
-  let node: unknown = root;
-  let offset: number | undefined;
-  for (const segment of segments) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === segment);
-      if (!pair) return undefined;
-      offset = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
-      node = pair.value;
-    } else if (isSeq(node) && /^\d+$/.test(segment)) {
-      const item: unknown = node.items[Number(segment)];
-      if (!isNode(item)) return undefined;
-      offset = item.range?.[0];
-      node = item;
-    } else {
-      return undefined;
-    }
-  }
-  return offset;
 }

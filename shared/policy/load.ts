@@ -2,17 +2,14 @@
  * Loads the policy file: YAML syntax, then structure (zod) and cross-field rules, reporting every
  * problem of the file in one error with its path and, where known, its line.
  */
-import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigurationError, type ValidationIssue } from '../runtime/errors';
+import { type LocatedIssue, locateYamlIssue, zodIssueToValidationIssues } from '../runtime/yaml-issues';
 import { crossFieldIssues } from './checks';
 import { type ModelPolicy, type Policy, policySchema } from './schema';
 
-export interface PolicyIssue extends ValidationIssue {
-  /** 1-based position in the file, when the path (or its nearest parent) exists in it. */
-  line?: number;
-  column?: number;
-}
+export type PolicyIssue = LocatedIssue;
 
 /** A policy file that cannot be used; `issues` lists every problem. */
 export class InvalidPolicyError extends ConfigurationError {
@@ -59,12 +56,12 @@ export function loadPolicy(text: string, source = 'policy'): Policy {
     error: (iss) => (iss.code === 'invalid_type' && iss.input === undefined ? 'is required' : undefined),
   });
   const issues: ValidationIssue[] = [
-    ...(parsed.success ? [] : parsed.error.issues.flatMap(toIssues)),
+    ...(parsed.success ? [] : parsed.error.issues.flatMap(zodIssueToValidationIssues)),
     ...crossFieldIssues(data),
   ];
   if (issues.length > 0 || !parsed.success) {
     const located = issues.map((issue, order) => ({
-      issue: locate(issue, doc.contents, lineCounter),
+      issue: locateYamlIssue(issue, doc.contents, lineCounter),
       order,
     }));
     // File order reads best; issues without a position keep their relative order at the end.
@@ -75,50 +72,6 @@ export function loadPolicy(text: string, source = 'policy'): Policy {
     );
   }
   return parsed.data;
-}
-
-function toIssues(issue: z.core.$ZodIssue): ValidationIssue[] {
-  const path = issue.path.map(String);
-  // One issue per unknown field, at the field itself: that is what the user has to delete or fix.
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((k) => ({ path: [...path, k].join('.'), message: 'unknown field' }));
-  }
-  return [{ path: path.join('.'), message: issue.message }];
-}
-
-/** Finds the line of the issue's field, or of its nearest parent that the file contains. */
-function locate(issue: ValidationIssue, contents: unknown, lineCounter: LineCounter): PolicyIssue {
-  const segments = issue.path === '' ? [] : issue.path.split('.');
-  for (let n = segments.length; n > 0; n--) {
-    const offset = offsetOf(contents, segments.slice(0, n));
-    if (offset !== undefined) {
-      const { line, col } = lineCounter.linePos(offset);
-      return { ...issue, line, column: col };
-    }
-  }
-  return issue;
-}
-
-/** Offset of a mapping entry's key (where a reader looks for a field) or of a sequence item. */
-function offsetOf(root: unknown, segments: string[]): number | undefined {
-  let node: unknown = root;
-  let offset: number | undefined;
-  for (const segment of segments) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === segment);
-      if (!pair) return undefined;
-      offset = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
-      node = pair.value;
-    } else if (isSeq(node) && /^\d+$/.test(segment)) {
-      const item: unknown = node.items[Number(segment)];
-      if (!isNode(item)) return undefined;
-      offset = item.range?.[0];
-      node = item;
-    } else {
-      return undefined;
-    }
-  }
-  return offset;
 }
 
 /** The model's effective policy: modelDefaults with the model's overrides, nested objects field by field. */
