@@ -3,9 +3,23 @@
  * A case gets where the model lives and returns how many bytes it fetched. Add a case here and
  * memory.bench.ts runs it on every model size.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startGkeServer } from '../infra/local/gke';
+import { startKubernetesServer } from '../infra/local/kubernetes';
 import { localStorageClient } from '../infra/local/storage/client';
+import { startTritonFleet } from '../infra/local/triton/fleet';
+import { buildDeployModelDeps } from '../shared/deploy/deps';
+import { deployModelFunction } from '../shared/deploy/function';
 import { readOnnxSignature } from '../shared/onnx/reader';
 import { gcsByteSource } from '../shared/onnx/source';
+import { loadConfig } from '../shared/runtime/config';
+import { invoke } from '../shared/runtime/function';
+import { createMemoryLogger } from '../shared/runtime/log';
+import { deployEnv, ensureBuckets, finalizedEvent, LOCAL_CLUSTER, writeBenchPolicy } from './deploy-env';
+import { removeAll } from './models';
 
 export interface MemoryCaseContext {
   /** Local Cloud Storage server URL (for localStorageClient). */
@@ -25,5 +39,64 @@ export const memoryCases: Record<string, MemoryCase> = {
     const sig = await readOnnxSignature(source);
     if (sig.inputs.length === 0) throw new Error(`${ctx.object}: no inputs read`);
     return { bytesRead: source.bytesRead };
+  },
+
+  /**
+   * The whole deployModel invocation on one upload: signature read, server-side copy into the
+   * repository, GPU pool, Triton stack, load and readiness. The GKE, Kubernetes and Triton servers
+   * run in this child (the same cost for both model sizes); the storage server is the parent's,
+   * so the model bytes are copied there (a server-side copy: none pass through the function).
+   */
+  'deploy model (deployModel end to end)': async (ctx) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-deploy-'));
+    // Fresh buckets per child: a repeat must deploy again, not find version 1 already serving.
+    const suffix = randomBytes(4).toString('hex');
+    const buckets = { incomingBucket: `bench-in-${suffix}`, repositoryBucket: `bench-repo-${suffix}` };
+    const gke = await startGkeServer({ dir: join(dir, 'gke'), cluster: LOCAL_CLUSTER, operationPhaseMs: 0 });
+    const kubernetes = await startKubernetesServer({});
+    const triton = await startTritonFleet({
+      storageUrl: ctx.storageUrl,
+      repositoryBucket: buckets.repositoryBucket,
+      loadDelayMs: 0,
+    });
+    try {
+      const storage = localStorageClient(ctx.storageUrl);
+      await ensureBuckets(storage, buckets);
+      const object = 'big/1/model.onnx';
+      const [copied] = await storage
+        .bucket(ctx.bucket)
+        .file(ctx.object)
+        .copy(storage.bucket(buckets.incomingBucket).file(object));
+      const [metadata] = await copied.getMetadata();
+
+      const policyFile = join(dir, 'policy.yaml');
+      await writeBenchPolicy(policyFile, buckets);
+      const env = deployEnv(
+        { storage: ctx.storageUrl, gke: gke.url, kubernetes: kubernetes.url, triton: triton.urlTemplate },
+        buckets,
+        policyFile,
+      );
+      // google-auth-library reads this one from the process environment, not from the config.
+      process.env.METADATA_SERVER_DETECTION = env.METADATA_SERVER_DETECTION;
+      const memory = createMemoryLogger();
+      const deps = { ...(await buildDeployModelDeps(loadConfig(env))), log: memory.logger };
+
+      const outcome = await invoke(deployModelFunction, deps, finalizedEvent({ ...metadata }));
+      if (outcome.status !== 'applied') {
+        throw new Error(`deployModel ${outcome.status}: ${outcome.message}`);
+      }
+      const pool = outcome.details?.pool;
+      if (typeof pool !== 'string') throw new Error('deployModel outcome names no pool');
+      const ready = await fetch(
+        `${triton.urlTemplate.replace('{pool}', pool)}/v2/models/big/versions/1/ready`,
+      );
+      if (ready.status !== 200) throw new Error(`big version 1 is not READY in ${pool}: ${ready.status}`);
+      const read = memory.entries.find((e) => e.message === 'model signature read');
+      if (typeof read?.bytesRead !== 'number') throw new Error('no "model signature read" log entry');
+      return { bytesRead: read.bytesRead };
+    } finally {
+      await Promise.all([triton.close(), kubernetes.close(), gke.close()]);
+      await removeAll([dir]);
+    }
   },
 };
