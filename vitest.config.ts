@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // In CI a JSON report lets .ci/run print one plain 'N passed, N failed' closing line.
+    reporters: process.env.CI ? ['default', ['json', { outputFile: '.vitest-results.json' }]] : ['default'],
     // Google clients otherwise probe the GCE metadata server (absent here) for a project id.
     env: { METADATA_SERVER_DETECTION: 'none' },
   },
