@@ -190,9 +190,11 @@ async function reject<D extends RuntimeDeps>(
 export function cloudEventEntry<D extends RuntimeDeps>(
   def: FunctionDefinition<D>,
   buildDeps: () => Promise<D>,
+  /** Per-event refresh of what may change while an instance is warm (the policy file). */
+  refresh: (deps: D) => Promise<D> = async (deps) => deps,
 ): (event: IncomingCloudEvent) => Promise<void> {
   const deps = once(buildDeps);
   return async (event) => {
-    await invoke(def, await deps(), event);
+    await invoke(def, await refresh(await deps()), event);
   };
 }
