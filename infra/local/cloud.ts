@@ -6,6 +6,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DEFAULT_ADMIN_HEADER } from '../../shared/cluster/triton';
 import { type GkeServer, startGkeServer } from './gke';
 import { type KubernetesServer, startKubernetesServer } from './kubernetes';
 import { type StorageServer, startStorageServer } from './storage';
@@ -56,6 +57,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     port: options.ports?.triton,
     storageUrl: storage.url,
     repositoryBucket,
+    // As the Deployment starts Triton: the repository API is the control plane's alone.
+    restrictedApiHeader: DEFAULT_ADMIN_HEADER,
     ...(options.tritonLoadDelayMs === undefined ? {} : { loadDelayMs: options.tritonLoadDelayMs }),
   });
   return {

@@ -28,6 +28,8 @@ export class TritonLoadError extends PermanentError {
 export class TritonHttpClient implements TritonRepository {
   readonly #base: string;
   readonly #headers: Record<string, string>;
+  /** The restricted-API header value this client sends (undefined: none). */
+  readonly adminKey: string | undefined;
   readonly #timeoutMs: number;
 
   /**

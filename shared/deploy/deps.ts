@@ -9,6 +9,7 @@ import { TritonHttpClient } from '../adapters/triton';
 import { KubeApplier } from '../cluster/kube-applier';
 import { clusterPath } from '../cluster/names';
 import { NodePoolExecutor } from '../cluster/nodepool-executor';
+import { DEFAULT_ADMIN_HEADER } from '../cluster/triton';
 import type { Config } from '../runtime/config';
 import { buildSharedDeps } from '../runtime/deps';
 import { ConfigurationError } from '../runtime/errors';
@@ -63,11 +64,12 @@ export async function buildDeployModelDeps(config: Config): Promise<DeployModelD
     }),
     kubeObjects,
     kube: new KubeApplier({ objects: kubeObjects, clock: shared.clock, logger: shared.log }),
-    tritonFor: (pool) => {
-      let client = tritons.get(pool);
-      if (!client) {
-        client = new TritonHttpClient(tritonUrlFor(config.tritonUrl, pool, config.namespace));
-        tritons.set(pool, client);
+    tritonFor: (pool, adminKey) => {
+      const url = tritonUrlFor(config.tritonUrl, pool, config.namespace);
+      let client = tritons.get(url);
+      if (!client || client.adminKey !== adminKey) {
+        client = new TritonHttpClient(url, { restrictedApiHeader: [DEFAULT_ADMIN_HEADER, adminKey] });
+        tritons.set(url, client);
       }
       return client;
     },

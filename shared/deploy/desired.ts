@@ -42,6 +42,11 @@ export function placementFor(policy: Policy, gpuClassId: string): PoolPlacement 
   };
 }
 
+/** The Secret holding a pool's Triton admin key (the header value repository API calls carry). */
+export function tritonAdminSecretRefFor(pool: string): { name: string; key: string } {
+  return tritonAdminSecretRef({ pool } as TritonInstanceInput);
+}
+
 export interface PoolDesired extends PoolPlacement {
   nodePool: NodePool;
   /** In apply order. */

@@ -19,12 +19,10 @@ import type { NodePools } from '../adapters/gke';
 import type { KubeObjects } from '../adapters/kubernetes';
 import type { ObjectInfo } from '../adapters/storage';
 import { awaitModelReady, type TritonRepository } from '../adapters/triton';
-import { assertGuardrails } from '../cluster/guardrails';
 import type { KubeApplier } from '../cluster/kube-applier';
-import { planObjectChanges } from '../cluster/kube-applier';
-import { nodePoolActions, observedCapacityOf, planNodePoolChanges } from '../cluster/nodepool';
 import type { NodePoolExecutor } from '../cluster/nodepool-executor';
-import { createPlan, describePlan, type Plan, type PlanAction } from '../cluster/plan';
+import { describePlan, type Plan } from '../cluster/plan';
+import { adminKeyOf } from '../cluster/reconcile';
 import { readOnnxSignature } from '../onnx/reader';
 import { gcsByteSource } from '../onnx/source';
 import type { OnnxSignature } from '../onnx/types';
@@ -32,13 +30,15 @@ import { type ModelPolicy, resolveModelPolicy } from '../policy';
 import type { SharedDeps } from '../runtime/deps';
 import { PermanentError, RetryableError } from '../runtime/errors';
 import type { InvocationContext, Outcome } from '../runtime/function';
+import { registerSecret } from '../runtime/log';
 import { formatModelConfig, parseModelConfig } from '../triton/config-codec';
 import type { ModelConfig } from '../triton/model-config';
 import { type DeployDecision, decideDeployment } from './decide';
-import { desiredPool, type PoolDesired, placementFor } from './desired';
+import { desiredPool, type PoolDesired, placementFor, tritonAdminSecretRefFor } from './desired';
 import type { DeployLimits } from './limits';
 import { applyManifestToPolicy, type Manifest, parseManifest } from './manifest';
 import { buildModelConfig } from './model-config';
+import { planDeployment } from './plan';
 import { publishVersion, repositoryUri, rollbackVersion } from './publish';
 import type { ModelRecord, ModelRegistry } from './registry';
 import { classifyUpload, MANIFEST_FILE } from './upload';
@@ -50,8 +50,8 @@ export interface DeployModelDeps extends SharedDeps {
   executor: NodePoolExecutor;
   kubeObjects: KubeObjects;
   kube: KubeApplier;
-  /** Triton of one GPU pool. */
-  tritonFor(pool: string): TritonRepository;
+  /** Triton of one GPU pool, called with its admin key. */
+  tritonFor(pool: string, adminKey: string): TritonRepository;
   registry: ModelRegistry;
   limits: DeployLimits;
   /** Zones a new GPU pool spans (1 for a zonal cluster). */
@@ -70,6 +70,8 @@ interface PreparedDeployment {
   plan: Plan;
   previousServing: number | undefined;
   aliases: string[];
+  /** Sent on repository API calls: Triton restricts them to the control plane. */
+  adminKey: string;
 }
 
 function subjectOf(model: string, version: number): string {
@@ -191,63 +193,36 @@ async function prepare(
   // The pool serves every model placed on its GPU class: its scaling covers all of them.
   const placement = placementFor(deps.policy, modelPolicy.gpuClass);
   const poolModels = await modelsOnPool(deps, placement.gpuClass.id, decision.model);
-  const adminKey = await liveAdminKey(deps, placement.pool);
+  const adminKey = await adminKeyFor(deps, placement.pool);
   const pool = desiredPool({
     policy: deps.policy,
     gpuClassId: modelPolicy.gpuClass,
     models: [modelPolicy, ...poolModels],
-    adminKey: adminKey ?? randomBytes(24).toString('base64url'),
+    adminKey,
     zones: deps.zones,
   });
 
   // The plan: every change, checked against the guardrails as a whole before anything happens.
-  const [observedPools, observedPool, liveObjects] = await Promise.all([
+  const [observedPools, liveObjects] = await Promise.all([
     deps.nodePools.list(),
-    deps.nodePools.get(pool.pool),
     Promise.all(pool.objects.map((o) => deps.kubeObjects.get(refOf(o)))),
   ]);
-  const poolChanges = planNodePoolChanges(observedPool, pool.nodePool, {
-    gpuClass: pool.gpuClass,
-    zones: deps.zones,
-  });
   const previousServing = registry?.serving;
-  const actions: PlanAction[] = [
-    ...nodePoolActions(poolChanges, { allowRecreate: false }),
-    ...planObjectChanges(
-      pool.objects,
-      liveObjects.filter((o): o is NonNullable<typeof o> => o !== undefined),
-    ),
-    {
-      kind: 'publishModel',
-      target: `model/${decision.model}`,
-      costDeltaPerHour: 0,
-      reason: `upload ${decision.fingerprint}`,
-      before: { version: previousServing === undefined ? null : String(previousServing) },
-      after: {
-        model: decision.model,
-        version: String(decision.version),
-        source: `gs://${deps.policy.cluster.incomingBucket}/${decision.model}/${decision.version}/`,
-        repository: repositoryUri(pool.repository),
-      },
-    },
-    {
-      kind: 'loadModel',
-      target: `model/${decision.model}`,
-      costDeltaPerHour: 0,
-      before: previousServing === undefined ? null : { state: 'READY', version: String(previousServing) },
-      after: { pool: pool.pool, model: decision.model, config: built.config },
-    },
-  ];
-  const plan = createPlan(
-    deps.clock,
-    `deploy ${decision.model} version ${decision.version}`,
-    actions,
-    ctx.event.id,
-  );
-  const observed = observedCapacityOf(observedPools, {
-    gpuClassFor: (p) => (p.name === pool.pool ? pool.gpuClass : undefined),
+  const plan = planDeployment({
+    model: decision.model,
+    version: decision.version,
+    fingerprint: decision.fingerprint,
+    incomingBucket: deps.policy.cluster.incomingBucket,
+    config: built.config,
+    pool,
+    observedPools,
+    liveObjects: liveObjects.filter((o): o is NonNullable<typeof o> => o !== undefined),
+    previousServing,
+    zones: deps.zones,
+    guardrails: deps.policy.guardrails,
+    clock: deps.clock,
+    planId: ctx.event.id,
   });
-  assertGuardrails(plan, observed, deps.policy.guardrails);
   return {
     decision,
     modelPolicy,
@@ -258,6 +233,7 @@ async function prepare(
     plan,
     previousServing,
     aliases: manifest?.aliases ?? [],
+    adminKey,
   };
 }
 
@@ -280,16 +256,18 @@ async function modelsOnPool(
     .map((r) => resolveModelPolicy(deps.policy, r.model));
 }
 
-async function liveAdminKey(deps: DeployModelDeps, pool: string): Promise<string | undefined> {
+/** The pool's Triton admin key: the live Secret's, or a new one the apply will store. */
+async function adminKeyFor(deps: DeployModelDeps, pool: string): Promise<string> {
+  const ref = tritonAdminSecretRefFor(pool);
   const secret = await deps.kubeObjects.get({
     apiVersion: 'v1',
     kind: 'Secret',
-    name: `${pool}-admin`,
+    name: ref.name,
     namespace: deps.policy.cluster.namespace,
   });
-  const data = (secret as { data?: Record<string, string> } | undefined)?.data;
-  const value = data?.['admin-key'];
-  return value ? Buffer.from(value, 'base64').toString('utf8') : undefined;
+  const key = adminKeyOf(secret, ref.key) ?? randomBytes(24).toString('base64url');
+  registerSecret(key);
+  return key;
 }
 
 function refOf(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) {
@@ -345,7 +323,7 @@ async function apply(
   });
 
   // 3. Triton loads it; readiness is polled with a deadline (load errors can surface as timeouts).
-  const triton = deps.tritonFor(pool.pool);
+  const triton = deps.tritonFor(pool.pool, p.adminKey);
   let failure: string | undefined;
   try {
     await triton.load(decision.model, p.config);

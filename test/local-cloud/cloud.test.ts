@@ -64,3 +64,30 @@ describe('npm run local-cloud', () => {
     }
   });
 });
+
+describe('the Triton fleet restricts the repository API as the Deployment does', () => {
+  let cloud: LocalCloud;
+  beforeAll(async () => {
+    cloud = await startLocalCloud({ operationPhaseMs: 0 });
+  });
+  afterAll(async () => {
+    await cloud?.close();
+  });
+
+  it('refuses repository calls without the admin header, and serves health to anyone', async () => {
+    await localStorageClient(cloud.endpoints.storage).createBucket('local-triton-repo');
+    const base = cloud.endpoints.triton.replace('{pool}', 'triton-l4');
+    const refused = await fetch(`${base}/v2/repository/index`, { method: 'POST', body: '{}' });
+    const allowed = await fetch(`${base}/v2/repository/index`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'inferplane-admin-key': 'any-key' },
+    });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({
+      error: "This API is restricted, expecting header 'inferplane-admin-key'",
+    });
+    expect(allowed.status).toBe(200);
+    expect((await fetch(`${base}/v2/health/ready`)).status).toBe(200);
+  });
+});

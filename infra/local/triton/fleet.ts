@@ -15,6 +15,12 @@ export interface TritonFleetOptions {
   /** Folder holding one repository per pool. */
   root?: string;
   loadDelayMs?: number;
+  /**
+   * Like `--http-restricted-api=model-repository:<header>=<key>` on each pool's Triton: repository
+   * calls without this header are refused with 403. The fleet cannot know the key (the control
+   * plane generates it into a Secret), so it checks that one is sent.
+   */
+  restrictedApiHeader?: string;
 }
 
 export interface TritonFleet extends LocalServer {
@@ -55,6 +61,13 @@ export async function startTritonFleet(options: TritonFleetOptions): Promise<Tri
         return;
       }
       const pool = match[1]!;
+      const header = options.restrictedApiHeader;
+      if (header && match[3]!.startsWith('/v2/repository/') && !req.headers[header.toLowerCase()]) {
+        req.resume();
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: `This API is restricted, expecting header '${header}'` }));
+        return;
+      }
       const server = await ensurePool(pool);
       started.set(pool, server);
       const chunks: Buffer[] = [];
