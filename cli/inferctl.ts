@@ -2,6 +2,7 @@
  * inferctl: the operator's view of the control plane.
  *   inferctl inspect <model.onnx> [--json] [--max-batch-size N]
  *   inferctl plan [--policy FILE] [--json]
+ *   inferctl manifests [--policy FILE] [--gpu-class ID] [--models a,b]
  */
 import type { CliIo } from './io';
 
@@ -11,6 +12,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   inspect: {
     summary: 'read an ONNX model signature (without its weights) and print the generated config.pbtxt',
     load: async () => (await import('./inspect')).inspectCommand,
+  },
+  manifests: {
+    summary: "print the Kubernetes objects of one GPU pool's Triton stack as YAML",
+    load: async () => (await import('./manifests')).manifestsCommand,
   },
   plan: {
     summary: 'show what the control plane would change now to match the policy file and registry',
