@@ -30,6 +30,7 @@ import {
 } from './fields';
 import { clone, deepEqual, isObject, type JsonObject } from './json';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch';
+import { podsOf } from './pods';
 import { findKind, groupVersion, type ResourceType } from './resources';
 import {
   type LabelSelector,
@@ -263,8 +264,7 @@ export class KubeApi {
     }
     const labels = parseLabelSelector(query.get('labelSelector') ?? '');
     const fields = parseFieldSelector(query.get('fieldSelector') ?? '');
-    const items = this.#store
-      .list(resource, resource.namespaced ? namespace : undefined)
+    const items = this.#objectsOf(resource, resource.namespaced ? namespace : undefined)
       .filter((o) => {
         const meta = metaOf(o);
         const objLabels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
@@ -284,7 +284,23 @@ export class KubeApi {
   }
 
   get(resource: ResourceType, namespace: string | undefined, name: string): JsonObject {
+    if (resource.kind === 'Pod') {
+      const pod = this.#objectsOf(resource, namespace).find((p) => metaOf(p).name === name);
+      if (!pod) throw notFound(resource.plural, resource.group, name);
+      return pod;
+    }
     return this.#existing(resource, namespace, name);
+  }
+
+  /** The pods every Deployment runs now, in namespace/name order. */
+  pods(namespace?: string): JsonObject[] {
+    return this.#store.list(DEPLOYMENT, namespace).flatMap(podsOf);
+  }
+
+  /** Stored objects, or for Pods the ones the Deployments run. */
+  #objectsOf(resource: ResourceType, namespace: string | undefined): JsonObject[] {
+    if (resource.kind !== 'Pod') return this.#store.list(resource, namespace);
+    return this.pods(namespace);
   }
 
   create(resource: ResourceType, namespace: string | undefined, raw: string, opts: WriteOptions): Result {

@@ -42,6 +42,10 @@ export interface KubeObject {
 export interface KubernetesServer extends LocalServer {
   /** Stored objects (copies), of one kind (`'Deployment'`) or all, in namespace/name order. */
   objects(kind?: string): KubeObject[];
+  /** The pods the Deployments run now (synthesized, see pods.ts), in namespace/name order. */
+  pods(namespace?: string): KubeObject[];
+  /** Calls `listener` after every stored change (so pods may have changed); returns unsubscribe. */
+  onChange(listener: () => void): () => void;
 }
 
 export interface KubernetesServerOptions {
@@ -76,5 +80,9 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
         .filter((o: JsonObject) => kind === undefined || o.kind === kind)
         .map((o) => o as unknown as KubeObject);
     },
+    pods(namespace?: string): KubeObject[] {
+      return api.pods(namespace).map((o) => o as unknown as KubeObject);
+    },
+    onChange: (listener: () => void) => store.subscribe(listener),
   });
 }

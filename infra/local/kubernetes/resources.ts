@@ -13,6 +13,8 @@ export interface ResourceType {
   shortNames?: string[];
   /** Whether `metadata.generation` is kept (bumped on spec changes). */
   generation: boolean;
+  /** Served from other objects (get and list only), never stored: Pods. */
+  readOnly?: boolean;
 }
 
 // watch and deletecollection are not served, so discovery does not claim them.
@@ -67,6 +69,17 @@ export const RESOURCES: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['sa'],
     generation: false,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'pods',
+    singular: 'pod',
+    kind: 'Pod',
+    namespaced: true,
+    shortNames: ['po'],
+    generation: false,
+    readOnly: true,
   },
   {
     group: 'apps',
@@ -160,7 +173,7 @@ export function apiResourceList(group: string, version: string): Record<string, 
       singularName: r.singular,
       namespaced: r.namespaced,
       kind: r.kind,
-      verbs: VERBS,
+      verbs: r.readOnly ? ['get', 'list'] : VERBS,
       ...(r.shortNames ? { shortNames: r.shortNames } : {}),
     });
     if (r.kind === 'Deployment') {

@@ -81,6 +81,7 @@ async function serveResource(
   const method = req.method ?? 'GET';
   const raw = method === 'GET' ? '' : (await readBody(req)).toString('utf8');
   const { resource, namespace, name, subresource } = r;
+  if (resource.readOnly && method !== 'GET') throw methodNotAllowed(method);
 
   if (subresource !== undefined) {
     if (subresource !== 'scale' || resource.kind !== 'Deployment' || name === undefined) {

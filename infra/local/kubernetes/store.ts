@@ -21,6 +21,7 @@ export function metaOf(obj: JsonObject): JsonObject {
 export class KubeStore {
   readonly #objects = new Map<string, { plural: string; object: JsonObject }>();
   readonly #dir: string | undefined;
+  readonly #listeners = new Set<() => void>();
   #resourceVersion = 0;
 
   constructor(dir?: string) {
@@ -97,7 +98,14 @@ export class KubeStore {
     }
   }
 
+  /** Calls `listener` after every stored change; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   #save(): void {
+    for (const listener of this.#listeners) listener();
     if (!this.#dir) return;
     mkdirSync(this.#dir, { recursive: true });
     const path = join(this.#dir, FILE);

@@ -1,8 +1,15 @@
 /**
- * One Triton server per GPU pool, as in the cluster: each pool's Triton serves its own repository
- * folder (`gs://<bucket>/<root>/<pool>`). The fleet listens on one port and routes
- * `/pools/<pool>/...` to that pool's server, started on first use; so the control plane's Triton
- * URL template `http://127.0.0.1:PORT/pools/{pool}` reaches the right one.
+ * The Triton pods of every GPU pool, as in the cluster: each pool's Triton serves its own
+ * repository folder (`gs://<bucket>/<root>/<pool>`), and each pod of the pool's Deployment is a
+ * Triton server of its own. The fleet listens on one port and routes
+ * `/pools/<pool>/pods/<pod>/...` to that pod's server, started on first use; a new pod loads every
+ * model of the repository at start, as `--model-control-mode=explicit --load-model=*` does. So the
+ * control plane's Triton URL template `http://127.0.0.1:PORT/pools/{pool}/pods/{pod}` reaches
+ * the right pod (pod names come from the local apiserver's Pods).
+ *
+ * `/pools/<pool>/...` (no pod) stands for the pool's Service, for humans poking at a pool: it
+ * forwards to the pool's first started pod (by name), or answers 503 while none has started. The
+ * control plane never calls it.
  */
 import { type LocalServer, startLocalServer } from '../common/server';
 import { startTritonServer, type TritonServer } from './server';
@@ -24,55 +31,96 @@ export interface TritonFleetOptions {
 }
 
 export interface TritonFleet extends LocalServer {
-  /** The URL template the control plane takes (INFERPLANE_TRITON_URL). */
+  /** The per-pod URL template the control plane takes (INFERPLANE_TRITON_URL): `{pool}`, `{pod}`. */
   readonly urlTemplate: string;
-  /** The pool's server, if a request has reached it. */
-  pool(name: string): TritonServer | undefined;
-  /** Starts (or returns) the pool's server. */
-  ensurePool(name: string): Promise<TritonServer>;
+  /** The pool-level URL template (`{pool}`): the pool's Service, for humans. */
+  readonly poolUrlTemplate: string;
+  /** One pod's server, if a request has reached it. */
+  pod(pool: string, pod: string): TritonServer | undefined;
+  /** Starts (or returns) one pod's server; a new one loads the whole repository first. */
+  ensurePod(pool: string, pod: string): Promise<TritonServer>;
+  /** Names of the pods of a pool that requests have reached, sorted. */
+  pods(pool: string): string[];
+  /**
+   * Stops the servers of pods not named in `live` (the pod is gone: scaled down, deleted); a pod
+   * of that name started later is a new server that loads the repository again.
+   */
+  retainPods(live: Iterable<string>): Promise<void>;
 }
 
-const POOL = /^\/pools\/([a-z]([-a-z0-9]{0,38}[a-z0-9])?)(\/.*)$/;
+const POOL = '([a-z](?:[-a-z0-9]{0,38}[a-z0-9])?)';
+const POD = '([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)';
+const POD_ROUTE = new RegExp(`^/pools/${POOL}/pods/${POD}(/.*)$`);
+const POOL_ROUTE = new RegExp(`^/pools/${POOL}(/.*)$`);
 
 export async function startTritonFleet(options: TritonFleetOptions): Promise<TritonFleet> {
-  const pools = new Map<string, Promise<TritonServer>>();
   const root = options.root ?? 'models';
-  const ensurePool = (name: string): Promise<TritonServer> => {
-    let server = pools.get(name);
+  const servers = new Map<string, Promise<TritonServer>>();
+  const started = new Map<string, TritonServer>();
+  const podKey = (pool: string, pod: string) => `${pool}/pods/${pod}`;
+  const ensurePod = (pool: string, pod: string): Promise<TritonServer> => {
+    const key = podKey(pool, pod);
+    let server = servers.get(key);
     if (!server) {
       server = startTritonServer({
         storageUrl: options.storageUrl,
-        repository: `gs://${options.repositoryBucket}/${root}/${name}`,
+        repository: `gs://${options.repositoryBucket}/${root}/${pool}`,
         modelControl: 'explicit',
+        loadAllAtStart: true,
         ...(options.loadDelayMs === undefined ? {} : { loadDelayMs: options.loadDelayMs }),
       });
-      pools.set(name, server);
+      servers.set(key, server);
+      // A pod that failed to start is started again by the next request.
+      server.catch(() => servers.delete(key));
     }
-    return server;
+    return server.then((s) => {
+      started.set(key, s);
+      return s;
+    });
   };
-  const started = new Map<string, TritonServer>();
+  const podsOf = (pool: string) =>
+    [...started.keys()]
+      .filter((k) => k.startsWith(`${pool}/pods/`))
+      .map((k) => k.slice(`${pool}/pods/`.length))
+      .sort();
 
   const base = await startLocalServer(
     async (req, res) => {
-      const match = POOL.exec(req.url ?? '');
-      if (!match) {
+      const url = req.url ?? '';
+      const podMatch = POD_ROUTE.exec(url);
+      const poolMatch = podMatch ? undefined : POOL_ROUTE.exec(url);
+      const rest = podMatch?.[3] ?? poolMatch?.[2];
+      if (rest === undefined) {
+        req.resume();
         res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'expected /pools/<pool>/v2/...' }));
+        res.end(
+          JSON.stringify({ error: 'expected /pools/<pool>/pods/<pod>/v2/... or /pools/<pool>/v2/...' }),
+        );
         return;
       }
-      const pool = match[1]!;
       const header = options.restrictedApiHeader;
-      if (header && match[3]!.startsWith('/v2/repository/') && !req.headers[header.toLowerCase()]) {
+      if (header && rest.startsWith('/v2/repository/') && !req.headers[header.toLowerCase()]) {
         req.resume();
         res.writeHead(403, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: `This API is restricted, expecting header '${header}'` }));
         return;
       }
-      const server = await ensurePool(pool);
-      started.set(pool, server);
+      let server: TritonServer | undefined;
+      if (podMatch) server = await ensurePod(podMatch[1]!, podMatch[2]!);
+      else {
+        const pool = poolMatch![1]!;
+        const first = podsOf(pool)[0];
+        server = first === undefined ? undefined : started.get(podKey(pool, first));
+      }
+      if (!server) {
+        req.resume();
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: `no Triton pod of pool ${poolMatch![1]!} has started` }));
+        return;
+      }
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
-      const upstream = await fetch(`${server.url}${match[3]}`, {
+      const upstream = await fetch(`${server.url}${rest}`, {
         method: req.method ?? 'GET',
         headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
         ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
@@ -90,12 +138,28 @@ export async function startTritonFleet(options: TritonFleetOptions): Promise<Tri
     url: base.url,
     port: base.port,
     faults: base.faults,
-    urlTemplate: `${base.url}/pools/{pool}`,
-    pool: (name) => started.get(name),
-    ensurePool,
+    urlTemplate: `${base.url}/pools/{pool}/pods/{pod}`,
+    poolUrlTemplate: `${base.url}/pools/{pool}`,
+    pod: (pool, pod) => started.get(podKey(pool, pod)),
+    ensurePod,
+    pods: podsOf,
+    retainPods: async (live) => {
+      const keep = new Set(live);
+      const gone = [...servers.keys()].filter((k) => !keep.has(k.slice(k.indexOf('/pods/') + 6)));
+      const closing = gone.map((k) => {
+        const server = servers.get(k)!;
+        servers.delete(k);
+        started.delete(k);
+        return server.then((s) => s.close()).catch(() => undefined);
+      });
+      await Promise.all(closing);
+    },
     close: async () => {
-      const servers = await Promise.all(pools.values());
-      await Promise.all([...servers.map((s) => s.close()), base.close()]);
+      const all = await Promise.allSettled(servers.values());
+      await Promise.all([
+        ...all.flatMap((r) => (r.status === 'fulfilled' ? [r.value.close()] : [])),
+        base.close(),
+      ]);
     },
   };
 }

@@ -29,6 +29,11 @@ export interface TritonServerOptions {
   repository: string;
   /** Default 'explicit'. 'none' loads every model at start and refuses load/unload. */
   modelControl?: 'explicit' | 'none';
+  /**
+   * Explicit mode only: load every model in the repository at start, as `--load-model=*` does
+   * (mode 'none' always does). Models that fail to load end UNAVAILABLE; the server still starts.
+   */
+  loadAllAtStart?: boolean;
   /** How long versions stay LOADING (and UNLOADING) before the change completes. Default 0. */
   loadDelayMs?: number;
   /** Reads the repository; default a GCS reader over `storageUrl`. */
@@ -331,11 +336,14 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     },
   );
 
-  if (modelControl === 'none') {
-    // Mode NONE loads the whole repository at start. A failed model gets a second try after the
-    // others, so an ensemble listed before its steps still loads (without a load delay).
+  if (modelControl === 'none' || opts.loadAllAtStart === true) {
+    // Mode NONE (and `--load-model=*`) loads the whole repository at start. A failed model gets a
+    // second try after the others, so an ensemble listed before its steps still loads (without a
+    // load delay).
     const failed: string[] = [];
-    for (const name of await repositoryModels()) {
+    // With --exit-on-error=false Triton starts even when the repository cannot be polled.
+    const names = await repositoryModels().catch(() => [] as string[]);
+    for (const name of names) {
       await load(name, undefined).catch(() => failed.push(name));
     }
     for (const name of failed) await load(name, undefined).catch(() => undefined);
