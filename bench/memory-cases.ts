@@ -87,8 +87,9 @@ export const memoryCases: Record<string, MemoryCase> = {
       }
       const pool = outcome.details?.pool;
       if (typeof pool !== 'string') throw new Error('deployModel outcome names no pool');
+      // The pool's Service route answers from the pod the deployment loaded the model on.
       const ready = await fetch(
-        `${triton.urlTemplate.replace('{pool}', pool)}/v2/models/big/versions/1/ready`,
+        `${triton.poolUrlTemplate.replace('{pool}', pool)}/v2/models/big/versions/1/ready`,
       );
       if (ready.status !== 200) throw new Error(`big version 1 is not READY in ${pool}: ${ready.status}`);
       const read = memory.entries.find((e) => e.message === 'model signature read');

@@ -162,7 +162,8 @@ async function main(): Promise<number> {
       cloud.storage.addNotification({ bucket: INCOMING, url: functionUrls.deployModel });
 
     const pool = 'triton-l4-spot';
-    const tritonPool = cloud.endpoints.triton.replace('{pool}', pool);
+    // The pool's Service route: it answers from the pool's first pod (503 until one has started).
+    const tritonPool = cloud.triton.poolUrlTemplate.replace('{pool}', pool);
     say('');
     say('inferplane sandbox is up.');
     say(
@@ -170,7 +171,9 @@ async function main(): Promise<number> {
     );
     say(`  GKE            ${cloud.endpoints.gke}   cluster ${cloud.endpoints.cluster}`);
     say(`  Kubernetes     ${cloud.endpoints.kubernetes}`);
-    say(`  Triton         ${cloud.endpoints.triton}`);
+    say(
+      `  Triton         ${cloud.endpoints.triton}   (one server per pod; ${cloud.triton.poolUrlTemplate} for a pool)`,
+    );
     for (const [name, url] of Object.entries(functionUrls))
       say(`  ${name.padEnd(14)} ${url}  (Functions Framework)`);
     say(`  state          ${dir}   policy: ${policyFile}`);

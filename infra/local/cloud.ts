@@ -32,7 +32,10 @@ export interface LocalCloud {
   gke: GkeServer;
   kubernetes: KubernetesServer;
   triton: TritonFleet;
-  /** `triton` is a URL template: `{pool}` stands for the GPU pool's name. */
+  /**
+   * `triton` is the per-pod URL template the control plane takes (INFERPLANE_TRITON_URL):
+   * `{pool}` stands for the GPU pool's name, `{pod}` for a pod name served by `kubernetes`.
+   */
   endpoints: { storage: string; gke: string; kubernetes: string; triton: string; cluster: string };
   close(): Promise<void>;
 }
@@ -60,6 +63,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     // As the Deployment starts Triton: the repository API is the control plane's alone.
     restrictedApiHeader: DEFAULT_ADMIN_HEADER,
     ...(options.tritonLoadDelayMs === undefined ? {} : { loadDelayMs: options.tritonLoadDelayMs }),
+  });
+  // Pods live as long as their Deployment runs them: a pod scaled away stops, and one started
+  // later under the same name is a new Triton that loads the repository again.
+  kubernetes.onChange(() => {
+    void triton.retainPods(kubernetes.pods().map((p) => p.metadata.name));
   });
   return {
     dir,

@@ -1,6 +1,8 @@
 /**
  * `npm run local-cloud [-- --dir DIR] [--cluster NAME] [--storage-port P ...]`: starts every local
- * server in the foreground and prints one JSON line with their endpoints.
+ * server in the foreground and prints one JSON line with their endpoints. `triton` is the per-pod
+ * URL template (`{pool}`, `{pod}`; pods as the Kubernetes server lists them), the value for
+ * INFERPLANE_TRITON_URL.
  */
 import { parseArgs } from 'node:util';
 import { startLocalCloud } from './cloud';

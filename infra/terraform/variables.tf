@@ -40,9 +40,9 @@ variable "dist_dir" {
 }
 
 variable "triton_url" {
-  description = "URL of a GPU pool's Triton HTTP port as the functions reach it; {pool} stands for the pool name."
+  description = "URL of one Triton pod's HTTP port as the functions reach it; {podIP}, {pod} and {pool} are filled in. Models are loaded on every ready pod, so this must address a pod, not the Service."
   type        = string
-  default     = "http://{pool}.triton.internal:8000"
+  default     = "http://{podIP}:8000"
 }
 
 variable "vpc_connector" {

@@ -41,6 +41,7 @@ export class TritonHttpClient implements TritonRepository {
     this.#headers = { 'content-type': 'application/json' };
     if (options.restrictedApiHeader)
       this.#headers[options.restrictedApiHeader[0]] = options.restrictedApiHeader[1];
+    this.adminKey = options.restrictedApiHeader?.[1];
     this.#timeoutMs = options.timeoutMs ?? 120_000;
   }
 

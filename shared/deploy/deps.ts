@@ -5,11 +5,11 @@
 import type { ClusterManagerClient } from '@google-cloud/container';
 import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../adapters/gke';
 import { createKubeConfig, createKubeObjects } from '../adapters/kubernetes';
-import { TritonHttpClient } from '../adapters/triton';
+import { tritonPodsFinder } from '../adapters/triton-pods';
 import { KubeApplier } from '../cluster/kube-applier';
 import { clusterPath } from '../cluster/names';
 import { NodePoolExecutor } from '../cluster/nodepool-executor';
-import { DEFAULT_ADMIN_HEADER } from '../cluster/triton';
+import { DEFAULT_ADMIN_HEADER, tritonSelectorLabels } from '../cluster/triton';
 import type { Config } from '../runtime/config';
 import { buildSharedDeps } from '../runtime/deps';
 import { ConfigurationError } from '../runtime/errors';
@@ -31,11 +31,6 @@ export async function gkeKubeConfig(client: ClusterManagerClient, name: string, 
   return createKubeConfig({ cluster: { endpoint, caCertificate }, namespace });
 }
 
-/** `{pool}` in INFERPLANE_TRITON_URL stands for the GPU pool's name. */
-export function tritonUrlFor(template: string | undefined, pool: string, namespace: string): string {
-  return (template ?? `http://{pool}.${namespace}.svc.cluster.local:8000`).replaceAll('{pool}', pool);
-}
-
 export async function buildDeployModelDeps(config: Config): Promise<DeployModelDeps> {
   const shared = await buildSharedDeps(config);
   const ref = { project: config.project, location: config.location, name: config.cluster };
@@ -52,7 +47,11 @@ export async function buildDeployModelDeps(config: Config): Promise<DeployModelD
     : await gkeKubeConfig(containerClient, name, config.namespace);
   const kubeObjects = createKubeObjects(kc);
   const cluster = await nodePools.getCluster();
-  const tritons = new Map<string, TritonHttpClient>();
+  const findTritonPods = tritonPodsFinder({
+    kubeObjects,
+    urlTemplate: config.tritonUrl,
+    adminHeader: DEFAULT_ADMIN_HEADER,
+  });
   return {
     ...shared,
     nodePools,
@@ -64,15 +63,9 @@ export async function buildDeployModelDeps(config: Config): Promise<DeployModelD
     }),
     kubeObjects,
     kube: new KubeApplier({ objects: kubeObjects, clock: shared.clock, logger: shared.log }),
-    tritonFor: (pool, adminKey) => {
-      const url = tritonUrlFor(config.tritonUrl, pool, config.namespace);
-      let client = tritons.get(url);
-      if (!client || client.adminKey !== adminKey) {
-        client = new TritonHttpClient(url, { restrictedApiHeader: [DEFAULT_ADMIN_HEADER, adminKey] });
-        tritons.set(url, client);
-      }
-      return client;
-    },
+    // The pool's Deployment selects its pods by these labels (shared/cluster/triton.ts).
+    tritonPods: ({ pool, namespace, adminKey }) =>
+      findTritonPods({ pool, namespace, adminKey, selector: tritonSelectorLabels({ pool }) }),
     registry: new ModelRegistry(shared.objects, config.stateBucket),
     limits: deployLimits(),
     zones: Math.max(1, cluster.locations.length),

@@ -8,8 +8,9 @@
  * - decide: observe the version directory, the manifest and the registry, then `decideDeployment`
  *   (pure) says deploy or why not; the model config and the cluster plan are built and checked
  *   against the guardrails, still without writing anything;
- * - apply: publish (config last), cluster, load, await readiness. A load that fails is rolled
- *   back: the previous version keeps serving and the registry says why.
+ * - apply: publish (config last), cluster, load and await readiness on every ready Triton pod of
+ *   the pool. A load that fails on any pod is rolled back on all of them: the previous version
+ *   keeps serving and the registry says why.
  */
 import { randomBytes } from 'node:crypto';
 import { buildOutboundEvent } from '../../events/outbound';
@@ -18,7 +19,8 @@ import type { OutboundCloudEvent } from '../adapters/events-publisher';
 import type { NodePools } from '../adapters/gke';
 import type { KubeObjects } from '../adapters/kubernetes';
 import type { ObjectInfo } from '../adapters/storage';
-import { awaitModelReady, type TritonRepository } from '../adapters/triton';
+import { awaitModelReady } from '../adapters/triton';
+import type { TritonPod } from '../adapters/triton-pods';
 import type { KubeApplier } from '../cluster/kube-applier';
 import type { NodePoolExecutor } from '../cluster/nodepool-executor';
 import { describePlan, type Plan } from '../cluster/plan';
@@ -50,8 +52,12 @@ export interface DeployModelDeps extends SharedDeps {
   executor: NodePoolExecutor;
   kubeObjects: KubeObjects;
   kube: KubeApplier;
-  /** Triton of one GPU pool, called with its admin key. */
-  tritonFor(pool: string, adminKey: string): TritonRepository;
+  /**
+   * The ready Triton pods of one GPU pool, each called with the pool's admin key. Every replica
+   * loads models on its own, so a version is loaded on all of them.
+   * @throws RetryableError TRITON_NOT_READY when none is ready yet.
+   */
+  tritonPods(args: { pool: string; namespace: string; adminKey: string }): Promise<TritonPod[]>;
   registry: ModelRegistry;
   limits: DeployLimits;
   /** Zones a new GPU pool spans (1 for a zonal cluster). */
@@ -322,31 +328,28 @@ async function apply(
     return r;
   });
 
-  // 3. Triton loads it; readiness is polled with a deadline (load errors can surface as timeouts).
-  const triton = deps.tritonFor(pool.pool, p.adminKey);
-  let failure: string | undefined;
-  try {
-    await triton.load(decision.model, p.config);
-  } catch (err) {
-    if (!(err instanceof PermanentError)) throw err;
-    failure = err.message;
-  }
-  if (!failure) {
-    const ready = await awaitModelReady(triton, deps.clock, decision.model, decision.version, {
-      deadlineMs: p.modelPolicy.readinessTimeoutSeconds * 1000,
-    });
-    if (!ready.ready) failure = ready.reason;
-  }
+  // 3. Every ready Triton pod loads it; readiness is polled with a deadline (load errors can
+  // surface as timeouts). Pods that start later load the published config by `--load-model=*`.
+  const pods = await deps.tritonPods({
+    pool: pool.pool,
+    namespace: deploymentNamespace(deps, p),
+    adminKey: p.adminKey,
+  });
+  const outcome = await loadOnPods(deps, pods, decision.model, decision.version, p.config, {
+    deadlineMs: p.modelPolicy.readinessTimeoutSeconds * 1000,
+  });
 
-  if (failure) {
-    // The previous version keeps serving: its config comes back, the failed files go.
+  if (outcome.failures.length > 0) {
+    const failure = describeFailures(outcome.failures, pods.length);
+    // The previous version keeps serving: its config comes back, the failed files go, and every
+    // pod that took the new version reloads from the restored repository.
     await rollbackVersion(
       deps.objects,
       { repository: pool.repository, model: decision.model, version: decision.version },
       published,
       { keepVersionFiles: wasServing },
     );
-    if (p.previousServing !== undefined) await triton.load(decision.model).catch(() => undefined);
+    await restorePods(outcome.loaded, decision.model, p.previousServing !== undefined);
     await deps.registry.update(decision.model, nowIso(), (r) => {
       const v = r.versions[String(decision.version)];
       if (v) {
@@ -363,6 +366,7 @@ async function apply(
         details: {
           model: decision.model,
           version: decision.version,
+          pods: outcome.failures.map((f) => f.pod),
           ...(p.previousServing === undefined ? {} : { stillServing: p.previousServing }),
         },
       },
@@ -402,6 +406,69 @@ async function apply(
   };
 }
 
+function deploymentNamespace(deps: DeployModelDeps, p: PreparedDeployment): string {
+  return (
+    p.pool.objects.find((o) => o.kind === 'Deployment')?.metadata.namespace ?? deps.policy.cluster.namespace
+  );
+}
+
+interface PodFailure {
+  pod: string;
+  reason: string;
+}
+
+/**
+ * Loads a model on every pod and awaits its readiness on each, in parallel. A pod's load refusal
+ * or readiness failure is a failure of the deployment; anything else (Triton unreachable, 503) is
+ * rethrown once all pods are done, so the event is redelivered.
+ */
+async function loadOnPods(
+  deps: DeployModelDeps,
+  pods: readonly TritonPod[],
+  model: string,
+  version: number,
+  config: ModelConfig,
+  options: { deadlineMs: number },
+): Promise<{ loaded: TritonPod[]; failures: PodFailure[] }> {
+  const loaded: TritonPod[] = [];
+  const failures: PodFailure[] = [];
+  const settled = await Promise.allSettled(
+    pods.map(async (pod) => {
+      try {
+        await pod.triton.load(model, config);
+      } catch (err) {
+        if (!(err instanceof PermanentError)) throw err;
+        failures.push({ pod: pod.pod, reason: err.message });
+        return;
+      }
+      loaded.push(pod);
+      const ready = await awaitModelReady(pod.triton, deps.clock, model, version, options);
+      if (!ready.ready) failures.push({ pod: pod.pod, reason: ready.reason });
+    }),
+  );
+  const unexpected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (unexpected && failures.length === 0) throw unexpected.reason;
+  return { loaded, failures: failures.sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0)) };
+}
+
+/**
+ * After a rollback: pods that took the new version reload the model from the restored repository
+ * (a load without config), or drop it when no version served before. Best effort: a pod that
+ * cannot be reached now reloads the repository when it restarts.
+ */
+async function restorePods(pods: readonly TritonPod[], model: string, hadPrevious: boolean): Promise<void> {
+  await Promise.all(
+    pods.map(({ triton }) =>
+      (hadPrevious ? triton.load(model) : triton.unload(model)).catch(() => undefined),
+    ),
+  );
+}
+
+function describeFailures(failures: readonly PodFailure[], pods: number): string {
+  const list = failures.map((f) => `${f.pod}: ${f.reason}`).join('; ');
+  return `failed on ${failures.length} of ${pods} pod${pods === 1 ? '' : 's'}: ${list}`;
+}
+
 function deployedEvent(
   deps: DeployModelDeps,
   ctx: InvocationContext,
@@ -421,9 +488,7 @@ function deployedEvent(
       gpuClass: p.pool.gpuClass.id,
       sourceObject: object,
       durationMs,
-      namespace:
-        p.pool.objects.find((o) => o.kind === 'Deployment')?.metadata.namespace ??
-        deps.policy.cluster.namespace,
+      namespace: deploymentNamespace(deps, p),
       deploymentName: p.pool.pool,
     },
   });

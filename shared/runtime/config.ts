@@ -116,9 +116,9 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
   {
     name: 'INFERPLANE_TRITON_URL',
     required: false,
-    default: undefined,
+    default: 'http://{podIP}:8000',
     description:
-      'Triton HTTP URL of a GPU pool, where {pool} stands for the pool name (e.g. http://{pool}.triton.internal:8000); unset: http://{pool}.<namespace>.svc.cluster.local:8000.',
+      'Triton HTTP URL of one Triton pod, where {pool} stands for the GPU pool name, {pod} for the pod name and {podIP} for its IP; a new model version is loaded on every ready pod of the pool (found through the Kubernetes API).',
   },
   {
     name: 'PUBSUB_EMULATOR_HOST',
@@ -127,6 +127,9 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     description: 'Pub/Sub emulator host:port, as read by the official client (local cloud).',
   },
 ];
+
+/** Pod IPs are routable from the VPC on VPC-native GKE (Cloud Run reaches them by Direct VPC egress). */
+export const DEFAULT_TRITON_URL = 'http://{podIP}:8000';
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR', 'CRITICAL'] as const;
 
@@ -204,12 +207,18 @@ export const configSchema = z
       .string()
       .refine((v) => {
         try {
-          const u = new URL(v.replaceAll('{pool}', 'pool'));
+          const filled = v
+            .replaceAll('{pool}', 'pool')
+            .replaceAll('{pod}', 'pod')
+            .replaceAll('{podIP}', '10.0.0.1');
+          // A brace left over is an unknown or broken placeholder, which would reach Triton as is.
+          if (/[{}]/.test(filled)) return false;
+          const u = new URL(filled);
           return u.protocol === 'http:' || u.protocol === 'https:';
         } catch {
           return false;
         }
-      }, 'must be an http(s) URL, optionally with {pool}')
+      }, 'must be an http(s) URL, optionally with {pool}, {pod} and {podIP}')
       .optional(),
     PUBSUB_EMULATOR_HOST: z.string().regex(HOST_PORT, 'must be host:port').optional(),
   })
@@ -232,7 +241,7 @@ export const configSchema = z
         kubernetes: e.INFERPLANE_KUBERNETES_ENDPOINT,
         pubsubEmulatorHost: e.PUBSUB_EMULATOR_HOST,
       },
-      tritonUrl: e.INFERPLANE_TRITON_URL,
+      tritonUrl: e.INFERPLANE_TRITON_URL ?? DEFAULT_TRITON_URL,
     }),
   );
 
@@ -258,7 +267,8 @@ export interface Config {
     kubernetes: string | undefined;
     pubsubEmulatorHost: string | undefined;
   };
-  tritonUrl: string | undefined;
+  /** Template of one Triton pod's URL: `{pool}`, `{pod}`, `{podIP}`. */
+  tritonUrl: string;
 }
 
 /** The storage client accepts STORAGE_EMULATOR_HOST with or without a scheme; give adapters a URL. */

@@ -14,10 +14,14 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../../functions/deployModel/index';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localContainerClient } from '../../infra/local/gke/client';
+import { localKubeConfig } from '../../infra/local/kubernetes/client';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { MemoryEventPublisher, type OutboundCloudEvent } from '../../shared/adapters/events-publisher';
+import { labelSelectorOf } from '../../shared/adapters/triton-pods';
+import { tritonSelectorLabels } from '../../shared/cluster/triton';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import { type ModelRecord, modelRecordSchema } from '../../shared/deploy/registry';
@@ -253,11 +257,48 @@ async function registryRecord(model: string): Promise<ModelRecord | undefined> {
   return text === undefined ? undefined : modelRecordSchema.parse(JSON.parse(text));
 }
 
+/** The pool's Triton pods as the apiserver lists them (official client, label selector). */
+async function podsOf(pool: string): Promise<string[]> {
+  const core = localKubeConfig(cloud.endpoints.kubernetes).makeApiClient(CoreV1Api);
+  const list = await core.listNamespacedPod({
+    namespace: 'triton',
+    labelSelector: labelSelectorOf(tritonSelectorLabels({ pool })),
+  });
+  return list.items.map((p) => p.metadata?.name ?? '').sort();
+}
+
+/** Each pod's answer to the readiness of one model version, by pod name. */
+async function tritonReadyOnPods(
+  pool: string,
+  model: string,
+  version: number,
+): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const pod of await podsOf(pool)) {
+    const base = cloud.endpoints.triton.replace('{pool}', pool).replace('{pod}', pod);
+    const res = await fetch(`${base}/v2/models/${model}/versions/${version}/ready`);
+    await res.arrayBuffer();
+    out[pod] = res.status;
+  }
+  return out;
+}
+
+/** The readiness status every pod of the pool agrees on; throws when they disagree or there is none. */
 async function tritonReady(pool: string, model: string, version: number): Promise<number> {
-  const base = cloud.endpoints.triton.replace('{pool}', pool);
-  const res = await fetch(`${base}/v2/models/${model}/versions/${version}/ready`);
-  await res.arrayBuffer();
-  return res.status;
+  const byPod = await tritonReadyOnPods(pool, model, version);
+  const statuses = [...new Set(Object.values(byPod))];
+  if (statuses.length !== 1) throw new Error(`pods of ${pool} disagree: ${JSON.stringify(byPod)}`);
+  return statuses[0]!;
+}
+
+/** Scales the pool's Deployment through the scale subresource, as the HPA does. */
+async function scalePool(pool: string, replicas: number): Promise<void> {
+  const apps = localKubeConfig(cloud.endpoints.kubernetes).makeApiClient(AppsV1Api);
+  await apps.replaceNamespacedDeploymentScale({
+    name: pool,
+    namespace: 'triton',
+    body: { metadata: { name: pool, namespace: 'triton' }, spec: { replicas } },
+  });
 }
 
 async function nodePools(): Promise<Array<{ name: string; machineType: string; nodes: number }>> {
@@ -636,7 +677,7 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
     const rejected = eventsOf('rejected', 'add');
     expect(rejected.map((e) => (e.data as { reason: string }).reason)).toEqual(['MODEL_LOAD_FAILED']);
     expect(await tritonReady(pool, 'add', 1)).toBe(200);
-    expect(await tritonReady(pool, 'add', 2)).not.toBe(200);
+    expect(await tritonReady(pool, 'add', 2)).toBe(400);
     expect(configPins(await repoText(`models/${pool}/add/config.pbtxt`), 1)).toBe(true);
     expect([...(await repoObjects(`models/${pool}/add/2/`)).keys()]).toEqual([]);
     const record = await registryRecord('add');
@@ -715,5 +756,117 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
     expect(await tritonReady(pool, 'prod', 1)).toBe(200);
     // Its events went to its own publisher (the log), not to the test's.
     expect(eventsOf('deployed', 'models/prod/versions/1')).toHaveLength(0);
+  });
+
+  describe('every replica of the pool serves the same version', () => {
+    it('loads a new version on every ready pod of a pool scaled to 3 replicas', async () => {
+      // Prepare: `rep` v1 serves on the single pod, then the pool scales to 3.
+      deliverToFunction('rep/');
+      await uploadFixture('rep/1/model.onnx', 'add-dynamic-batch.onnx');
+      await cloud.storage.notificationsDelivered();
+      expect(await podsOf(pool)).toHaveLength(1);
+      await scalePool(pool, 3);
+
+      // Act
+      await uploadFixture('rep/2/model.onnx', 'add-dynamic-batch.onnx');
+      await cloud.storage.notificationsDelivered();
+
+      // Assess
+      const pods = await podsOf(pool);
+      expect(pods).toHaveLength(3);
+      deployedData('rep', 2);
+      expect(Object.values(await tritonReadyOnPods(pool, 'rep', 2))).toEqual([200, 200, 200]);
+      expect(cloud.triton.pods(pool)).toEqual(pods);
+      expect((await registryRecord('rep'))?.serving).toBe(2);
+    });
+
+    it('rolls back on every pod when one pod cannot load the new version', async () => {
+      // Prepare: the middle pod refuses the load.
+      const pods = await podsOf(pool);
+      const failing = pods[1]!;
+      cloud.triton.faults.set({
+        failNext: 1,
+        failStatus: 400,
+        match: `/pods/${failing}/v2/repository/models/rep/load`,
+      });
+
+      // Act
+      await uploadFixture('rep/3/model.onnx', 'add-dynamic-batch.onnx');
+      await cloud.storage.notificationsDelivered();
+      const injected = cloud.triton.faults.injected;
+      cloud.triton.faults.clear();
+
+      // Assess
+      expect(injected).toBe(1);
+      const rejected = eventsOf('rejected', 'rep').map((e) => e.data as { reason: string; message: string });
+      expect(rejected.map((r) => r.reason)).toEqual(['MODEL_LOAD_FAILED']);
+      expect(rejected[0]?.message).toContain(`failed on 1 of 3 pods: ${failing}:`);
+      expect(Object.values(await tritonReadyOnPods(pool, 'rep', 2))).toEqual([200, 200, 200]);
+      expect(Object.values(await tritonReadyOnPods(pool, 'rep', 3))).toEqual([400, 400, 400]);
+      expect(configPins(await repoText(`models/${pool}/rep/config.pbtxt`), 2)).toBe(true);
+      expect([...(await repoObjects(`models/${pool}/rep/3/`)).keys()]).toEqual([]);
+      const record = await registryRecord('rep');
+      expect(record?.serving).toBe(2);
+      expect(record?.versions['3']?.state).toBe('FAILED');
+      expect(record?.versions['3']?.reason).toContain(failing);
+    });
+
+    it('answers 5xx while the pool has no ready pod, and a pod started later serves the version', async () => {
+      // Prepare: no automatic delivery for `cold`; the pool is scaled to zero.
+      await uploadFixture('cold/1/model.onnx', 'add-dynamic-batch.onnx');
+      await cloud.storage.notificationsDelivered();
+      const event = capturedFor('cold/1/model.onnx');
+      await scalePool(pool, 0);
+
+      // Act
+      const first = await post(event);
+      const published = await repoText(`models/${pool}/cold/config.pbtxt`);
+      await scalePool(pool, 1);
+      const [pod] = await podsOf(pool);
+      const base = cloud.endpoints.triton.replace('{pool}', pool).replace('{pod}', pod!);
+      // The new pod loads the published config at start, before any load call.
+      const beforeRedelivery = await fetch(`${base}/v2/models/cold/versions/1/ready`);
+      const redelivery = await post(event);
+
+      // Assess
+      expect(first).toBeGreaterThanOrEqual(500);
+      expect(configPins(published, 1)).toBe(true);
+      expect((await registryRecord('cold'))?.versions['1']?.state).toBe('READY');
+      expect(beforeRedelivery.status).toBe(200);
+      expect(redelivery).toBe(204);
+      deployedData('cold', 1);
+      expect(await tritonReadyOnPods(pool, 'cold', 1)).toEqual({ [pod!]: 200 });
+      // Every model of the pool came back on the new pod, not only the redelivered one.
+      expect(await tritonReady(pool, 'rep', 2)).toBe(200);
+    });
+
+    it('unloads a first version from the pods that took it when another pod refuses it', async () => {
+      // Prepare: two pods; the second refuses `fresh`, which has never served.
+      await scalePool(pool, 2);
+      const pods = await podsOf(pool);
+      deliverToFunction('fresh/');
+      cloud.triton.faults.set({
+        failNext: 1,
+        failStatus: 400,
+        match: `/pods/${pods[1]}/v2/repository/models/fresh/load`,
+      });
+
+      // Act
+      await uploadFixture('fresh/1/model.onnx', 'add-dynamic-batch.onnx');
+      await cloud.storage.notificationsDelivered();
+      const injected = cloud.triton.faults.injected;
+      cloud.triton.faults.clear();
+
+      // Assess: the first pod had loaded it; no pod serves a version the registry calls FAILED.
+      expect(injected).toBe(1);
+      expect(eventsOf('rejected', 'fresh').map((e) => (e.data as { reason: string }).reason)).toEqual([
+        'MODEL_LOAD_FAILED',
+      ]);
+      expect(Object.values(await tritonReadyOnPods(pool, 'fresh', 1))).toEqual([400, 400]);
+      const record = await registryRecord('fresh');
+      expect(record?.serving).toBeUndefined();
+      expect(record?.versions['1']?.state).toBe('FAILED');
+      expect(record?.versions['1']?.reason).toContain(pods[1]);
+    });
   });
 });

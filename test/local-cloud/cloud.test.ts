@@ -23,14 +23,18 @@ describe('the local cloud in one process', () => {
     const container = localContainerClient(cloud.endpoints.gke);
     const [cluster] = await container.getCluster({ name: cloud.endpoints.cluster });
     const k8s = await fetch(`${cloud.endpoints.kubernetes}/api/v1/namespaces/default`);
-    const triton = await fetch(`${cloud.endpoints.triton.replace('{pool}', 'triton-l4')}/v2/health/live`);
+    const podUrl = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', 'triton-l4-abc-0');
+    const triton = await fetch(`${podUrl}/v2/health/live`);
 
     // Assess
     expect(exists).toBe(true);
     expect(cluster.name).toBe('inference');
     expect(k8s.status).toBe(200);
     expect(triton.status).toBe(200);
-    expect(cloud.triton.pool('triton-l4')?.repository).toBe('gs://local-triton-repo/models/triton-l4');
+    expect(cloud.triton.pod('triton-l4', 'triton-l4-abc-0')?.repository).toBe(
+      'gs://local-triton-repo/models/triton-l4',
+    );
+    expect(cloud.triton.pods('triton-l4')).toEqual(['triton-l4-abc-0']);
     await container.close();
   });
 });
@@ -57,7 +61,8 @@ describe('npm run local-cloud', () => {
       // Assess
       expect(Object.keys(endpoints).sort()).toEqual(['cluster', 'gke', 'kubernetes', 'storage', 'triton']);
       expect(endpoints.cluster).toBe('projects/local-project/locations/us-central1/clusters/serving');
-      expect((await fetch(`${endpoints.triton!.replace('{pool}', 'p1')}/v2/health/ready`)).status).toBe(200);
+      const pod = endpoints.triton!.replace('{pool}', 'p1').replace('{pod}', 'p1-abc-0');
+      expect((await fetch(`${pod}/v2/health/ready`)).status).toBe(200);
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -76,7 +81,7 @@ describe('the Triton fleet restricts the repository API as the Deployment does',
 
   it('refuses repository calls without the admin header, and serves health to anyone', async () => {
     await localStorageClient(cloud.endpoints.storage).createBucket('local-triton-repo');
-    const base = cloud.endpoints.triton.replace('{pool}', 'triton-l4');
+    const base = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', 'triton-l4-abc-0');
     const refused = await fetch(`${base}/v2/repository/index`, { method: 'POST', body: '{}' });
     const allowed = await fetch(`${base}/v2/repository/index`, {
       method: 'POST',

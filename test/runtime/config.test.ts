@@ -42,7 +42,7 @@ describe('loadConfig', () => {
       logLevel: 'INFO',
       operationDeadlineSeconds: 480,
       endpoints: { storage: undefined, gke: undefined, kubernetes: undefined, pubsubEmulatorHost: undefined },
-      tritonUrl: undefined,
+      tritonUrl: 'http://{podIP}:8000',
     });
   });
 
@@ -106,6 +106,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...minimal, INFERPLANE_DRY_RUN: value }).dryRun).toBe(expected);
   });
 
+  it.each([
+    'http://{podIP}:8000',
+    'http://127.0.0.1:9000/pools/{pool}/pods/{pod}',
+    'https://{pod}.{pool}.triton.internal:8443',
+  ])('accepts the Triton URL template %s', (template) => {
+    expect(loadConfig({ ...minimal, INFERPLANE_TRITON_URL: template }).tritonUrl).toBe(template);
+  });
+
   it('treats empty values as unset', () => {
     const config = loadConfig({ ...minimal, INFERPLANE_NAMESPACE: '', INFERPLANE_STATE_BUCKET: '  ' });
     expect(config.namespace).toBe('triton');
@@ -142,6 +150,9 @@ describe('loadConfig', () => {
     ['INFERPLANE_NAMESPACE', 'Triton'],
     ['INFERPLANE_GKE_ENDPOINT', '127.0.0.1:9000'],
     ['INFERPLANE_TRITON_URL', 'ftp://triton'],
+    ['INFERPLANE_TRITON_URL', 'http://{podIP:8000'],
+    ['INFERPLANE_TRITON_URL', 'http://{node}:8000'],
+    ['INFERPLANE_TRITON_URL', '{podIP}:8000'],
     ['PUBSUB_EMULATOR_HOST', 'http://localhost:8085'],
     ['INFERPLANE_EVENTS_TOPIC', 'projects/p/subscriptions/s'],
   ])('refuses %s=%s, naming that variable only', (name, value) => {
