@@ -15,14 +15,15 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseDocument } from 'yaml';
 import { type LocalCloud, startLocalCloud } from '../infra/local/cloud';
+import { ensureBuckets, localControlPlaneEnv, writeLocalPolicy } from '../infra/local/control-plane';
 import { localStorageClient } from '../infra/local/storage/client';
 import { buildFunction, listFunctions } from './build';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const INCOMING = 'sandbox-models-incoming';
 const REPOSITORY = 'sandbox-triton-repo';
+const BUCKETS = { incomingBucket: INCOMING, repositoryBucket: REPOSITORY };
 const DEMO_MODEL = 'test/fixtures/onnx/add-dynamic-batch.onnx';
 
 const { values } = parseArgs({
@@ -44,17 +45,6 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
     });
   });
-}
-
-/** The example policy, aimed at the sandbox's project, cluster and buckets (comments kept). */
-async function writeSandboxPolicy(file: string): Promise<void> {
-  const doc = parseDocument(await readFile(path.join(root, 'examples/policy.yaml'), 'utf8'));
-  doc.setIn(['cluster', 'project'], 'local-project');
-  doc.setIn(['cluster', 'location'], 'us-central1');
-  doc.setIn(['cluster', 'name'], 'inference');
-  doc.setIn(['cluster', 'repositoryBucket'], REPOSITORY);
-  doc.setIn(['cluster', 'incomingBucket'], INCOMING);
-  await writeFile(file, doc.toString());
 }
 
 /** Relays a function's JSON log lines as one readable line each. */
@@ -116,27 +106,12 @@ async function main(): Promise<number> {
 
   try {
     const storage = localStorageClient(cloud.endpoints.storage);
-    for (const bucket of [INCOMING, REPOSITORY]) {
-      const [exists] = await storage.bucket(bucket).exists();
-      if (!exists) await storage.createBucket(bucket);
-    }
+    await ensureBuckets(storage, BUCKETS);
     const policyFile = path.join(dir, 'policy.yaml');
-    await writeSandboxPolicy(policyFile);
+    await writeLocalPolicy(policyFile, BUCKETS);
 
     const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
-    const env = {
-      ...process.env,
-      INFERPLANE_PROJECT: 'local-project',
-      INFERPLANE_LOCATION: 'us-central1',
-      INFERPLANE_CLUSTER: 'inference',
-      INFERPLANE_REPOSITORY_BUCKET: REPOSITORY,
-      INFERPLANE_POLICY: policyFile,
-      INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
-      INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-      INFERPLANE_KUBERNETES_ENDPOINT: cloud.endpoints.kubernetes,
-      INFERPLANE_TRITON_URL: cloud.endpoints.triton,
-      METADATA_SERVER_DETECTION: 'none',
-    };
+    const env = { ...process.env, ...localControlPlaneEnv(cloud.endpoints, BUCKETS, policyFile) };
     const functionUrls: Record<string, string> = {};
     const ffMain = path.join(root, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
     for (const name of await listFunctions()) {
