@@ -106,6 +106,14 @@ resource "google_project_iam_member" "control_plane_container" {
   member  = "serviceAccount:${google_service_account.control_plane.email}"
 }
 
+# Creating node pools means acting as their nodes' service account (the Compute Engine default one
+# unless the policy names another).
+resource "google_project_iam_member" "control_plane_node_sa_user" {
+  project = var.project
+  role    = "roles/iam.serviceAccountUser"
+  member  = "serviceAccount:${google_service_account.control_plane.email}"
+}
+
 resource "google_storage_bucket_iam_member" "control_plane_buckets" {
   for_each = {
     incoming   = google_storage_bucket.incoming.name
