@@ -169,6 +169,10 @@ export function tritonArgs(input: TritonInstanceInput): string[] {
     '--load-model=*',
     ...(input.autoCompleteConfig ? [] : ['--disable-auto-complete-config']),
     '--exit-on-error=false',
+    // Ready means the server serves, not that every model loaded: with the default (strict) one
+    // model that fails to load would keep the pod unready and take every model of the pool down.
+    // Per-model readiness is what the control plane polls after a load.
+    '--strict-readiness=false',
     `--http-port=${TRITON_PORTS.http}`,
     `--grpc-port=${TRITON_PORTS.grpc}`,
     `--metrics-port=${TRITON_PORTS.metrics}`,
