@@ -72,6 +72,8 @@ describe('buildTritonDeployment', () => {
         '--model-repository=gs://acme-models/pools/triton-l4',
         '--model-control-mode=explicit',
         '--load-model=*',
+        // One model that fails to load must not hold the pod (and every other model) unready.
+        '--strict-readiness=false',
         '--http-port=8000',
         '--grpc-port=8001',
         '--metrics-port=8002',
