@@ -96,7 +96,6 @@ function parseArgs(args: readonly string[]): Parsed {
   return { ok: true, args: { policy, json } };
 }
 
-/** The cluster's apiserver, from the GKE API (as deployModel finds it). */
 /** The same production adapters (or local endpoints) deployModel uses, minus every writer. */
 export async function buildPlanDeps(config: Config): Promise<PlanDeps> {
   const storage = createStorageClient({ projectId: config.project, endpoint: config.endpoints.storage });
@@ -113,7 +112,7 @@ export async function buildPlanDeps(config: Config): Promise<PlanDeps> {
     });
     const kc = config.endpoints.kubernetes
       ? createKubeConfig({ endpoint: config.endpoints.kubernetes, namespace: config.namespace })
-      : await gkeKubeConfig(containerClient, name, config.namespace);
+      : gkeKubeConfig((await containerClient.getCluster({ name }))[0], config.namespace);
     return {
       policy,
       registry: new ModelRegistry(objects, config.stateBucket),

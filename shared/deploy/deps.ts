@@ -2,7 +2,7 @@
  * deployModel's dependencies, built once per instance from the configuration: production clients
  * (ADC credentials, the GKE API over gRPC, the cluster's apiserver) unless local endpoints are set.
  */
-import type { ClusterManagerClient } from '@google-cloud/container';
+import type { protos } from '@google-cloud/container';
 import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../adapters/gke';
 import { createKubeConfig, createKubeObjects } from '../adapters/kubernetes';
 import { tritonPodsFinder } from '../adapters/triton-pods';
@@ -17,36 +17,41 @@ import type { DeployModelDeps } from './handler';
 import { deployLimits } from './limits';
 import { ModelRegistry } from './registry';
 
-/** The apiserver of the GKE cluster: its endpoint and CA come from the GKE API. */
-export async function gkeKubeConfig(client: ClusterManagerClient, name: string, namespace: string) {
-  const [cluster] = await client.getCluster({ name });
+type Cluster = protos.google.container.v1.ICluster;
+
+/** The apiserver of a GKE cluster, from the cluster's endpoint and CA as the GKE API reports them. */
+export function gkeKubeConfig(cluster: Cluster, namespace: string) {
   const endpoint = cluster.privateClusterConfig?.privateEndpoint || cluster.endpoint;
   const caCertificate = cluster.masterAuth?.clusterCaCertificate;
   if (!endpoint || !caCertificate) {
     throw new ConfigurationError(
       'CLUSTER_ENDPOINT_UNKNOWN',
-      `cluster ${name} has no endpoint or CA certificate`,
+      `cluster ${cluster.name ?? '(unnamed)'} has no endpoint or CA certificate`,
     );
   }
   return createKubeConfig({ cluster: { endpoint, caCertificate }, namespace });
 }
 
 export async function buildDeployModelDeps(config: Config): Promise<DeployModelDeps> {
-  const shared = await buildSharedDeps(config);
   const ref = { project: config.project, location: config.location, name: config.cluster };
   const containerClient = createContainerClient(
     config.endpoints.gke ? { endpoint: config.endpoints.gke } : {},
   );
   const name = clusterPath(ref);
+  // One cold start, one cluster read: it gives the zones and (in production) the apiserver's
+  // endpoint and CA; it runs while the shared deps read the policy file.
+  const [shared, [cluster]] = await Promise.all([
+    buildSharedDeps(config),
+    containerClient.getCluster({ name }),
+  ]);
   const nodePools = new GkeNodePools(containerClient, name, {
     // The local GKE server keeps a pool's live size in initialNodeCount; the real API does not.
     ...(config.endpoints.gke ? { nodeCount: initialNodeCountSource } : {}),
   });
   const kc = config.endpoints.kubernetes
     ? createKubeConfig({ endpoint: config.endpoints.kubernetes, namespace: config.namespace })
-    : await gkeKubeConfig(containerClient, name, config.namespace);
+    : gkeKubeConfig(cluster, config.namespace);
   const kubeObjects = createKubeObjects(kc);
-  const cluster = await nodePools.getCluster();
   const findTritonPods = tritonPodsFinder({
     kubeObjects,
     urlTemplate: config.tritonUrl,
@@ -68,6 +73,6 @@ export async function buildDeployModelDeps(config: Config): Promise<DeployModelD
       findTritonPods({ pool, namespace, adminKey, selector: tritonSelectorLabels({ pool }) }),
     registry: new ModelRegistry(shared.objects, config.stateBucket),
     limits: deployLimits(),
-    zones: Math.max(1, cluster.locations.length),
+    zones: Math.max(1, cluster.locations?.length ?? 0),
   };
 }

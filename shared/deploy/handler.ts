@@ -198,8 +198,11 @@ async function prepare(
 
   // The pool serves every model placed on its GPU class: its scaling covers all of them.
   const placement = placementFor(deps.policy, modelPolicy.gpuClass);
-  const poolModels = await modelsOnPool(deps, placement.gpuClass.id, decision.model);
-  const adminKey = await adminKeyFor(deps, placement.pool);
+  const [poolModels, admin] = await Promise.all([
+    modelsOnPool(deps, placement.gpuClass.id, decision.model),
+    adminKeyFor(deps, placement.pool),
+  ]);
+  const adminKey = admin.key;
   const pool = desiredPool({
     policy: deps.policy,
     gpuClassId: modelPolicy.gpuClass,
@@ -209,9 +212,16 @@ async function prepare(
   });
 
   // The plan: every change, checked against the guardrails as a whole before anything happens.
+  // The admin Secret was just read; every other object of the stack is read once here.
   const [observedPools, liveObjects] = await Promise.all([
     deps.nodePools.list(),
-    Promise.all(pool.objects.map((o) => deps.kubeObjects.get(refOf(o)))),
+    Promise.all(
+      pool.objects.map((o) =>
+        o.kind === 'Secret' && o.metadata.name === admin.ref.name
+          ? Promise.resolve(admin.secret)
+          : deps.kubeObjects.get(refOf(o)),
+      ),
+    ),
   ]);
   const previousServing = registry?.serving;
   const plan = planDeployment({
@@ -263,7 +273,7 @@ async function modelsOnPool(
 }
 
 /** The pool's Triton admin key: the live Secret's, or a new one the apply will store. */
-async function adminKeyFor(deps: DeployModelDeps, pool: string): Promise<string> {
+async function adminKeyFor(deps: DeployModelDeps, pool: string) {
   const ref = tritonAdminSecretRefFor(pool);
   const secret = await deps.kubeObjects.get({
     apiVersion: 'v1',
@@ -273,7 +283,7 @@ async function adminKeyFor(deps: DeployModelDeps, pool: string): Promise<string>
   });
   const key = adminKeyOf(secret, ref.key) ?? randomBytes(24).toString('base64url');
   registerSecret(key);
-  return key;
+  return { key, ref, secret };
 }
 
 function refOf(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) {
