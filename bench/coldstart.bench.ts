@@ -21,10 +21,11 @@ import { promisify } from 'node:util';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Storage } from '@google-cloud/storage';
 import { type LocalCloud, startLocalCloud } from '../infra/local/cloud';
+import { type DeployBuckets, ensureBuckets, writeLocalPolicy } from '../infra/local/control-plane';
 import { localStorageClient } from '../infra/local/storage/client';
 import { buildFunction } from '../scripts/build';
 import { idempotencyKeyFromEvent } from '../shared/runtime/idempotency';
-import { type DeployBuckets, deployEnv, ensureBuckets, writeBenchPolicy } from './deploy-env';
+import { deployEnv } from './deploy-env';
 import {
   type Bench,
   type BenchContext,
@@ -93,7 +94,7 @@ async function setUpDeployModel(dir: string): Promise<DeployModelSetup> {
   const storage = localStorageClient(cloud.endpoints.storage);
   await ensureBuckets(storage, buckets);
   const policyFile = join(dir, 'policy.yaml');
-  await writeBenchPolicy(policyFile, buckets);
+  await writeLocalPolicy(policyFile, buckets);
   // The bundle's entry reads process.env when its first event arrives (loadConfig()).
   const env = deployEnv(cloud.endpoints, buckets, policyFile);
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));

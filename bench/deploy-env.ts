@@ -1,33 +1,12 @@
 /**
- * What deployModel needs to run against a local cloud, shared by the memory and cold-start
- * benchmarks: the example policy aimed at the local cluster and buckets (as `npm start` does), the
- * environment `loadConfig` reads, and storage CloudEvents shaped like the ones Eventarc (and the
- * local storage server's notifications) deliver.
+ * What the memory and cold-start benchmarks add to the local control-plane setup
+ * (infra/local/control-plane.ts): a quieter environment, and storage CloudEvents shaped like the
+ * ones Eventarc (and the local storage server's notifications) deliver.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  type DeployBuckets,
-  ensureBuckets,
-  LOCAL_CLUSTER,
-  LOCAL_LOCATION,
-  LOCAL_PROJECT,
-  type LocalEndpoints,
-  localControlPlaneEnv,
-  writeLocalPolicy,
-} from '../infra/local/control-plane';
+import { type DeployBuckets, type LocalEndpoints, localControlPlaneEnv } from '../infra/local/control-plane';
 import type { Env } from '../shared/runtime/config';
 import type { IncomingCloudEvent } from '../shared/runtime/function';
-
-export {
-  type DeployBuckets,
-  ensureBuckets,
-  LOCAL_CLUSTER,
-  LOCAL_LOCATION,
-  LOCAL_PROJECT,
-  type LocalEndpoints,
-};
-
-export const writeBenchPolicy = writeLocalPolicy;
 
 /** The function's logger is kept at WARNING: benchmarks time the work, not the log lines. */
 export function deployEnv(

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureBuckets, LOCAL_CLUSTER, writeLocalPolicy } from '../infra/local/control-plane';
 import { startGkeServer } from '../infra/local/gke';
 import { startKubernetesServer } from '../infra/local/kubernetes';
 import { localStorageClient } from '../infra/local/storage/client';
@@ -18,7 +19,7 @@ import { gcsByteSource } from '../shared/onnx/source';
 import { loadConfig } from '../shared/runtime/config';
 import { invoke } from '../shared/runtime/function';
 import { createMemoryLogger } from '../shared/runtime/log';
-import { deployEnv, ensureBuckets, finalizedEvent, LOCAL_CLUSTER, writeBenchPolicy } from './deploy-env';
+import { deployEnv, finalizedEvent } from './deploy-env';
 import { removeAll } from './models';
 
 export interface MemoryCaseContext {
@@ -70,7 +71,7 @@ export const memoryCases: Record<string, MemoryCase> = {
       const [metadata] = await copied.getMetadata();
 
       const policyFile = join(dir, 'policy.yaml');
-      await writeBenchPolicy(policyFile, buckets);
+      await writeLocalPolicy(policyFile, buckets);
       const env = deployEnv(
         { storage: ctx.storageUrl, gke: gke.url, kubernetes: kubernetes.url, triton: triton.urlTemplate },
         buckets,

@@ -342,7 +342,7 @@ async function apply(
   // surface as timeouts). Pods that start later load the published config by `--load-model=*`.
   const pods = await deps.tritonPods({
     pool: pool.pool,
-    namespace: deploymentNamespace(deps, p),
+    namespace: deps.policy.cluster.namespace,
     adminKey: p.adminKey,
   });
   const outcome = await loadOnPods(deps, pods, decision.model, decision.version, p.config, {
@@ -414,12 +414,6 @@ async function apply(
       durationMs,
     },
   };
-}
-
-function deploymentNamespace(deps: DeployModelDeps, p: PreparedDeployment): string {
-  return (
-    p.pool.objects.find((o) => o.kind === 'Deployment')?.metadata.namespace ?? deps.policy.cluster.namespace
-  );
 }
 
 interface PodFailure {
@@ -498,7 +492,7 @@ function deployedEvent(
       gpuClass: p.pool.gpuClass.id,
       sourceObject: object,
       durationMs,
-      namespace: deploymentNamespace(deps, p),
+      namespace: deps.policy.cluster.namespace,
       deploymentName: p.pool.pool,
     },
   });
