@@ -5,30 +5,14 @@ import {
   buildModelConfig,
   modelConfigIssues,
 } from '../../shared/deploy/model-config';
-import type { OnnxSignature, TensorSignature } from '../../shared/onnx/types';
 import { modelPolicySchema } from '../../shared/policy/schema';
 import { PermanentError, ValidationError } from '../../shared/runtime/errors';
 import { formatModelConfig, parseModelConfig } from '../../shared/triton/config-codec';
 import type { ModelConfig } from '../../shared/triton/model-config';
+import { sig, tensor } from '../onnx/signatures';
 
 // The policy's real defaults: maxBatchSize 8, max queue delay 100 us, 1 instance.
 const POLICY = modelPolicySchema.parse({});
-
-function tensor(name: string, dims: number[] | null, over: Partial<TensorSignature> = {}): TensorSignature {
-  return {
-    name,
-    elemType: 1,
-    dataType: 'TYPE_FP32',
-    dims: dims ?? [],
-    rankKnown: dims !== null,
-    kind: 'tensor',
-    ...over,
-  };
-}
-
-function sig(inputs: TensorSignature[], outputs: TensorSignature[]): OnnxSignature {
-  return { irVersion: 8, opsets: [{ domain: '', version: 17 }], inputs, outputs, externalData: [] };
-}
 
 const BATCHABLE = sig([tensor('images', [-1, 3, 224, 224])], [tensor('logits', [-1, 1000])]);
 const FIXED = sig([tensor('images', [1, 3, 224, 224])], [tensor('logits', [1, 1000])]);

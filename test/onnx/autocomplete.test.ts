@@ -1,23 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { autoCompleteOnnxConfig, isBatchable } from '../../shared/onnx/autocomplete';
-import type { OnnxSignature, TensorSignature } from '../../shared/onnx/types';
 import { PermanentError, ValidationError } from '../../shared/runtime/errors';
-
-function tensor(name: string, dims: number[] | null, over: Partial<TensorSignature> = {}): TensorSignature {
-  return {
-    name,
-    elemType: 1,
-    dataType: 'TYPE_FP32',
-    dims: dims ?? [],
-    rankKnown: dims !== null,
-    kind: 'tensor',
-    ...over,
-  };
-}
-
-function sig(inputs: TensorSignature[], outputs: TensorSignature[]): OnnxSignature {
-  return { irVersion: 8, opsets: [{ domain: '', version: 13 }], inputs, outputs, externalData: [] };
-}
+import { sig, tensor } from './signatures';
 
 describe('isBatchable (rule 2)', () => {
   it.each([
