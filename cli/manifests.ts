@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { desiredPool } from '../shared/deploy/desired';
+import { desiredPool } from '../shared/cluster/desired';
 import { loadPolicy, resolveModelPolicy } from '../shared/policy';
 import type { CliIo } from './io';
 

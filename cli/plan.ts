@@ -5,21 +5,10 @@
  * objects, and prints what would change now to match the policy file. It touches nothing: the
  * dependencies below are typed down to read calls, so a write cannot even be expressed.
  */
-import {
-  createContainerClient,
-  GkeNodePools,
-  initialNodeCountSource,
-  type NodePools,
-} from '../shared/adapters/gke';
-import {
-  createKubeConfig,
-  createKubeObjects,
-  type KubeObjects,
-  type LiveObject,
-} from '../shared/adapters/kubernetes';
+import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../shared/adapters/gke';
+import { createKubeConfig, createKubeObjects } from '../shared/adapters/kubernetes';
 import { createStorageClient, GcsObjectStore } from '../shared/adapters/storage';
 import { clusterPath } from '../shared/cluster/names';
-import { describePlan } from '../shared/cluster/plan';
 import {
   adminKeyOf,
   type ClusterReconcile,
@@ -29,11 +18,15 @@ import {
   servingPools,
 } from '../shared/cluster/reconcile';
 import { gkeKubeConfig } from '../shared/deploy/deps';
-import { type ModelRecord, ModelRegistry } from '../shared/deploy/registry';
+import { ModelRegistry } from '../shared/deploy/registry';
+import { describePlan } from '../shared/domain/plan';
+import type { ModelRecord } from '../shared/domain/registry';
 import type { Policy } from '../shared/policy';
+import { readPolicy } from '../shared/policy/source';
+import type { KubeObjects, LiveObject } from '../shared/ports/kubernetes';
+import type { NodePools } from '../shared/ports/nodepools';
 import { type Clock, systemClock } from '../shared/runtime/clock';
 import { type Config, type Env, loadConfig } from '../shared/runtime/config';
-import { readPolicy } from '../shared/runtime/deps';
 import { ControlPlaneError } from '../shared/runtime/errors';
 import type { CliIo } from './io';
 

@@ -4,8 +4,8 @@ import * as functions from '@google-cloud/functions-framework';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import { loadConfig } from '../../shared/runtime/config';
-import { withCurrentPolicy } from '../../shared/runtime/deps';
 import { cloudEventEntry } from '../../shared/runtime/function';
+import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
 
 functions.cloudEvent(
   deployModelFunction.name,

@@ -5,23 +5,8 @@
  * (Eventarc, a Slack bridge, an audit sink) can filter on `ce-type` without parsing the body.
  */
 import type { PubSub, Topic } from '@google-cloud/pubsub';
+import type { EventPublisher, OutboundCloudEvent } from '../ports/events';
 import type { Logger } from '../runtime/log';
-
-export interface OutboundCloudEvent {
-  specversion: '1.0';
-  id: string;
-  source: string;
-  type: string;
-  time: string;
-  subject?: string;
-  datacontenttype?: string;
-  data: unknown;
-}
-
-export interface EventPublisher {
-  /** Returns the Pub/Sub message id, or undefined when the event was only logged. */
-  publish(event: OutboundCloudEvent): Promise<string | undefined>;
-}
 
 export function toPubSubMessage(event: OutboundCloudEvent): {
   data: Buffer;

@@ -10,66 +10,18 @@
  */
 import { ClusterManagerClient } from '@google-cloud/container';
 import { PassThroughClient } from 'google-auth-library';
-import type { NodePool, NodePoolAutoscaling } from '../cluster/plan';
+import type { NodePool, NodePoolAutoscaling } from '../domain/plan';
+import {
+  CLUSTER_ALREADY_HAS_OPERATION,
+  ClusterBusyError,
+  type ClusterInfo,
+  type ClusterOperation,
+  NodePoolNotFoundError,
+  type NodePools,
+  type NodePoolUpdate,
+  type OperationStatus,
+} from '../ports/nodepools';
 import { type ControlPlaneError, PermanentError, RetryableError } from '../runtime/errors';
-
-export type { NodePool, NodePoolAutoscaling } from '../cluster/plan';
-
-export type OperationStatus = 'STATUS_UNSPECIFIED' | 'PENDING' | 'RUNNING' | 'DONE' | 'ABORTING';
-
-/** A GKE long-running operation, as plain data. */
-export interface ClusterOperation {
-  /** The operation id (`operation-...`), as GKE names it. */
-  name: string;
-  /** Full resource name for GetOperation: `projects/P/locations/L/operations/ID`. */
-  path: string;
-  operationType: string;
-  status: OperationStatus;
-  statusMessage: string;
-  targetLink: string;
-  /** The node pool the operation changes, when it targets one. */
-  pool: string | undefined;
-  error: { code: number; message: string } | undefined;
-  startTime: string | undefined;
-  endTime: string | undefined;
-}
-
-export interface ClusterInfo {
-  name: string;
-  location: string;
-  locations: string[];
-  status: string;
-  currentNodeCount: number;
-}
-
-export interface NodePoolUpdate {
-  labels?: Record<string, string>;
-  taints?: { key: string; value: string; effect: string }[];
-}
-
-export interface NodePools {
-  /** `projects/P/locations/L/clusters/C` */
-  readonly clusterName: string;
-  getCluster(): Promise<ClusterInfo>;
-  list(): Promise<NodePool[]>;
-  /** undefined when the pool does not exist. */
-  get(name: string): Promise<NodePool | undefined>;
-  /**
-   * Live nodes per zone of a pool, or undefined when it cannot be told. Needed to plan fixed-size
-   * pools: the v1 NodePool does not carry its live size (see `NodeCountSource`).
-   */
-  nodeCountPerZone(pool: NodePool): Promise<number | undefined>;
-  create(pool: NodePool): Promise<ClusterOperation>;
-  setAutoscaling(name: string, autoscaling: NodePoolAutoscaling): Promise<ClusterOperation>;
-  /** `nodeCount` is per zone. */
-  setSize(name: string, nodeCount: number): Promise<ClusterOperation>;
-  update(name: string, changes: NodePoolUpdate): Promise<ClusterOperation>;
-  delete(name: string): Promise<ClusterOperation>;
-  /** By id (`operation-...`) or full path. */
-  getOperation(name: string): Promise<ClusterOperation>;
-  /** Operations of this cluster that are not DONE yet (one left behind by a crashed run, say). */
-  listRunningOperations(): Promise<ClusterOperation[]>;
-}
 
 /**
  * Where the live node count of a pool comes from. The real API keeps `initialNodeCount` at its
@@ -114,27 +66,6 @@ export function createContainerClient(opts: { endpoint?: string } = {}): Cluster
 
 // ---------------------------------------------------------------------------------------------
 // Errors
-
-export const CLUSTER_ALREADY_HAS_OPERATION = 'CLUSTER_ALREADY_HAS_OPERATION';
-
-/** The cluster runs another mutating operation; retry later (GKE runs one at a time). */
-export class ClusterBusyError extends RetryableError {
-  override name = 'ClusterBusyError';
-  /** The operation that holds the cluster, when the API names it. */
-  readonly operation: string | undefined;
-
-  constructor(
-    message: string,
-    options: { operation?: string; cause?: unknown; details?: Record<string, unknown> },
-  ) {
-    super(CLUSTER_ALREADY_HAS_OPERATION, message, options);
-    this.operation = options.operation;
-  }
-}
-
-export class NodePoolNotFoundError extends PermanentError {
-  override name = 'NodePoolNotFoundError';
-}
 
 const GRPC_STATUS = [
   'OK',

@@ -4,52 +4,16 @@
  * reviewers see exactly what touches buckets.
  */
 import { type File, Storage } from '@google-cloud/storage';
-import { PermanentError, RetryableError } from '../runtime/errors';
-
-export interface ObjectRef {
-  bucket: string;
-  name: string;
-}
-
-export interface ObjectInfo extends ObjectRef {
-  /** int64 as a decimal string: generations exceed 2^53. */
-  generation: string;
-  metageneration: string;
-  size: bigint;
-  md5Hash?: string;
-  crc32c?: string;
-  contentType?: string;
-}
-
-export interface Preconditions {
-  /** '0' means "only if the object does not exist". */
-  ifGenerationMatch?: string;
-}
-
-export class PreconditionFailedError extends RetryableError {
-  override name = 'PreconditionFailedError';
-}
-
-export interface ObjectStore {
-  stat(ref: ObjectRef): Promise<ObjectInfo | undefined>;
-  /** Names and infos under a prefix (no delimiter: the whole subtree). */
-  list(bucket: string, prefix: string): Promise<ObjectInfo[]>;
-  readText(ref: ObjectRef): Promise<{ text: string; info: ObjectInfo } | undefined>;
-  writeText(
-    ref: ObjectRef,
-    text: string,
-    options?: Preconditions & { contentType?: string },
-  ): Promise<ObjectInfo>;
-  /** Server-side copy: no object bytes pass through the caller. */
-  copy(
-    from: ObjectRef & { generation?: string },
-    to: ObjectRef,
-    options?: Preconditions,
-  ): Promise<ObjectInfo>;
-  delete(ref: ObjectRef, options?: Preconditions): Promise<void>;
-  /** A handle for ranged reads (ONNX inspection). */
-  file(ref: ObjectRef): File;
-}
+import {
+  type ByteSource,
+  checkByteRange,
+  type ObjectInfo,
+  type ObjectRef,
+  type ObjectStore,
+  PreconditionFailedError,
+  type Preconditions,
+} from '../ports/storage';
+import { PermanentError, RetryableError, ValidationError } from '../runtime/errors';
 
 interface ApiErrorLike {
   code?: number | string;
@@ -106,6 +70,12 @@ export class GcsObjectStore implements ObjectStore {
 
   file(ref: ObjectRef): File {
     return this.storage.bucket(ref.bucket).file(ref.name);
+  }
+
+  byteSource(ref: ObjectRef & { generation: string }): ByteSource {
+    return gcsByteSource(
+      this.storage.bucket(ref.bucket).file(ref.name, { generation: Number(ref.generation) }),
+    );
   }
 
   async stat(ref: ObjectRef): Promise<ObjectInfo | undefined> {
@@ -209,4 +179,49 @@ export function createStorageClient(opts: { projectId: string; endpoint?: string
     apiEndpoint: opts.endpoint.replace(/\/+$/, ''),
     useAuthWithCustomEndpoint: false,
   });
+}
+
+/**
+ * A Cloud Storage object, read with ranged GETs. Pin the generation on the `File`
+ * (`bucket.file(name, { generation })`) so every range comes from the same object version even if
+ * the name is overwritten meanwhile.
+ *
+ * `decompress: false`: an object stored with `Content-Encoding: gzip` is read as stored (its
+ * metadata size is the compressed size); the parser then rejects it as not an ONNX model instead of
+ * seeing ranges of a transcoded stream that do not match the advertised size.
+ */
+export function gcsByteSource(file: File): ByteSource {
+  let cachedSize: number | undefined;
+  let bytesRead = 0;
+  const source: ByteSource = {
+    get bytesRead() {
+      return bytesRead;
+    },
+    async size() {
+      if (cachedSize === undefined) {
+        const [metadata] = await file.getMetadata();
+        const size = Number(metadata.size);
+        if (!Number.isSafeInteger(size) || size < 0) {
+          throw new ValidationError(`gs://${file.bucket.name}/${file.name}`, [
+            { path: 'metadata.size', message: `object size ${String(metadata.size)} is not a byte count` },
+          ]);
+        }
+        cachedSize = size;
+      }
+      return cachedSize;
+    },
+    async read(offset, length) {
+      checkByteRange(offset, length);
+      if (length === 0) return new Uint8Array(0);
+      const size = await source.size();
+      if (offset >= size) return new Uint8Array(0);
+      // `end` is inclusive in the client (HTTP Range semantics).
+      const end = Math.min(offset + length, size) - 1;
+      const [buf] = await file.download({ start: offset, end, decompress: false });
+      bytesRead += buf.byteLength;
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    },
+    async close() {},
+  };
+  return source;
 }

@@ -3,9 +3,10 @@
  * Deployment loads models on its own (the repository API is per server), so a new version must be
  * loaded on every ready pod, not on one behind the Service.
  */
+import type { KubeObjects, LiveObject } from '../ports/kubernetes';
+import type { TritonPod } from '../ports/triton';
 import { PermanentError, RetryableError } from '../runtime/errors';
-import type { KubeObjects, LiveObject } from './kubernetes';
-import { TritonHttpClient, type TritonRepository } from './triton';
+import { TritonHttpClient } from './triton';
 
 /** Pod IPs are routable from the VPC on VPC-native GKE (Cloud Run reaches them by Direct VPC egress). */
 export const DEFAULT_TRITON_URL_TEMPLATE = 'http://{podIP}:8000';
@@ -13,11 +14,6 @@ export const DEFAULT_TRITON_URL_TEMPLATE = 'http://{podIP}:8000';
 export interface ReadyPod {
   name: string;
   podIP: string;
-}
-
-export interface TritonPod {
-  pod: string;
-  triton: TritonRepository;
 }
 
 function record(value: unknown): Record<string, unknown> {

@@ -3,27 +3,11 @@
  * seen to surface as client timeouts, so callers poll readiness with a deadline rather than trust
  * the load call alone (`awaitModelReady`).
  */
+
+import { type RepositoryIndexEntry, TritonLoadError, type TritonRepository } from '../ports/triton';
 import type { Clock } from '../runtime/clock';
 import { PermanentError, RetryableError } from '../runtime/errors';
 import type { ModelConfig } from '../triton/model-config';
-
-export interface RepositoryIndexEntry {
-  name: string;
-  version?: string;
-  state?: string;
-  reason?: string;
-}
-
-export interface TritonRepository {
-  load(model: string, config?: ModelConfig): Promise<void>;
-  unload(model: string, options?: { unloadDependents?: boolean }): Promise<void>;
-  isModelReady(model: string, version?: number): Promise<boolean>;
-  index(): Promise<RepositoryIndexEntry[]>;
-}
-
-export class TritonLoadError extends PermanentError {
-  override name = 'TritonLoadError';
-}
 
 export class TritonHttpClient implements TritonRepository {
   readonly #base: string;

@@ -1,5 +1,5 @@
+import { type CapacityTotals, type ObservedCapacity, type Plan, totalsAfter } from '../domain/plan';
 import { ConfigurationError, PermanentError } from '../runtime/errors';
-import { type CapacityTotals, type ObservedCapacity, type Plan, totalsAfter } from './plan';
 
 /** Spend limits from the policy file (shape shared with shared/policy). */
 export interface Guardrails {

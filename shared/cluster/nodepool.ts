@@ -1,13 +1,4 @@
 import {
-  assertAcceleratorMachine,
-  builtinClassForAcceleratorType,
-  builtinClassForMachineType,
-  type GpuClass,
-  machineHourlyPrice,
-} from '../gpu/catalog';
-import { ConfigurationError, PermanentError } from '../runtime/errors';
-import { LABEL_PREFIX, LABELS, labelValue, MANAGED_BY, rfc1035Name } from './names';
-import {
   type CreateNodePoolAction,
   costDelta,
   type DeleteNodePoolAction,
@@ -18,7 +9,16 @@ import {
   type ObservedCapacity,
   type PlanAction,
   type PoolCapacity,
-} from './plan';
+} from '../domain/plan';
+import {
+  assertAcceleratorMachine,
+  builtinClassForAcceleratorType,
+  builtinClassForMachineType,
+  type GpuClass,
+  machineHourlyPrice,
+} from '../gpu/catalog';
+import { ConfigurationError, PermanentError } from '../runtime/errors';
+import { LABEL_PREFIX, LABELS, labelValue, MANAGED_BY, rfc1035Name } from './names';
 
 export const GPU_TAINT = { key: 'nvidia.com/gpu', value: 'present', effect: 'NO_SCHEDULE' } as const;
 /** GKE caps node pool names at 40 characters. */

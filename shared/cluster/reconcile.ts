@@ -6,14 +6,7 @@
  * Pools are only ever created or adjusted here, never deleted: a managed pool that no longer serves
  * any model is reported, because deleting it (and every node on it) is a human decision.
  */
-import type { LiveObject } from '../adapters/kubernetes';
-import { desiredPool, type PoolDesired, placementFor } from '../deploy/desired';
-import type { ModelRecord } from '../deploy/registry';
-import { type ModelPolicy, type Policy, resolveModelPolicy } from '../policy';
-import { checkGuardrails, type GuardrailResult } from './guardrails';
-import { planObjectChanges } from './kube-applier';
-import { LABELS, MANAGED_BY } from './names';
-import { type ImmutableDifference, observedCapacityOf, planNodePoolChanges } from './nodepool';
+
 import {
   createPlan,
   type KubernetesObject,
@@ -23,7 +16,15 @@ import {
   objectTarget,
   type Plan,
   type PlanAction,
-} from './plan';
+} from '../domain/plan';
+import type { ModelRecord } from '../domain/registry';
+import { type ModelPolicy, type Policy, resolveModelPolicy } from '../policy';
+import type { LiveObject } from '../ports/kubernetes';
+import { desiredPool, type PoolDesired, placementFor } from './desired';
+import { checkGuardrails, type GuardrailResult } from './guardrails';
+import { LABELS, MANAGED_BY } from './names';
+import { type ImmutableDifference, observedCapacityOf, planNodePoolChanges } from './nodepool';
+import { planObjectChanges } from './objects';
 
 /**
  * Stands in for an admin key that does not exist yet. It only feeds the Secret's digest in the plan

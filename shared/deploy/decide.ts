@@ -14,11 +14,11 @@
  *   version is immutable: new bytes under its number are refused.
  */
 import { createHash } from 'node:crypto';
-import type { ObjectInfo } from '../adapters/storage';
+import type { ModelRecord } from '../domain/registry';
+import type { ObjectInfo } from '../ports/storage';
 import { PermanentError } from '../runtime/errors';
 import { type DeployBackend, type Manifest, missingManifestFiles } from './manifest';
 import type { PublishFile } from './publish';
-import type { ModelRecord } from './registry';
 import { detectBackend, MANIFEST_FILE, MODEL_FILES, type UploadClass } from './upload';
 
 export const USER_CONFIG_FILE = 'config.pbtxt';

@@ -15,34 +15,35 @@
 import { randomBytes } from 'node:crypto';
 import { buildOutboundEvent } from '../../events/outbound';
 import { parseStorageObjectEvent } from '../../events/storage';
-import type { OutboundCloudEvent } from '../adapters/events-publisher';
-import type { NodePools } from '../adapters/gke';
-import type { KubeObjects } from '../adapters/kubernetes';
-import type { ObjectInfo } from '../adapters/storage';
 import { awaitModelReady } from '../adapters/triton';
-import type { TritonPod } from '../adapters/triton-pods';
-import type { KubeApplier } from '../cluster/kube-applier';
-import type { NodePoolExecutor } from '../cluster/nodepool-executor';
-import { describePlan, type Plan } from '../cluster/plan';
+import { desiredPool, type PoolDesired, placementFor, tritonAdminSecretRefFor } from '../cluster/desired';
 import { adminKeyOf } from '../cluster/reconcile';
+import { describePlan, type Plan } from '../domain/plan';
+import type { ModelRecord } from '../domain/registry';
+import { repositoryUri } from '../domain/repository';
+import type { KubeApplier } from '../execute/kube-applier';
+import type { NodePoolExecutor } from '../execute/nodepool-executor';
 import { readOnnxSignature } from '../onnx/reader';
-import { gcsByteSource } from '../onnx/source';
 import type { OnnxSignature } from '../onnx/types';
 import { type ModelPolicy, resolveModelPolicy } from '../policy';
-import type { SharedDeps } from '../runtime/deps';
+import type { OutboundCloudEvent } from '../ports/events';
+import type { KubeObjects } from '../ports/kubernetes';
+import type { NodePools } from '../ports/nodepools';
+import type { ObjectInfo } from '../ports/storage';
+import type { TritonPod } from '../ports/triton';
 import { PermanentError, RetryableError } from '../runtime/errors';
 import type { InvocationContext, Outcome } from '../runtime/function';
 import { registerSecret } from '../runtime/log';
 import { formatModelConfig, parseModelConfig } from '../triton/config-codec';
 import type { ModelConfig } from '../triton/model-config';
+import type { SharedDeps } from '../wiring/shared-deps';
 import { type DeployDecision, decideDeployment } from './decide';
-import { desiredPool, type PoolDesired, placementFor, tritonAdminSecretRefFor } from './desired';
 import type { DeployLimits } from './limits';
 import { applyManifestToPolicy, type Manifest, parseManifest } from './manifest';
 import { buildModelConfig } from './model-config';
 import { planDeployment } from './plan';
-import { publishVersion, repositoryUri, rollbackVersion } from './publish';
-import type { ModelRecord, ModelRegistry } from './registry';
+import { publishVersion, rollbackVersion } from './publish';
+import type { ModelRegistry } from './registry';
 import { classifyUpload, MANIFEST_FILE } from './upload';
 
 export const FUNCTION_NAME = 'deployModel';
@@ -154,10 +155,7 @@ async function readSignature(
   const file = decision.onnxModelFile;
   if (!file) return undefined;
   // Pinned to the generation that was decided on: the bytes inspected are the bytes published.
-  const handle = deps.storage.bucket(file.source.bucket).file(file.source.name, {
-    generation: Number(file.source.generation),
-  });
-  const source = gcsByteSource(handle);
+  const source = deps.objects.byteSource(file.source);
   const signature = await readOnnxSignature(source);
   ctx.log.info('model signature read', {
     object: `gs://${file.source.bucket}/${file.source.name}#${file.source.generation}`,

@@ -2,20 +2,15 @@
  * The whole change a deploy makes, as one plan: node pool actions, Kubernetes objects, publish,
  * load. Pure: the handler observes, this decides, guardrails are checked on the result as a whole.
  */
+
+import type { PoolDesired } from '../cluster/desired';
 import { assertGuardrails } from '../cluster/guardrails';
-import { planObjectChanges } from '../cluster/kube-applier';
 import { nodePoolActions, observedCapacityOf, planNodePoolChanges } from '../cluster/nodepool';
-import {
-  createPlan,
-  type KubernetesObject,
-  type NodePool,
-  type Plan,
-  type PlanAction,
-} from '../cluster/plan';
+import { planObjectChanges } from '../cluster/objects';
+import { createPlan, type KubernetesObject, type NodePool, type Plan, type PlanAction } from '../domain/plan';
+import { repositoryUri } from '../domain/repository';
 import type { Guardrails } from '../policy';
 import type { ModelConfig } from '../triton/model-config';
-import type { PoolDesired } from './desired';
-import { repositoryUri } from './publish';
 
 export interface DeploymentPlanInput {
   model: string;

@@ -10,15 +10,10 @@
  * `rollbackVersion` undoes a publish whose load failed: the previous config comes back (the
  * previous version keeps serving) and the new version's files are removed.
  */
-import type { ObjectInfo, ObjectRef, ObjectStore } from '../adapters/storage';
-import { PreconditionFailedError } from '../adapters/storage';
+import { modelDir, type RepositoryLocation } from '../domain/repository';
+import type { ObjectInfo, ObjectRef, ObjectStore } from '../ports/storage';
+import { PreconditionFailedError } from '../ports/storage';
 import { RetryableError } from '../runtime/errors';
-
-export interface RepositoryLocation {
-  bucket: string;
-  /** Folder of the model repository inside the bucket, without slashes at either end ('' = root). */
-  prefix: string;
-}
 
 export interface PublishFile {
   /** The uploaded object, pinned to the generation that was inspected. */
@@ -46,14 +41,6 @@ export interface PublishResult {
   files: ObjectInfo[];
   copied: number;
   skipped: number;
-}
-
-export function modelDir(repo: RepositoryLocation, model: string): string {
-  return repo.prefix ? `${repo.prefix}/${model}` : model;
-}
-
-export function repositoryUri(repo: RepositoryLocation): string {
-  return `gs://${repo.bucket}${repo.prefix ? `/${repo.prefix}` : ''}`;
 }
 
 function sameContent(a: ObjectInfo, b: ObjectInfo): boolean {

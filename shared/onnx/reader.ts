@@ -1,5 +1,6 @@
+import type { ByteSource } from '../ports/storage';
 import { ValidationError } from '../runtime/errors';
-import { BufferedByteReader, type ByteSource, DEFAULT_WINDOW_BYTES } from './source';
+import { BufferedByteReader, DEFAULT_WINDOW_BYTES } from './source';
 import {
   OnnxFormatError,
   type OnnxSignature,

@@ -1,29 +1,6 @@
 import { type FileHandle, open } from 'node:fs/promises';
-import type { File } from '@google-cloud/storage';
+import { type ByteSource, checkByteRange } from '../ports/storage';
 import { ValidationError } from '../runtime/errors';
-
-/**
- * Random access to the bytes of one object (a local file or a Cloud Storage object), so a parser
- * can skip what it does not need (an ONNX model's weights) without fetching it.
- *
- * `read` returns exactly `length` bytes unless the object ends first; then it returns fewer.
- * `bytesRead` counts the bytes actually fetched, for benchmarks and tests.
- */
-export interface ByteSource {
-  size(): Promise<number>;
-  read(offset: number, length: number): Promise<Uint8Array>;
-  readonly bytesRead: number;
-  /** Releases what the adapter holds open (a file handle). Safe to call twice. */
-  close?(): Promise<void>;
-}
-
-function checkRange(offset: number, length: number): void {
-  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-    throw new ValidationError('byte range', [
-      { path: 'offset', message: `offset ${offset} and length ${length} must be non-negative integers` },
-    ]);
-  }
-}
 
 /** A local file, read with positional reads on one handle (opened on first use). */
 export function fileByteSource(path: string): ByteSource {
@@ -43,7 +20,7 @@ export function fileByteSource(path: string): ByteSource {
       return cachedSize;
     },
     async read(offset, length) {
-      checkRange(offset, length);
+      checkByteRange(offset, length);
       const fh = await getHandle();
       const out = new Uint8Array(length);
       let filled = 0;
@@ -69,51 +46,6 @@ export function fileByteSource(path: string): ByteSource {
   };
 }
 
-/**
- * A Cloud Storage object, read with ranged GETs. Pin the generation on the `File`
- * (`bucket.file(name, { generation })`) so every range comes from the same object version even if
- * the name is overwritten meanwhile.
- *
- * `decompress: false`: an object stored with `Content-Encoding: gzip` is read as stored (its
- * metadata size is the compressed size); the parser then rejects it as not an ONNX model instead of
- * seeing ranges of a transcoded stream that do not match the advertised size.
- */
-export function gcsByteSource(file: File): ByteSource {
-  let cachedSize: number | undefined;
-  let bytesRead = 0;
-  const source: ByteSource = {
-    get bytesRead() {
-      return bytesRead;
-    },
-    async size() {
-      if (cachedSize === undefined) {
-        const [metadata] = await file.getMetadata();
-        const size = Number(metadata.size);
-        if (!Number.isSafeInteger(size) || size < 0) {
-          throw new ValidationError(`gs://${file.bucket.name}/${file.name}`, [
-            { path: 'metadata.size', message: `object size ${String(metadata.size)} is not a byte count` },
-          ]);
-        }
-        cachedSize = size;
-      }
-      return cachedSize;
-    },
-    async read(offset, length) {
-      checkRange(offset, length);
-      if (length === 0) return new Uint8Array(0);
-      const size = await source.size();
-      if (offset >= size) return new Uint8Array(0);
-      // `end` is inclusive in the client (HTTP Range semantics).
-      const end = Math.min(offset + length, size) - 1;
-      const [buf] = await file.download({ start: offset, end, decompress: false });
-      bytesRead += buf.byteLength;
-      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    },
-    async close() {},
-  };
-  return source;
-}
-
 /** An in-memory source, for tests and for bytes already at hand. */
 export function memoryByteSource(bytes: Uint8Array): ByteSource {
   let bytesRead = 0;
@@ -125,7 +57,7 @@ export function memoryByteSource(bytes: Uint8Array): ByteSource {
       return bytes.byteLength;
     },
     async read(offset, length) {
-      checkRange(offset, length);
+      checkByteRange(offset, length);
       const out = bytes.subarray(
         Math.min(offset, bytes.byteLength),
         Math.min(offset + length, bytes.byteLength),

@@ -10,7 +10,7 @@
  *   acknowledged: a poison message never loops. Anything else is rethrown so the platform
  *   redelivers (the trigger has retries on).
  */
-import type { EventPublisher, OutboundCloudEvent } from '../adapters/events-publisher';
+import type { EventPublisher, OutboundCloudEvent } from '../ports/events';
 import type { Clock } from './clock';
 import { errorMessage, isPermanent, type PermanentError } from './errors';
 import { type IdempotencyStore, idempotencyKeyFromEvent, runIdempotent } from './idempotency';

@@ -14,11 +14,11 @@ import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../../shared/adapters/gke';
 import { createKubeConfig, createKubeObjects } from '../../shared/adapters/kubernetes';
-import { KubeApplier } from '../../shared/cluster/kube-applier';
-import { NodePoolExecutor } from '../../shared/cluster/nodepool-executor';
-import type { Plan } from '../../shared/cluster/plan';
 import { desiredServingPools, type PoolReport, servingPools } from '../../shared/cluster/reconcile';
-import type { ModelRecord } from '../../shared/deploy/registry';
+import type { Plan } from '../../shared/domain/plan';
+import type { ModelRecord } from '../../shared/domain/registry';
+import { KubeApplier } from '../../shared/execute/kube-applier';
+import { NodePoolExecutor } from '../../shared/execute/nodepool-executor';
 import { loadPolicy } from '../../shared/policy';
 import { createMemoryLogger } from '../../shared/runtime/log';
 

@@ -7,7 +7,7 @@ import {
   type Guardrails,
   GuardrailViolation,
 } from '../../shared/cluster/guardrails';
-import type { ObservedCapacity, Plan, PlanAction, PoolCapacity } from '../../shared/cluster/plan';
+import type { ObservedCapacity, Plan, PlanAction, PoolCapacity } from '../../shared/domain/plan';
 import { ConfigurationError, PermanentError } from '../../shared/runtime/errors';
 
 function pool(name: string, gpusPerNode: number, maxNodes: number, nodeHourlyUsd: number): PoolCapacity {

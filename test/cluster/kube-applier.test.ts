@@ -1,23 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import {
+  differingFields,
+  droppedFields,
+  planObjectChanges,
+  sortForApply,
+} from '../../shared/cluster/objects';
+import type { KubernetesObject } from '../../shared/domain/plan';
+import {
+  classifyKubeError,
+  KubeApplier,
+  parseRetryAfterMs,
+  permanentKubeError,
+} from '../../shared/execute/kube-applier';
+import {
   KubeApiError,
   KubeConnectionError,
   type KubeObjects,
   type LiveObject,
   type ObjectRef,
-} from '../../shared/adapters/kubernetes';
-import {
-  classifyKubeError,
-  differingFields,
-  droppedFields,
-  KubeApplier,
-  parseRetryAfterMs,
-  permanentKubeError,
-  planObjectChanges,
-  retryDelayMs,
-  sortForApply,
-} from '../../shared/cluster/kube-applier';
-import type { KubernetesObject } from '../../shared/cluster/plan';
+} from '../../shared/ports/kubernetes';
+import { jitteredDelayMs } from '../../shared/runtime/backoff';
 import { ManualClock } from '../../shared/runtime/clock';
 import { PermanentError, RetryableError } from '../../shared/runtime/errors';
 
@@ -299,8 +301,8 @@ describe('retry classification', () => {
     const b = { initialMs: 100, factor: 2, maxMs: 1000 };
 
     // Act
-    const low = [0, 1, 2, 3, 4, 5].map((a) => retryDelayMs(b, a, () => 0));
-    const high = [0, 1, 2, 3, 4, 5].map((a) => retryDelayMs(b, a, () => 0.999_999));
+    const low = [0, 1, 2, 3, 4, 5].map((a) => jitteredDelayMs(b, a, () => 0));
+    const high = [0, 1, 2, 3, 4, 5].map((a) => jitteredDelayMs(b, a, () => 0.999_999));
 
     // Assess
     expect(low).toEqual([50, 100, 200, 400, 500, 500]);

@@ -1,25 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import {
-  apiErrorFacts,
-  ClusterBusyError,
-  type ClusterOperation,
-  classifyContainerError,
-  NodePoolNotFoundError,
-} from '../../shared/adapters/gke';
+import { apiErrorFacts, classifyContainerError } from '../../shared/adapters/gke';
 import { buildGpuNodePool, planNodePoolChanges } from '../../shared/cluster/nodepool';
+import type { NodePool } from '../../shared/domain/plan';
 import {
-  backoffDelayMs,
-  backoffSchedule,
   isActionSatisfied,
   type NodePoolAction,
   operationOutcome,
   PRODUCTION_POLL,
   poolOfAction,
   withClusterLock,
-  withJitter,
-} from '../../shared/cluster/nodepool-executor';
-import type { NodePool } from '../../shared/cluster/plan';
+} from '../../shared/execute/nodepool-executor';
 import { resolveGpuClass } from '../../shared/gpu/catalog';
+import { ClusterBusyError, type ClusterOperation, NodePoolNotFoundError } from '../../shared/ports/nodepools';
+import { backoffDelayMs, backoffSchedule, withJitter } from '../../shared/runtime/backoff';
 import { PermanentError, RetryableError } from '../../shared/runtime/errors';
 
 const l4 = resolveGpuClass('l4');

@@ -10,7 +10,7 @@ import {
   observedCapacityOf,
   planNodePoolChanges,
 } from '../../shared/cluster/nodepool';
-import type { NodePool, PlanAction } from '../../shared/cluster/plan';
+import type { NodePool, PlanAction } from '../../shared/domain/plan';
 import { resolveGpuClass } from '../../shared/gpu/catalog';
 import { ConfigurationError, PermanentError } from '../../shared/runtime/errors';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildGpuNodePool, planNodePoolChanges } from '../../shared/cluster/nodepool';
+import { buildTritonDeployment } from '../../shared/cluster/triton';
 import {
   createPlan,
   describePlan,
@@ -9,8 +10,7 @@ import {
   type Plan,
   type PoolCapacity,
   totalsAfter,
-} from '../../shared/cluster/plan';
-import { buildTritonDeployment } from '../../shared/cluster/triton';
+} from '../../shared/domain/plan';
 import { resolveGpuClass } from '../../shared/gpu/catalog';
 import { ManualClock } from '../../shared/runtime/clock';
 

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LiveObject } from '../../shared/adapters/kubernetes';
 import { buildGpuNodePool } from '../../shared/cluster/nodepool';
-import type { NodePool } from '../../shared/cluster/plan';
 import {
   adminKeyOf,
   type ClusterReconcileInput,
@@ -10,9 +8,11 @@ import {
   planClusterReconcile,
   servingPools,
 } from '../../shared/cluster/reconcile';
-import type { ModelRecord } from '../../shared/deploy/registry';
+import type { NodePool } from '../../shared/domain/plan';
+import type { ModelRecord } from '../../shared/domain/registry';
 import { resolveGpuClass } from '../../shared/gpu/catalog';
 import { type Policy, type PolicyInput, policySchema } from '../../shared/policy';
+import type { LiveObject } from '../../shared/ports/kubernetes';
 import { ManualClock } from '../../shared/runtime/clock';
 
 const ADMIN_KEY = 'live-admin-key-0123456789';

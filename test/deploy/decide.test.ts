@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ObjectInfo } from '../../shared/adapters/storage';
 import { type DeployDecision, decideDeployment, sourceFingerprint } from '../../shared/deploy/decide';
 import { parseManifest } from '../../shared/deploy/manifest';
-import { emptyRecord, type ModelRecord, type VersionState } from '../../shared/deploy/registry';
 import { classifyUpload } from '../../shared/deploy/upload';
+import { emptyRecord, type ModelRecord, type VersionState } from '../../shared/domain/registry';
+import type { ObjectInfo } from '../../shared/ports/storage';
 import { PermanentError } from '../../shared/runtime/errors';
 
 const BUCKET = 'incoming';

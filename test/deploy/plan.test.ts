@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { KubernetesObject } from '../../shared/cluster/plan';
-import { desiredPool } from '../../shared/deploy/desired';
+import { desiredPool } from '../../shared/cluster/desired';
 import { planDeployment } from '../../shared/deploy/plan';
+import type { KubernetesObject } from '../../shared/domain/plan';
 import { loadPolicy, resolveModelPolicy } from '../../shared/policy';
 import { ManualClock } from '../../shared/runtime/clock';
 import { PermanentError } from '../../shared/runtime/errors';

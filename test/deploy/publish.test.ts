@@ -5,22 +5,20 @@
 import type { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localStorageClient, type StorageServer, startStorageServer } from '../../infra/local/storage';
+import { GcsObjectStore } from '../../shared/adapters/storage';
 import {
-  GcsObjectStore,
+  type PublishFile,
+  type PublishRequest,
+  publishVersion,
+  rollbackVersion,
+} from '../../shared/deploy/publish';
+import { modelDir, type RepositoryLocation, repositoryUri } from '../../shared/domain/repository';
+import {
   type ObjectInfo,
   type ObjectRef,
   type ObjectStore,
   PreconditionFailedError,
-} from '../../shared/adapters/storage';
-import {
-  modelDir,
-  type PublishFile,
-  type PublishRequest,
-  publishVersion,
-  type RepositoryLocation,
-  repositoryUri,
-  rollbackVersion,
-} from '../../shared/deploy/publish';
+} from '../../shared/ports/storage';
 import { RetryableError } from '../../shared/runtime/errors';
 
 const INCOMING = 'pub-incoming';
@@ -319,6 +317,6 @@ function bind(s: GcsObjectStore): ObjectStore {
     writeText: (ref, t, o) => s.writeText(ref, t, o),
     copy: (from, to, o): Promise<ObjectInfo> => s.copy(from, to, o),
     delete: (ref, o) => s.delete(ref, o),
-    file: (ref) => s.file(ref),
+    byteSource: (ref) => s.byteSource(ref),
   };
 }

@@ -4,13 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localStorageClient, type StorageServer, startStorageServer } from '../../infra/local/storage';
-import { GcsObjectStore, type ObjectStore } from '../../shared/adapters/storage';
-import {
-  compareGenerations,
-  type ModelRecord,
-  ModelRegistry,
-  type VersionRecord,
-} from '../../shared/deploy/registry';
+import { GcsObjectStore } from '../../shared/adapters/storage';
+import { ModelRegistry } from '../../shared/deploy/registry';
+import { compareGenerations, type ModelRecord, type VersionRecord } from '../../shared/domain/registry';
+import type { ObjectStore } from '../../shared/ports/storage';
 import { RetryableError } from '../../shared/runtime/errors';
 
 const BUCKET = 'registry-state';
@@ -157,7 +154,7 @@ describe('ModelRegistry', () => {
       },
       copy: (from, to, o) => store.copy(from, to, o),
       delete: (ref, o) => store.delete(ref, o),
-      file: (ref) => store.file(ref),
+      byteSource: (ref) => store.byteSource(ref),
     };
 
     // Act

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { KubeObjects, LiveObject } from '../../shared/adapters/kubernetes';
 import {
   labelSelectorOf,
   readyPods,
   tritonPodsFinder,
   tritonPodUrl,
 } from '../../shared/adapters/triton-pods';
+import type { KubeObjects, LiveObject } from '../../shared/ports/kubernetes';
 import { RetryableError } from '../../shared/runtime/errors';
 
 function pod(name: string, status: Record<string, unknown>, meta: Record<string, unknown> = {}): LiveObject {

@@ -19,12 +19,13 @@ import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localContainerClient } from '../../infra/local/gke/client';
 import { localKubeConfig } from '../../infra/local/kubernetes/client';
 import { localStorageClient } from '../../infra/local/storage/client';
-import { MemoryEventPublisher, type OutboundCloudEvent } from '../../shared/adapters/events-publisher';
+import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
 import { labelSelectorOf } from '../../shared/adapters/triton-pods';
 import { tritonSelectorLabels } from '../../shared/cluster/triton';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
-import { type ModelRecord, modelRecordSchema } from '../../shared/deploy/registry';
+import { type ModelRecord, modelRecordSchema } from '../../shared/domain/registry';
+import type { OutboundCloudEvent } from '../../shared/ports/events';
 import { type Env, loadConfig } from '../../shared/runtime/config';
 import { cloudEventEntry } from '../../shared/runtime/function';
 

@@ -10,9 +10,8 @@ import {
   type KubernetesServer,
   startKubernetesServer,
 } from '../../infra/local/kubernetes/index';
-import { createKubeConfig, createKubeObjects, type KubeObjects } from '../../shared/adapters/kubernetes';
-import { APPLY_ORDER, FIELD_MANAGER, KubeApplier } from '../../shared/cluster/kube-applier';
-import type { KubernetesObject } from '../../shared/cluster/plan';
+import { createKubeConfig, createKubeObjects } from '../../shared/adapters/kubernetes';
+import { APPLY_ORDER, FIELD_MANAGER } from '../../shared/cluster/objects';
 import {
   buildApiKeySecret,
   buildTritonDeployment,
@@ -22,7 +21,10 @@ import {
   buildTritonService,
   type TritonInstanceInput,
 } from '../../shared/cluster/triton';
+import type { KubernetesObject } from '../../shared/domain/plan';
+import { KubeApplier } from '../../shared/execute/kube-applier';
 import { resolveGpuClass } from '../../shared/gpu/catalog';
+import type { KubeObjects } from '../../shared/ports/kubernetes';
 import { ManualClock } from '../../shared/runtime/clock';
 import { PermanentError, RetryableError } from '../../shared/runtime/errors';
 import { createMemoryLogger } from '../../shared/runtime/log';

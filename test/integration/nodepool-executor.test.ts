@@ -7,20 +7,16 @@ import { ClusterManagerClient } from '@google-cloud/container';
 import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type GkeServer, startGkeServer } from '../../infra/local/gke/index';
-import {
-  ClusterBusyError,
-  createContainerClient,
-  GkeNodePools,
-  initialNodeCountSource,
-} from '../../shared/adapters/gke';
+import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../../shared/adapters/gke';
 import { buildGpuNodePool, type GpuNodePoolInput, planNodePoolChanges } from '../../shared/cluster/nodepool';
+import type { NodePool } from '../../shared/domain/plan';
 import {
   NodePoolExecutor,
   type NodePoolExecutorOptions,
   type StepEvent,
-} from '../../shared/cluster/nodepool-executor';
-import type { NodePool } from '../../shared/cluster/plan';
+} from '../../shared/execute/nodepool-executor';
 import { resolveGpuClass } from '../../shared/gpu/catalog';
+import { ClusterBusyError } from '../../shared/ports/nodepools';
 import { ManualClock, systemClock } from '../../shared/runtime/clock';
 import { PermanentError, RetryableError } from '../../shared/runtime/errors';
 import { createMemoryLogger } from '../../shared/runtime/log';

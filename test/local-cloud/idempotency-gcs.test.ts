@@ -5,9 +5,10 @@
 import type { Bucket } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localStorageClient, type StorageServer, startStorageServer } from '../../infra/local/storage';
+import { GcsIdempotencyStore } from '../../shared/adapters/idempotency-gcs';
 import { ManualClock } from '../../shared/runtime/clock';
 import { RetryableError } from '../../shared/runtime/errors';
-import { GcsIdempotencyStore, type IdempotencyRecord } from '../../shared/runtime/idempotency';
+import type { IdempotencyRecord } from '../../shared/runtime/idempotency';
 import { IDEMPOTENCY_SCENARIOS } from '../runtime/idempotency-scenarios';
 
 let server: StorageServer;

@@ -5,13 +5,9 @@ import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalServer, startLocalServer } from '../../infra/local/common/server';
+import { gcsByteSource } from '../../shared/adapters/storage';
 import { readOnnxSignature } from '../../shared/onnx/reader';
-import {
-  BufferedByteReader,
-  fileByteSource,
-  gcsByteSource,
-  memoryByteSource,
-} from '../../shared/onnx/source';
+import { BufferedByteReader, fileByteSource, memoryByteSource } from '../../shared/onnx/source';
 import { addDynamicBatchModel, encodeModel } from './build-onnx';
 
 const bytes0to255 = Uint8Array.from({ length: 256 }, (_, i) => i);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryEventPublisher, type OutboundCloudEvent } from '../../shared/adapters/events-publisher';
+import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
+import type { OutboundCloudEvent } from '../../shared/ports/events';
 import { ManualClock } from '../../shared/runtime/clock';
 import { PermanentError, RetryableError } from '../../shared/runtime/errors';
 import {

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StorageServer, startStorageServer } from '../../infra/local/storage';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { GcsObjectStore } from '../../shared/adapters/storage';
+import { PolicySource } from '../../shared/policy/source';
 import { ManualClock } from '../../shared/runtime/clock';
 import { loadConfig } from '../../shared/runtime/config';
-import { PolicySource } from '../../shared/runtime/deps';
 import { createMemoryLogger } from '../../shared/runtime/log';
 
 function policyText(maxGpusTotal: number): string {

@@ -20,281 +20,20 @@
  * `applyAll` dry-runs the whole set before writing anything (see there).
  */
 
-import { createHash } from 'node:crypto';
 import {
-  KubeApiError,
-  KubeConnectionError,
-  type KubeObjects,
-  type LiveObject,
-  type ObjectRef,
-} from '../adapters/kubernetes';
+  applyAction,
+  describeObject,
+  FIELD_MANAGER,
+  objectChanges,
+  refOf,
+  sortForApply,
+} from '../cluster/objects';
+import { type ApplyObjectAction, type KubernetesObject, objectTarget } from '../domain/plan';
+import { KubeApiError, KubeConnectionError, type KubeObjects, type LiveObject } from '../ports/kubernetes';
+import { type Backoff, jitteredDelayMs } from '../runtime/backoff';
 import { type Clock, systemClock } from '../runtime/clock';
 import { ControlPlaneError, errorMessage, PermanentError, RetryableError } from '../runtime/errors';
 import type { Logger } from '../runtime/log';
-import { type ApplyObjectAction, type KubernetesObject, objectTarget } from './plan';
-
-export const FIELD_MANAGER = 'inferplane';
-
-/** Apply order: what others reference first (namespace, identity, secrets, config), then workloads. */
-export const APPLY_ORDER: readonly string[] = [
-  'Namespace',
-  'ServiceAccount',
-  'Secret',
-  'ConfigMap',
-  'Service',
-  'Deployment',
-  'HorizontalPodAutoscaler',
-  'PodDisruptionBudget',
-  'NetworkPolicy',
-];
-
-/** Stable sort by APPLY_ORDER; kinds not listed (e.g. CRDs) go last, in their given order. */
-export function sortForApply<T extends Pick<KubernetesObject, 'kind'>>(objects: readonly T[]): T[] {
-  const rank = (kind: string) => {
-    const i = APPLY_ORDER.indexOf(kind);
-    return i === -1 ? APPLY_ORDER.length : i;
-  };
-  return objects
-    .map((o, i) => ({ o, i }))
-    .sort((a, b) => rank(a.o.kind) - rank(b.o.kind) || a.i - b.i)
-    .map(({ o }) => o);
-}
-
-/** `apps/v1 Deployment triton/triton-l4`: how errors and logs name an object. */
-export function describeObject(obj: Pick<KubernetesObject, 'apiVersion' | 'kind' | 'metadata'>): string {
-  const ns = obj.metadata.namespace;
-  return `${obj.apiVersion} ${obj.kind} ${ns ? `${ns}/` : ''}${obj.metadata.name}`;
-}
-
-function refOf(obj: KubernetesObject): ObjectRef {
-  return {
-    apiVersion: obj.apiVersion,
-    kind: obj.kind,
-    name: obj.metadata.name,
-    ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pure comparison
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Lists whose elements all carry a string `name` are merged by name (containers, env, volumes, ports). */
-function isNamedList(list: readonly unknown[]): list is Record<string, unknown>[] {
-  return list.length > 0 && list.every((e) => isRecord(e) && typeof e.name === 'string');
-}
-
-/** Identity and server-owned metadata are not "our fields" for comparison. */
-const SERVER_METADATA = new Set([
-  'name',
-  'namespace',
-  'uid',
-  'resourceVersion',
-  'generation',
-  'creationTimestamp',
-  'managedFields',
-  'selfLink',
-]);
-
-/**
- * Paths (dotted, `containers[name=x]`) where `desired` has a value that `live` lacks or differs
- * from. Maps are compared key by key (live may hold more); named lists element by name; other
- * lists element by element with the same length (they are atomic: applying replaces them whole);
- * scalars by value. `apiVersion`/`kind`/`status` and server metadata are ignored.
- */
-export function differingFields(desired: unknown, live: unknown, path = ''): string[] {
-  if (isRecord(desired)) {
-    if (!isRecord(live)) return [path || '(root)'];
-    const out: string[] = [];
-    for (const [key, value] of Object.entries(desired)) {
-      if (value === undefined) continue;
-      if (path === '' && (key === 'apiVersion' || key === 'kind' || key === 'status')) continue;
-      if (path === 'metadata' && SERVER_METADATA.has(key)) continue;
-      out.push(...differingFields(value, live[key], path ? `${path}.${key}` : key));
-    }
-    return out;
-  }
-  if (Array.isArray(desired)) {
-    if (!Array.isArray(live)) return [path];
-    if (isNamedList(desired) && isNamedList(live)) {
-      const out: string[] = [];
-      for (const element of desired) {
-        const match = live.find((l) => l.name === element.name);
-        const at = `${path}[name=${String(element.name)}]`;
-        if (!match) out.push(at);
-        else out.push(...differingFields(element, match, at));
-      }
-      return out;
-    }
-    if (desired.length !== live.length) return [path];
-    return desired.some((d, i) => differingFields(d, live[i], `${path}[${i}]`).length > 0) ? [path] : [];
-  }
-  return desired === live ? [] : [path];
-}
-
-/**
- * Map paths that `manager` owns through apply (its `Apply` entry in `metadata.managedFields`,
- * FieldsV1 format) but `desired` no longer sets. Walks `f:` map keys only: what lies under list
- * keys (`k:`/`v:`/`i:`) is covered by comparing the list itself.
- */
-export function droppedFields(desired: unknown, live: unknown, manager = FIELD_MANAGER): string[] {
-  if (!isRecord(live) || !isRecord(live.metadata) || !Array.isArray(live.metadata.managedFields)) return [];
-  const entry = live.metadata.managedFields.find(
-    (m) => isRecord(m) && m.manager === manager && m.operation === 'Apply' && m.subresource === undefined,
-  );
-  if (!isRecord(entry) || !isRecord(entry.fieldsV1)) return [];
-  const owned: string[][] = [];
-  const walk = (node: Record<string, unknown>, path: string[]) => {
-    for (const [key, child] of Object.entries(node)) {
-      if (!key.startsWith('f:')) continue;
-      const next = [...path, key.slice(2)];
-      const hasFields = isRecord(child) && Object.keys(child).some((k) => k.startsWith('f:'));
-      if (hasFields) walk(child, next);
-      else owned.push(next);
-    }
-  };
-  walk(entry.fieldsV1, []);
-  const out: string[] = [];
-  for (const path of owned) {
-    if (path[0] === 'metadata' && path.length === 2 && SERVER_METADATA.has(path[1] ?? '')) continue;
-    let node: unknown = desired;
-    for (const segment of path) {
-      if (!isRecord(node)) break; // a list or scalar: compared as a whole by differingFields
-      if (!(segment in node) || node[segment] === undefined) {
-        out.push(`${path.join('.')} (no longer set)`);
-        break;
-      }
-      node = node[segment];
-    }
-  }
-  return out;
-}
-
-/** Everything that makes an apply of `desired` needed: differing fields, then fields to release. */
-export function objectChanges(desired: KubernetesObject, live: unknown, manager = FIELD_MANAGER): string[] {
-  return [...differingFields(desired, live), ...droppedFields(desired, live, manager)];
-}
-
-/** Whether applying `desired` would change nothing. */
-export function isSatisfiedBy(desired: KubernetesObject, live: unknown): boolean {
-  return objectChanges(desired, live).length === 0;
-}
-
-/** `live` cut down to the fields `desired` sets: the "before" of a plan action. */
-export function projectOnto(desired: unknown, live: unknown): unknown {
-  if (isRecord(desired)) {
-    if (!isRecord(live)) return undefined;
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(desired)) {
-      if (!(key in live)) continue;
-      const projected = projectOnto(value, live[key]);
-      if (projected !== undefined) out[key] = projected;
-    }
-    return out;
-  }
-  if (Array.isArray(desired)) {
-    if (!Array.isArray(live)) return live === undefined ? undefined : live;
-    if (isNamedList(desired) && isNamedList(live)) {
-      return desired
-        .map((d) => {
-          const match = live.find((l) => l.name === d.name);
-          return match === undefined ? undefined : projectOnto(d, match);
-        })
-        .filter((x) => x !== undefined);
-    }
-    return live.map((l, i) => (i < desired.length ? projectOnto(desired[i], l) : l));
-  }
-  return live;
-}
-
-function sameIdentity(a: KubernetesObject, b: KubernetesObject): boolean {
-  const group = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.split('/')[0] : '');
-  return (
-    a.kind === b.kind &&
-    group(a.apiVersion) === group(b.apiVersion) &&
-    a.metadata.name === b.metadata.name &&
-    (a.metadata.namespace ?? '') === (b.metadata.namespace ?? '')
-  );
-}
-
-function beforeOf(desired: KubernetesObject, live: KubernetesObject): KubernetesObject {
-  const projected = projectOnto(desired, live);
-  const body = isRecord(projected) ? projected : {};
-  const meta = isRecord(body.metadata) ? body.metadata : {};
-  return {
-    ...body,
-    apiVersion: live.apiVersion,
-    kind: live.kind,
-    metadata: {
-      ...meta,
-      name: live.metadata.name,
-      ...(live.metadata.namespace ? { namespace: live.metadata.namespace } : {}),
-    },
-  } as KubernetesObject;
-}
-
-/**
- * Plans are logged, published and stored as they are, so Secret values never go into them: each
- * value of `data`/`stringData` becomes `sha256:<12 hex>` of itself, which still shows whether a
- * key changed. Consequence: execute from the desired objects (`applyAll`), never from `after`.
- */
-export function redactSecretValues(obj: KubernetesObject): KubernetesObject {
-  if (obj.kind !== 'Secret') return obj;
-  const out: Record<string, unknown> = { ...obj };
-  for (const field of ['data', 'stringData']) {
-    const values = out[field];
-    if (!isRecord(values)) continue;
-    out[field] = Object.fromEntries(
-      Object.entries(values).map(([k, v]) => [
-        k,
-        `sha256:${createHash('sha256').update(String(v)).digest('hex').slice(0, 12)}`,
-      ]),
-    );
-  }
-  return out as unknown as KubernetesObject;
-}
-
-function applyAction(
-  desired: KubernetesObject,
-  live: KubernetesObject | undefined,
-  fields: readonly string[],
-): ApplyObjectAction {
-  return {
-    kind: 'applyObject',
-    target: objectTarget(desired),
-    costDeltaPerHour: 0,
-    reason: live ? `fields differ: ${summarizeFields(fields)}` : `${desired.kind} does not exist`,
-    before: live ? redactSecretValues(beforeOf(desired, live)) : null,
-    after: redactSecretValues(desired),
-  };
-}
-
-/**
- * The applyObject actions that would make `desired` so, in apply order: `before` is the live object
- * cut down to our fields (null when absent), `after` the desired object. [] when all match.
- * Kubernetes objects change no node capacity, so their cost delta is 0 (node pools carry it).
- */
-export function planObjectChanges(
-  desired: readonly KubernetesObject[],
-  live: readonly KubernetesObject[],
-): ApplyObjectAction[] {
-  const actions: ApplyObjectAction[] = [];
-  for (const obj of sortForApply(desired)) {
-    const current = live.find((l) => sameIdentity(obj, l));
-    const fields = current ? objectChanges(obj, current) : [];
-    if (current && fields.length === 0) continue;
-    actions.push(applyAction(obj, current, fields));
-  }
-  return actions;
-}
-
-function summarizeFields(fields: readonly string[]): string {
-  const shown = fields.slice(0, 5).join(', ');
-  return fields.length > 5 ? `${shown} and ${fields.length - 5} more` : shown;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Retry classification (pure)
@@ -364,12 +103,6 @@ export function permanentKubeError(obj: KubernetesObject, err: KubeApiError, pha
   );
 }
 
-export interface Backoff {
-  initialMs: number;
-  factor: number;
-  maxMs: number;
-}
-
 export interface KubeRetryPolicy {
   /** Attempts per call for 5xx, connection errors and 429 (the first call included). */
   maxAttempts: number;
@@ -386,12 +119,6 @@ export const DEFAULT_RETRY: KubeRetryPolicy = {
   backoff: { initialMs: 500, factor: 2, maxMs: 8_000 },
   maxRetryAfterMs: 30_000,
 };
-
-/** Delay before retry number `attempt` (0-based), jittered over [d/2, d] with `random` in [0, 1). */
-export function retryDelayMs(b: Backoff, attempt: number, random: () => number): number {
-  const d = Math.min(b.maxMs, b.initialMs * b.factor ** Math.max(0, attempt));
-  return Math.round(d / 2 + (d / 2) * random());
-}
 
 // ---------------------------------------------------------------------------------------------
 // Applier
@@ -532,7 +259,7 @@ export class KubeApplier {
             { cause: err.cause, details: { object: refOf(current.object) } },
           );
         }
-        await this.#clock.sleep(retryDelayMs(this.#retry.backoff, attempt - 1, this.#random));
+        await this.#clock.sleep(jitteredDelayMs(this.#retry.backoff, attempt - 1, this.#random));
         // Re-read: the object changed under us; it may now need no write at all.
         const before = await this.#read(current.object);
         const fields = before ? objectChanges(current.object, before) : [];
@@ -590,7 +317,7 @@ export class KubeApplier {
           if (phase === 'apply') throw new ApplyConflict(err);
           // A dry run or a read never conflicts on our side; retry as transient.
         }
-        let delayMs = retryDelayMs(this.#retry.backoff, attempt - 1, this.#random);
+        let delayMs = jitteredDelayMs(this.#retry.backoff, attempt - 1, this.#random);
         if (cls.kind === 'throttled' && cls.retryAfterMs !== undefined) {
           if (cls.retryAfterMs > this.#retry.maxRetryAfterMs) throw this.#giveUp(object, phase, attempt, err);
           delayMs = cls.retryAfterMs;

@@ -1,27 +1,14 @@
 /**
- * Builds the dependencies every function shares, once per instance, from the validated
- * configuration: production clients by default, the local cloud where endpoints are given.
+ * Where the policy in force comes from: a path or a gs:// URI, checked against the environment,
+ * re-read on warm instances when the file changes.
  */
 import { readFile, stat } from 'node:fs/promises';
-import type { Storage } from '@google-cloud/storage';
-import { type EventPublisher, LogEventPublisher, PubSubEventPublisher } from '../adapters/events-publisher';
-import { createStorageClient, GcsObjectStore, type ObjectStore } from '../adapters/storage';
-import { loadPolicy, type Policy } from '../policy';
-import { type Clock, systemClock } from './clock';
-import type { Config } from './config';
-import { ConfigurationError, errorMessage } from './errors';
-import type { RuntimeDeps } from './function';
-import { GcsIdempotencyStore } from './idempotency';
-import { createLogger, type Logger } from './log';
-
-export interface SharedDeps extends RuntimeDeps {
-  config: Config;
-  /** The policy in force for this event (see `withCurrentPolicy`). */
-  policy: Policy;
-  policySource: PolicySource;
-  storage: Storage;
-  objects: ObjectStore;
-}
+import type { ObjectStore } from '../ports/storage';
+import type { Clock } from '../runtime/clock';
+import type { Config } from '../runtime/config';
+import { ConfigurationError, errorMessage } from '../runtime/errors';
+import type { Logger } from '../runtime/log';
+import { loadPolicy, type Policy } from '.';
 
 /** Where the policy file is, and a cheap version of it (generation or mtime) to notice edits. */
 async function policyVersion(config: Config, objects: ObjectStore): Promise<string | undefined> {
@@ -129,50 +116,4 @@ export class PolicySource {
     }
     return this.#policy;
   }
-}
-
-/** The deps with the policy in force now (a shallow copy: concurrent events never share a swap). */
-export async function withCurrentPolicy<D extends SharedDeps>(deps: D): Promise<D> {
-  const policy = await deps.policySource.current();
-  return policy === deps.policy ? deps : { ...deps, policy };
-}
-
-export async function buildSharedDeps(config: Config): Promise<SharedDeps> {
-  const log = createLogger({ minSeverity: config.logLevel });
-  const storage = createStorageClient({ projectId: config.project, endpoint: config.endpoints.storage });
-  const objects = new GcsObjectStore(storage);
-  const policySource = await PolicySource.load(config, objects, systemClock, log);
-  const policy = await policySource.current();
-  let publisher: EventPublisher;
-  if (config.eventsTopic) {
-    // Loaded only when events are published: the client costs ~0.7 s of a cold start.
-    const { PubSub } = await import('@google-cloud/pubsub');
-    const pubsub = new PubSub({
-      projectId: config.project,
-      ...(config.endpoints.pubsubEmulatorHost
-        ? { apiEndpoint: config.endpoints.pubsubEmulatorHost, emulatorMode: true }
-        : {}),
-    });
-    publisher = new PubSubEventPublisher(pubsub, config.eventsTopic);
-  } else {
-    publisher = new LogEventPublisher(log);
-  }
-  return {
-    config,
-    policy,
-    policySource,
-    storage,
-    objects,
-    log,
-    clock: systemClock,
-    idempotency: new GcsIdempotencyStore({
-      bucket: storage.bucket(config.stateBucket),
-      prefix: '_inferplane/idempotency/',
-    }),
-    publisher,
-    projectId: config.project,
-    // Longer than the function's timeout (540 s): a live attempt is never taken over.
-    lockMs: 600_000,
-    idempotencyTtlSeconds: 7 * 24 * 3600,
-  };
 }

@@ -4,18 +4,8 @@
  * state: a re-run after a crash resumes where the last one stopped, without duplicate pools or
  * duplicate operations.
  */
-import {
-  ClusterBusyError,
-  type ClusterOperation,
-  type NodePool,
-  NodePoolNotFoundError,
-  type NodePools,
-} from '../adapters/gke';
-import type { GpuClass } from '../gpu/catalog';
-import { type Clock, systemClock } from '../runtime/clock';
-import { type ControlPlaneError, PermanentError, RetryableError } from '../runtime/errors';
-import type { Logger } from '../runtime/log';
-import { nodePoolActions, planNodePoolChanges } from './nodepool';
+
+import { nodePoolActions, planNodePoolChanges } from '../cluster/nodepool';
 import type {
   CreateNodePoolAction,
   DeleteNodePoolAction,
@@ -25,7 +15,19 @@ import type {
   SetNodePoolAutoscalingAction,
   SetNodePoolSizeAction,
   UpdateNodePoolAction,
-} from './plan';
+} from '../domain/plan';
+import type { GpuClass } from '../gpu/catalog';
+import {
+  ClusterBusyError,
+  type ClusterOperation,
+  type NodePool,
+  NodePoolNotFoundError,
+  type NodePools,
+} from '../ports/nodepools';
+import { type Backoff, backoffDelayMs, withJitter } from '../runtime/backoff';
+import { type Clock, systemClock } from '../runtime/clock';
+import { type ControlPlaneError, PermanentError, RetryableError } from '../runtime/errors';
+import type { Logger } from '../runtime/log';
 
 export type NodePoolAction =
   | CreateNodePoolAction
@@ -49,35 +51,12 @@ export function isNodePoolAction(action: PlanAction): action is NodePoolAction {
 // ---------------------------------------------------------------------------------------------
 // Pure helpers
 
-export interface Backoff {
-  initialMs: number;
-  factor: number;
-  maxMs: number;
-}
-
 /** Operation polling in production: GPU pools take minutes, so 10 s between polls at most. */
 export const PRODUCTION_POLL: Backoff = { initialMs: 1_000, factor: 1.5, maxMs: 10_000 };
 /** Retry of a busy cluster; Terraform and gcloud users retry every ~10 s. */
 export const PRODUCTION_BUSY_RETRY: Backoff = { initialMs: 2_000, factor: 1.5, maxMs: 10_000 };
 /** Below the 9 minute limit of event-driven Cloud Run functions; a redelivery resumes the wait. */
 export const DEFAULT_DEADLINE_MS = 8 * 60_000;
-
-/** Delay before retry number `attempt` (0-based). */
-export function backoffDelayMs(b: Backoff, attempt: number): number {
-  return Math.min(b.maxMs, Math.round(b.initialMs * b.factor ** Math.max(0, attempt)));
-}
-
-export function backoffSchedule(b: Backoff, count: number): number[] {
-  return Array.from({ length: count }, (_, i) => backoffDelayMs(b, i));
-}
-
-/**
- * Spreads `ms` over [ms/2, ms] so that several instances blocked on one busy cluster do not all
- * retry at the same instant. `random` returns [0, 1).
- */
-export function withJitter(ms: number, random: () => number): number {
-  return Math.round(ms / 2 + (ms / 2) * random());
-}
 
 const TRANSIENT_OPERATION_CODES = new Set([4, 8, 10, 13, 14]);
 

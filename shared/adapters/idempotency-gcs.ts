@@ -5,14 +5,14 @@
  */
 import type { Bucket } from '@google-cloud/storage';
 import { z } from 'zod';
-import { RetryableError } from '../errors';
+import { RetryableError } from '../runtime/errors';
 import type {
   CreateResult,
   IdempotencyRecord,
   IdempotencyStore,
   UpdateResult,
   VersionedRecord,
-} from './store';
+} from '../runtime/idempotency/store';
 
 export interface GcsIdempotencyStoreOptions {
   bucket: Bucket;

@@ -4,8 +4,11 @@
  * `inferctl plan` both derive their plans from it.
  */
 
-import { buildGpuNodePool, nodePoolName } from '../cluster/nodepool';
-import type { KubernetesObject, NodePool } from '../cluster/plan';
+import type { KubernetesObject, NodePool } from '../domain/plan';
+import type { RepositoryLocation } from '../domain/repository';
+import { type GpuClass, resolveGpuClass } from '../gpu/catalog';
+import type { ModelPolicy, Policy } from '../policy';
+import { buildGpuNodePool, nodePoolName } from './nodepool';
 import {
   buildApiKeySecret,
   buildTritonDeployment,
@@ -16,10 +19,7 @@ import {
   poolScalingFromModels,
   type TritonInstanceInput,
   tritonAdminSecretRef,
-} from '../cluster/triton';
-import { type GpuClass, resolveGpuClass } from '../gpu/catalog';
-import type { ModelPolicy, Policy } from '../policy';
-import type { RepositoryLocation } from './publish';
+} from './triton';
 
 /** Repository folder of a pool's models: Triton runs with `--load-model=*`, one repository per pool. */
 export const REPOSITORY_ROOT = 'models';

@@ -1,0 +1,58 @@
+/**
+ * The model registry's record format: one JSON record per model in the state bucket, the control
+ * plane's memory of what it published and what serves.
+ */
+import { z } from 'zod';
+
+export const versionStateSchema = z.enum(['PUBLISHED', 'READY', 'FAILED', 'SUPERSEDED']);
+export type VersionState = z.infer<typeof versionStateSchema>;
+
+const checksumSchema = z.object({
+  size: z.string(),
+  md5Hash: z.string().optional(),
+  crc32c: z.string().optional(),
+});
+
+export const versionRecordSchema = z.object({
+  version: z.number().int().positive(),
+  state: versionStateSchema,
+  reason: z.string().optional(),
+  backend: z.string(),
+  gpuClass: z.string(),
+  /** The upload that produced this version; generations are int64 decimal strings. */
+  source: z.object({ bucket: z.string(), name: z.string(), generation: z.string() }),
+  /** Hash of every uploaded object (name and generation) this version was built from. */
+  fingerprint: z.string(),
+  files: z.record(z.string(), checksumSchema),
+  publishedAt: z.string(),
+  readyAt: z.string().optional(),
+  failedAt: z.string().optional(),
+});
+export type VersionRecord = z.infer<typeof versionRecordSchema>;
+
+export const modelRecordSchema = z.object({
+  apiVersion: z.literal('inferplane.dev/registry/v1'),
+  model: z.string(),
+  /** The version Triton serves, if any. */
+  serving: z.number().int().positive().optional(),
+  aliases: z.record(z.string(), z.number().int().positive()),
+  versions: z.record(z.string(), versionRecordSchema),
+  updatedAt: z.string(),
+});
+export type ModelRecord = z.infer<typeof modelRecordSchema>;
+
+export interface RegistryEntry {
+  record: ModelRecord;
+  /** Generation of the registry object; '0' when the model has no record yet. */
+  generation: string;
+}
+
+export function emptyRecord(model: string, nowIso: string): ModelRecord {
+  return { apiVersion: 'inferplane.dev/registry/v1', model, aliases: {}, versions: {}, updatedAt: nowIso };
+}
+
+export function compareGenerations(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
