@@ -5,7 +5,6 @@
  */
 
 import { type RepositoryIndexEntry, TritonLoadError, type TritonRepository } from '../ports/triton';
-import type { Clock } from '../runtime/clock';
 import { PermanentError, RetryableError } from '../runtime/errors';
 import type { ModelConfig } from '../triton/model-config';
 
@@ -101,35 +100,4 @@ function errorText(body: string): string {
     // not JSON
   }
   return body.slice(0, 500) || '(empty body)';
-}
-
-/**
- * Polls readiness until the deadline. Returns the reason from the repository index when the
- * model ends UNAVAILABLE, so the registry can say why.
- */
-export async function awaitModelReady(
-  triton: TritonRepository,
-  clock: Clock,
-  model: string,
-  version: number,
-  options: { deadlineMs: number; pollMs?: number },
-): Promise<{ ready: true } | { ready: false; reason: string }> {
-  const start = clock.nowMs();
-  let pollMs = options.pollMs ?? 500;
-  for (;;) {
-    if (await triton.isModelReady(model, version)) return { ready: true };
-    const entry = (await triton.index()).find(
-      (e) => e.name === model && (e.version ?? String(version)) === String(version),
-    );
-    if (entry?.state === 'UNAVAILABLE')
-      return { ready: false, reason: entry.reason || 'model is UNAVAILABLE' };
-    if (clock.nowMs() - start >= options.deadlineMs) {
-      return {
-        ready: false,
-        reason: `not ready after ${Math.round(options.deadlineMs / 1000)} s (state ${entry?.state ?? 'unknown'})`,
-      };
-    }
-    await clock.sleep(pollMs);
-    pollMs = Math.min(pollMs * 1.5, 5_000);
-  }
 }

@@ -194,7 +194,7 @@ function sameIdentity(a: KubernetesObject, b: KubernetesObject): boolean {
   );
 }
 
-function beforeOf(desired: KubernetesObject, live: KubernetesObject): KubernetesObject {
+export function beforeOf(desired: KubernetesObject, live: KubernetesObject): KubernetesObject {
   const projected = projectOnto(desired, live);
   const body = isRecord(projected) ? projected : {};
   const meta = isRecord(body.metadata) ? body.metadata : {};
@@ -213,7 +213,8 @@ function beforeOf(desired: KubernetesObject, live: KubernetesObject): Kubernetes
 /**
  * Plans are logged, published and stored as they are, so Secret values never go into them: each
  * value of `data`/`stringData` becomes `sha256:<12 hex>` of itself, which still shows whether a
- * key changed. Consequence: execute from the desired objects (`applyAll`), never from `after`.
+ * key changed. The values travel beside the plan, never in it (`secretValuesOf`), and the applier
+ * puts them back just before the write (`resolveSecretValues`).
  */
 export function redactSecretValues(obj: KubernetesObject): KubernetesObject {
   if (obj.kind !== 'Secret') return obj;
@@ -222,13 +223,63 @@ export function redactSecretValues(obj: KubernetesObject): KubernetesObject {
     const values = out[field];
     if (!isRecord(values)) continue;
     out[field] = Object.fromEntries(
-      Object.entries(values).map(([k, v]) => [
-        k,
-        `sha256:${createHash('sha256').update(String(v)).digest('hex').slice(0, 12)}`,
-      ]),
+      Object.entries(values).map(([k, v]) => [k, secretPlaceholder(String(v))]),
     );
   }
   return out as unknown as KubernetesObject;
+}
+
+/** Secret material by placeholder, for the applier: never logged, never part of a plan. */
+export type SecretValues = ReadonlyMap<string, string>;
+
+function secretPlaceholder(value: string): string {
+  return `sha256:${createHash('sha256').update(value).digest('hex').slice(0, 12)}`;
+}
+
+/** The values `redactSecretValues` replaces in these objects, by placeholder. */
+export function secretValuesOf(objects: readonly KubernetesObject[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const obj of objects) {
+    if (obj.kind !== 'Secret') continue;
+    const body = obj as unknown as Record<string, unknown>;
+    for (const field of ['data', 'stringData']) {
+      const values = body[field];
+      if (!isRecord(values)) continue;
+      for (const v of Object.values(values)) out.set(secretPlaceholder(String(v)), String(v));
+    }
+  }
+  return out;
+}
+
+/**
+ * A redacted Secret with its values put back. A placeholder without a value means the plan was
+ * made elsewhere (a dry run, another instance): it cannot be applied from here.
+ */
+export function resolveSecretValues(obj: KubernetesObject, secrets: SecretValues): KubernetesObject {
+  if (obj.kind !== 'Secret') return obj;
+  const out: Record<string, unknown> = { ...obj };
+  for (const field of ['data', 'stringData']) {
+    const values = out[field];
+    if (!isRecord(values)) continue;
+    out[field] = Object.fromEntries(
+      Object.entries(values).map(([k, v]) => {
+        const text = String(v);
+        if (!text.startsWith('sha256:')) return [k, text];
+        const value = secrets.get(text);
+        if (value === undefined) throw new MissingSecretValue(`${objectTarget(obj)} ${field}.${k}`);
+        return [k, value];
+      }),
+    );
+  }
+  return out as unknown as KubernetesObject;
+}
+
+/** Thrown by `resolveSecretValues`; names the field, never a value. */
+export class MissingSecretValue extends Error {
+  override name = 'MissingSecretValue';
+  constructor(readonly field: string) {
+    super(`no value for redacted Secret field ${field}`);
+  }
 }
 
 export function applyAction(
@@ -268,4 +319,36 @@ export function planObjectChanges(
 function summarizeFields(fields: readonly string[]): string {
   const shown = fields.slice(0, 5).join(', ');
   return fields.length > 5 ? `${shown} and ${fields.length - 5} more` : shown;
+}
+
+/** JSON with object keys sorted, so two equal values give the same text. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    isRecord(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+export type ObjectPrecondition = { state: 'ready' } | { state: 'done' | 'stale'; reason: string };
+
+/**
+ * Where live state stands against an applyObject action: already `after` (done), still `before`
+ * (ready), or changed by someone else since the plan (stale). `desired` is the action's `after`
+ * with its Secret values put back.
+ */
+export function applyObjectPrecondition(
+  action: ApplyObjectAction,
+  desired: KubernetesObject,
+  live: KubernetesObject | undefined,
+): ObjectPrecondition {
+  if (live && objectChanges(desired, live).length === 0) {
+    return { state: 'done', reason: 'every field inferplane sets already has the desired value' };
+  }
+  if (!live) {
+    return action.before === null ? { state: 'ready' } : { state: 'stale', reason: 'the object was deleted' };
+  }
+  if (action.before === null) return { state: 'stale', reason: 'the object was created meanwhile' };
+  const now = redactSecretValues(beforeOf(desired, live));
+  return stableJson(now) === stableJson(action.before)
+    ? { state: 'ready' }
+    : { state: 'stale', reason: 'fields inferplane sets changed since the plan' };
 }

@@ -124,6 +124,9 @@ export function decideDeployment(obs: DeployObservation): DeployDecision {
   const copied = relative.filter((r) => r.path !== MANIFEST_FILE && r.path !== USER_CONFIG_FILE);
   const files: PublishFile[] = copied.map((r) => ({
     source: { bucket: r.info.bucket, name: r.info.name, generation: r.info.generation },
+    size: r.info.size.toString(),
+    ...(r.info.md5Hash ? { md5Hash: r.info.md5Hash } : {}),
+    ...(r.info.crc32c ? { crc32c: r.info.crc32c } : {}),
     relative: r.path,
   }));
   const fingerprint = sourceFingerprint(relative.map((r) => r.info));

@@ -60,7 +60,7 @@ export async function buildDeployModelDeps(config: Config): Promise<DeployModelD
   return {
     ...shared,
     nodePools,
-    executor: new NodePoolExecutor({
+    nodePoolExecutor: new NodePoolExecutor({
       nodePools,
       log: shared.log,
       clock: shared.clock,

@@ -15,19 +15,22 @@
 import { randomBytes } from 'node:crypto';
 import { buildOutboundEvent } from '../../events/outbound';
 import { parseStorageObjectEvent } from '../../events/storage';
-import { awaitModelReady } from '../adapters/triton';
 import { desiredPool, type PoolDesired, placementFor, tritonAdminSecretRefFor } from '../cluster/desired';
+import { type SecretValues, secretValuesOf } from '../cluster/objects';
 import { adminKeyOf } from '../cluster/reconcile';
-import { describePlan, type Plan } from '../domain/plan';
-import type { ModelRecord } from '../domain/registry';
+import { describePlan, type KubernetesObject, type NodePool, type Plan } from '../domain/plan';
+import type { RegistryEntry } from '../domain/registry';
 import { repositoryUri } from '../domain/repository';
-import type { KubeApplier } from '../execute/kube-applier';
-import type { NodePoolExecutor } from '../execute/nodepool-executor';
+import { ActionsFailedError, type ExecutionResult, PlanExecutor } from '../execute/executor';
+import { type KubeApplier, KubeRunner } from '../execute/kube-applier';
+import { type NodePoolExecutor, NodePoolRunner } from '../execute/nodepool-executor';
+import { StorageRunner } from '../execute/storage-runner';
+import { TritonRunner } from '../execute/triton-runner';
 import { readOnnxSignature } from '../onnx/reader';
 import type { OnnxSignature } from '../onnx/types';
 import { type ModelPolicy, resolveModelPolicy } from '../policy';
 import type { OutboundCloudEvent } from '../ports/events';
-import type { KubeObjects } from '../ports/kubernetes';
+import type { KubeObjects, LiveObject } from '../ports/kubernetes';
 import type { NodePools } from '../ports/nodepools';
 import type { ObjectInfo } from '../ports/storage';
 import type { TritonPod } from '../ports/triton';
@@ -41,8 +44,15 @@ import { type DeployDecision, decideDeployment } from './decide';
 import type { DeployLimits } from './limits';
 import { applyManifestToPolicy, type Manifest, parseManifest } from './manifest';
 import { buildModelConfig } from './model-config';
-import { planDeployment } from './plan';
-import { publishVersion, rollbackVersion } from './publish';
+import {
+  deployGuardrails,
+  type ObservedPod,
+  planDeployment,
+  planRollback,
+  type RegistryObservation,
+} from './plan';
+import { configObject, type PublishRequest, type RepositoryObservation, versionPrefix } from './publish';
+import type { VersionFacts } from './records';
 import type { ModelRegistry } from './registry';
 import { classifyUpload, MANIFEST_FILE } from './upload';
 
@@ -50,7 +60,7 @@ export const FUNCTION_NAME = 'deployModel';
 
 export interface DeployModelDeps extends SharedDeps {
   nodePools: NodePools;
-  executor: NodePoolExecutor;
+  nodePoolExecutor: NodePoolExecutor;
   kubeObjects: KubeObjects;
   kube: KubeApplier;
   /**
@@ -74,11 +84,17 @@ interface PreparedDeployment {
   configText: string;
   notes: string[];
   pool: PoolDesired;
+  publish: PublishRequest;
+  facts: VersionFacts;
   plan: Plan;
+  /** What the plan was made from. */
+  observation: Observation;
   previousServing: number | undefined;
   aliases: string[];
   /** Sent on repository API calls: Triton restricts them to the control plane. */
   adminKey: string;
+  /** The Secret values the plan's redacted Secrets stand for (never logged, never in the plan). */
+  secrets: SecretValues;
 }
 
 function subjectOf(model: string, version: number): string {
@@ -100,17 +116,12 @@ export async function handleDeployModel(deps: DeployModelDeps, ctx: InvocationCo
   const prefix = `${upload.model}/${upload.version}/`;
   const listing = await deps.objects.list(object.bucket, prefix);
   const manifest = await readManifest(deps, object.bucket, prefix, listing);
-  const registry = (await deps.registry.get(upload.model))?.record;
-  const decision = decideDeployment({
-    trigger: { bucket: object.bucket, name: object.name, generation: object.generation },
-    upload,
-    listing,
-    manifest,
-    registry,
-  });
+  const registry = await deps.registry.get(upload.model);
+  const trigger = { bucket: object.bucket, name: object.name, generation: object.generation };
+  const decision = decideDeployment({ trigger, upload, listing, manifest, registry: registry?.record });
   if (decision.action === 'skip') return { status: 'skipped', reason: decision.reason };
 
-  const prepared = await prepare(deps, ctx, decision, manifest, registry);
+  const prepared = await prepare(deps, ctx, decision, trigger, manifest, registry);
   ctx.log.info('deployment planned', {
     model: decision.model,
     version: decision.version,
@@ -127,11 +138,7 @@ export async function handleDeployModel(deps: DeployModelDeps, ctx: InvocationCo
   }
 
   // --- apply
-  return apply(deps, ctx, prepared, {
-    bucket: object.bucket,
-    name: object.name,
-    generation: object.generation,
-  });
+  return apply(deps, ctx, prepared);
 }
 
 async function readManifest(
@@ -170,8 +177,9 @@ async function prepare(
   deps: DeployModelDeps,
   ctx: InvocationContext,
   decision: DeployPlanned,
+  trigger: { bucket: string; name: string; generation: string },
   manifest: Manifest | undefined,
-  registry: ModelRecord | undefined,
+  registry: RegistryEntry | undefined,
 ): Promise<PreparedDeployment> {
   const modelPolicy = {
     ...applyManifestToPolicy(resolveModelPolicy(deps.policy, decision.model), manifest),
@@ -200,55 +208,157 @@ async function prepare(
     modelsOnPool(deps, placement.gpuClass.id, decision.model),
     adminKeyFor(deps, placement.pool),
   ]);
-  const adminKey = admin.key;
   const pool = desiredPool({
     policy: deps.policy,
     gpuClassId: modelPolicy.gpuClass,
     models: [modelPolicy, ...poolModels],
-    adminKey,
+    adminKey: admin.key,
     zones: deps.zones,
   });
-
-  // The plan: every change, checked against the guardrails as a whole before anything happens.
-  // The admin Secret was just read; every other object of the stack is read once here.
-  const [observedPools, liveObjects] = await Promise.all([
-    deps.nodePools.list(),
-    Promise.all(
-      pool.objects.map((o) =>
-        o.kind === 'Secret' && o.metadata.name === admin.ref.name
-          ? Promise.resolve(admin.secret)
-          : deps.kubeObjects.get(refOf(o)),
-      ),
-    ),
-  ]);
-  const previousServing = registry?.serving;
-  const plan = planDeployment({
+  const publish: PublishRequest = {
+    repository: pool.repository,
     model: decision.model,
     version: decision.version,
+    files: decision.files,
+    configText,
+    emptyVersionDir: decision.backend === 'ensemble',
+  };
+  const facts: VersionFacts = {
+    model: decision.model,
+    version: decision.version,
+    backend: decision.backend,
+    gpuClass: pool.gpuClass.id,
+    source: trigger,
     fingerprint: decision.fingerprint,
-    incomingBucket: deps.policy.cluster.incomingBucket,
-    config: built.config,
-    pool,
-    observedPools,
-    liveObjects: liveObjects.filter((o): o is NonNullable<typeof o> => o !== undefined),
-    previousServing,
-    zones: deps.zones,
-    guardrails: deps.policy.guardrails,
-    clock: deps.clock,
-    planId: ctx.event.id,
-  });
-  return {
+    files: Object.fromEntries(
+      decision.files.map((f) => [
+        f.relative,
+        {
+          size: f.size,
+          ...(f.md5Hash ? { md5Hash: f.md5Hash } : {}),
+          ...(f.crc32c ? { crc32c: f.crc32c } : {}),
+        },
+      ]),
+    ),
+  };
+  const prepared: Omit<PreparedDeployment, 'plan' | 'observation'> = {
     decision,
     modelPolicy,
     config: built.config,
     configText,
     notes: built.notes,
     pool,
-    plan,
-    previousServing,
+    publish,
+    facts,
+    previousServing: registry?.record.serving,
     aliases: manifest?.aliases ?? [],
-    adminKey,
+    adminKey: admin.key,
+    secrets: secretValuesOf(pool.objects),
   };
+  const observation = await observe(deps, prepared, admin);
+  return { ...prepared, observation, plan: planFrom(deps, ctx, prepared, observation) };
+}
+
+/** Everything the plan is made from, read now (again on a re-plan). */
+interface Observation {
+  nodePools: NodePool[];
+  nodeCountPerZone: number | undefined;
+  liveObjects: KubernetesObject[];
+  repository: RepositoryObservation;
+  registry: RegistryObservation;
+  pods: ObservedPod[];
+}
+
+async function observe(
+  deps: DeployModelDeps,
+  p: Omit<PreparedDeployment, 'plan' | 'observation'>,
+  admin?: { ref: { name: string }; secret: LiveObject | undefined },
+): Promise<Observation> {
+  const { pool, publish } = p;
+  const configRef = configObject(publish.repository, publish.model);
+  const registryObject = deps.registry.objectOf(publish.model);
+  const [nodePools, liveObjects, config, versionFiles, registry, pods] = await Promise.all([
+    deps.nodePools.list(),
+    Promise.all(
+      pool.objects.map((o) =>
+        admin && o.kind === 'Secret' && o.metadata.name === admin.ref.name
+          ? Promise.resolve(admin.secret)
+          : deps.kubeObjects.get(refOf(o)),
+      ),
+    ),
+    deps.objects.readText(configRef),
+    deps.objects.list(
+      publish.repository.bucket,
+      versionPrefix(publish.repository, publish.model, publish.version),
+    ),
+    deps.registry.get(publish.model),
+    readyPodsOf(deps, pool.pool, p.adminKey, publish.model),
+  ]);
+  const observedPool = nodePools.find((np) => np.name === pool.pool);
+  return {
+    nodePools,
+    nodeCountPerZone: observedPool ? await deps.nodePools.nodeCountPerZone(observedPool) : undefined,
+    liveObjects: liveObjects.filter((o): o is NonNullable<typeof o> => o !== undefined),
+    repository: {
+      config: config ? { text: config.text, generation: config.info.generation } : undefined,
+      versionFiles,
+    },
+    registry: { object: registryObject, record: registry?.record, generation: registry?.generation },
+    pods,
+  };
+}
+
+/** The pool's ready pods and the model's state on each; none while the pool has no ready pod. */
+async function readyPodsOf(
+  deps: DeployModelDeps,
+  pool: string,
+  adminKey: string,
+  model: string,
+): Promise<ObservedPod[]> {
+  let pods: TritonPod[];
+  try {
+    pods = await deps.tritonPods({ pool, namespace: deps.policy.cluster.namespace, adminKey });
+  } catch (err) {
+    if (err instanceof RetryableError && err.reason === 'TRITON_NOT_READY') return [];
+    throw err;
+  }
+  return Promise.all(
+    pods.map(async ({ pod, triton }) => {
+      const entry = (await triton.index()).find((e) => e.name === model);
+      return {
+        pod,
+        model: entry
+          ? { state: entry.state ?? null, ...(entry.version ? { version: entry.version } : {}) }
+          : null,
+      };
+    }),
+  );
+}
+
+function planFrom(
+  deps: DeployModelDeps,
+  ctx: InvocationContext,
+  p: Omit<PreparedDeployment, 'plan' | 'observation'>,
+  o: Observation,
+): Plan {
+  return planDeployment({
+    publish: p.publish,
+    config: p.config,
+    facts: p.facts,
+    aliases: p.aliases,
+    readinessTimeoutSeconds: p.modelPolicy.readinessTimeoutSeconds,
+    pool: p.pool,
+    observedPools: o.nodePools,
+    ...(o.nodeCountPerZone === undefined ? {} : { observedNodeCountPerZone: o.nodeCountPerZone }),
+    liveObjects: o.liveObjects,
+    repository: o.repository,
+    registry: o.registry,
+    pods: o.pods,
+    zones: deps.zones,
+    guardrails: deps.policy.guardrails,
+    clock: deps.clock,
+    planId: ctx.event.id,
+  });
 }
 
 async function readUserConfig(deps: DeployModelDeps, info: ObjectInfo, model: string): Promise<ModelConfig> {
@@ -288,117 +398,56 @@ function refOf(o: { apiVersion: string; kind: string; metadata: { name: string; 
   return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace };
 }
 
-async function apply(
-  deps: DeployModelDeps,
-  ctx: InvocationContext,
-  p: PreparedDeployment,
-  object: { bucket: string; name: string; generation: string },
-): Promise<Outcome> {
-  const { decision, pool } = p;
-  const nowIso = () => new Date(deps.clock.nowMs()).toISOString();
-  const started = deps.clock.nowMs();
-
-  // 1. Cluster: the GPU pool and the serving stack. Every step is idempotent; a crash resumes.
-  await deps.executor.reconcileNodePool(pool.nodePool, { gpuClass: pool.gpuClass, zones: deps.zones });
-  await deps.kube.applyAll(pool.objects);
-
-  // 2. Repository: version files, then config.pbtxt last.
-  const published = await publishVersion(deps.objects, {
-    repository: pool.repository,
-    model: decision.model,
-    version: decision.version,
-    files: decision.files,
-    configText: p.configText,
-    emptyVersionDir: decision.backend === 'ensemble',
-  });
-  const files = Object.fromEntries(
-    published.files.map((f) => [
-      f.name.slice(`${pool.repository.prefix}/${decision.model}/${decision.version}/`.length),
-      {
-        size: f.size.toString(),
-        ...(f.md5Hash ? { md5Hash: f.md5Hash } : {}),
-        ...(f.crc32c ? { crc32c: f.crc32c } : {}),
-      },
-    ]),
+function executorFor(deps: DeployModelDeps, adminKey: string): PlanExecutor {
+  const namespace = deps.policy.cluster.namespace;
+  return new PlanExecutor(
+    [
+      new NodePoolRunner(deps.nodePoolExecutor),
+      new KubeRunner(deps.kube),
+      new StorageRunner(deps.objects),
+      new TritonRunner((pool) => deps.tritonPods({ pool, namespace, adminKey }), deps.clock),
+    ],
+    deps.log,
   );
-  const wasServing = p.previousServing === decision.version;
-  await deps.registry.update(decision.model, nowIso(), (r) => {
-    r.versions[String(decision.version)] = {
-      version: decision.version,
-      state: 'PUBLISHED',
-      backend: decision.backend,
-      gpuClass: pool.gpuClass.id,
-      source: object,
-      fingerprint: decision.fingerprint,
-      files,
-      publishedAt: nowIso(),
-    };
-    return r;
-  });
+}
 
-  // 3. Every ready Triton pod loads it; readiness is polled with a deadline (load errors can
-  // surface as timeouts). Pods that start later load the published config by `--load-model=*`.
-  const pods = await deps.tritonPods({
-    pool: pool.pool,
-    namespace: deps.policy.cluster.namespace,
-    adminKey: p.adminKey,
+async function apply(deps: DeployModelDeps, ctx: InvocationContext, p: PreparedDeployment): Promise<Outcome> {
+  const { decision, pool } = p;
+  const started = deps.clock.nowMs();
+  const executor = executorFor(deps, p.adminKey);
+  const guardrails = deployGuardrails({
+    observedPools: p.observation.nodePools,
+    pool: p.pool,
+    guardrails: deps.policy.guardrails,
   });
-  const outcome = await loadOnPods(deps, pods, decision.model, decision.version, p.config, {
-    deadlineMs: p.modelPolicy.readinessTimeoutSeconds * 1000,
-  });
-
-  if (outcome.failures.length > 0) {
-    const failure = describeFailures(outcome.failures, pods.length);
-    // The previous version keeps serving: its config comes back, the failed files go, and every
-    // pod that took the new version reloads from the restored repository.
-    await rollbackVersion(
-      deps.objects,
-      { repository: pool.repository, model: decision.model, version: decision.version },
-      published,
-      { keepVersionFiles: wasServing },
-    );
-    await restorePods(outcome.loaded, decision.model, p.previousServing !== undefined);
-    await deps.registry.update(decision.model, nowIso(), (r) => {
-      const v = r.versions[String(decision.version)];
-      if (v) {
-        v.state = 'FAILED';
-        v.reason = failure;
-        v.failedAt = nowIso();
-      }
-      return r;
-    });
-    throw new PermanentError(
-      'MODEL_LOAD_FAILED',
-      `Triton could not load ${decision.model} version ${decision.version}: ${failure}`,
-      {
-        details: {
-          model: decision.model,
-          version: decision.version,
-          pods: outcome.failures.map((f) => f.pod),
-          ...(p.previousServing === undefined ? {} : { stillServing: p.previousServing }),
-        },
+  let executed: ExecutionResult;
+  try {
+    executed = await executor.execute(p.plan, {
+      guardrails,
+      secrets: p.secrets,
+      replan: async (why) => {
+        ctx.log.notice('re-planning the deploy from live state', { model: decision.model, why });
+        return planFrom(deps, ctx, p, await observe(deps, p));
       },
+    });
+  } catch (err) {
+    if (!(err instanceof ActionsFailedError) || !err.failures.every((f) => f.action.kind === 'loadModel'))
+      throw err;
+    await rollBack(deps, ctx, p, executor, err);
+    throw new Error('unreachable');
+  }
+  if (!executed.plan.actions.some((a) => a.kind === 'loadModel')) {
+    // Published and placed; the pool's first pod is still starting. A redelivery loads it.
+    throw new RetryableError(
+      'TRITON_NOT_READY',
+      `no ready Triton pod for pool ${pool.pool} in namespace ${deps.policy.cluster.namespace} yet`,
+      { details: { pool: pool.pool } },
     );
   }
 
-  await deps.registry.update(decision.model, nowIso(), (r) => {
-    const v = r.versions[String(decision.version)];
-    if (!v) return undefined;
-    v.state = 'READY';
-    v.readyAt = nowIso();
-    delete v.reason;
-    const previous = r.serving;
-    if (previous !== undefined && previous !== decision.version) {
-      const old = r.versions[String(previous)];
-      if (old) old.state = 'SUPERSEDED';
-    }
-    r.serving = decision.version;
-    for (const alias of p.aliases) r.aliases[alias] = decision.version;
-    return r;
-  });
-
   const durationMs = deps.clock.nowMs() - started;
-  const deployed = deployedEvent(deps, ctx, p, object, durationMs);
+  const deployed = deployedEvent(deps, ctx, p, p.facts.source, durationMs);
+  const copies = executed.steps.filter((s) => s.action.kind === 'copyStorageObject');
   return {
     status: 'applied',
     message: `deployed ${decision.model} version ${decision.version} on ${pool.pool}`,
@@ -407,11 +456,79 @@ async function apply(
       model: decision.model,
       version: decision.version,
       pool: pool.pool,
-      copied: published.copied,
-      skipped: published.skipped,
+      copied: copies.filter((s) => s.outcome === 'applied').length,
+      skipped: decision.files.length - copies.filter((s) => s.outcome === 'applied').length,
+      replans: executed.replans,
       durationMs,
     },
   };
+}
+
+/**
+ * A load Triton refused on some pod: the previous version keeps serving. Its config comes back,
+ * the failed files go and the registry says why (one plan), then every pod that was asked to load
+ * the version reloads the restored config or drops the model (a second, best-effort plan).
+ */
+async function rollBack(
+  deps: DeployModelDeps,
+  ctx: InvocationContext,
+  p: PreparedDeployment,
+  executor: PlanExecutor,
+  failed: ActionsFailedError,
+): Promise<never> {
+  const { decision, pool } = p;
+  const loads = failed.plan.actions.filter((a) => a.kind === 'loadModel');
+  const failures = failed.failures.map((f) => ({
+    pod: f.action.kind === 'loadModel' ? f.action.after.pod : f.action.target,
+    reason: f.error.message,
+  }));
+  const failure = describeFailures(failures, loads.length);
+  const now = await observe(deps, p);
+  const rollback = planRollback({
+    unpublish: {
+      repository: pool.repository,
+      model: decision.model,
+      version: decision.version,
+      publishedConfigText: p.configText,
+      previousConfigText: p.observation.repository.config?.text,
+      keepVersionFiles: p.previousServing === decision.version,
+    },
+    repository: now.repository,
+    registry: now.registry,
+    facts: p.facts,
+    failure,
+    pool: pool.pool,
+    pods: loads.flatMap((a) => (a.kind === 'loadModel' ? [a.after.pod] : [])),
+    hadPrevious: p.previousServing !== undefined,
+    clock: deps.clock,
+    planId: ctx.event.id,
+  });
+  ctx.log.warn('rolling back a version Triton could not load', {
+    model: decision.model,
+    version: decision.version,
+    failure,
+    plan: rollback.repository,
+  });
+  const noGuardrail = () => undefined;
+  await executor.execute(rollback.repository, { guardrails: noGuardrail });
+  await executor.execute(rollback.pods, { guardrails: noGuardrail }).catch((err: unknown) => {
+    ctx.log.warn('a pod could not restore the previous version; it reloads the repository when it restarts', {
+      model: decision.model,
+      error: err,
+    });
+  });
+  throw new PermanentError(
+    'MODEL_LOAD_FAILED',
+    `Triton could not load ${decision.model} version ${decision.version}: ${failure}`,
+    {
+      details: {
+        model: decision.model,
+        version: decision.version,
+        pods: failures.map((f) => f.pod),
+        ...(p.previousServing === undefined ? {} : { stillServing: p.previousServing }),
+      },
+    },
+  );
 }
 
 interface PodFailure {
@@ -419,55 +536,9 @@ interface PodFailure {
   reason: string;
 }
 
-/**
- * Loads a model on every pod and awaits its readiness on each, in parallel. A pod's load refusal
- * or readiness failure is a failure of the deployment; anything else (Triton unreachable, 503) is
- * rethrown once all pods are done, so the event is redelivered.
- */
-async function loadOnPods(
-  deps: DeployModelDeps,
-  pods: readonly TritonPod[],
-  model: string,
-  version: number,
-  config: ModelConfig,
-  options: { deadlineMs: number },
-): Promise<{ loaded: TritonPod[]; failures: PodFailure[] }> {
-  const loaded: TritonPod[] = [];
-  const failures: PodFailure[] = [];
-  const settled = await Promise.allSettled(
-    pods.map(async (pod) => {
-      try {
-        await pod.triton.load(model, config);
-      } catch (err) {
-        if (!(err instanceof PermanentError)) throw err;
-        failures.push({ pod: pod.pod, reason: err.message });
-        return;
-      }
-      loaded.push(pod);
-      const ready = await awaitModelReady(pod.triton, deps.clock, model, version, options);
-      if (!ready.ready) failures.push({ pod: pod.pod, reason: ready.reason });
-    }),
-  );
-  const unexpected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (unexpected && failures.length === 0) throw unexpected.reason;
-  return { loaded, failures: failures.sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0)) };
-}
-
-/**
- * After a rollback: pods that took the new version reload the model from the restored repository
- * (a load without config), or drop it when no version served before. Best effort: a pod that
- * cannot be reached now reloads the repository when it restarts.
- */
-async function restorePods(pods: readonly TritonPod[], model: string, hadPrevious: boolean): Promise<void> {
-  await Promise.all(
-    pods.map(({ triton }) =>
-      (hadPrevious ? triton.load(model) : triton.unload(model)).catch(() => undefined),
-    ),
-  );
-}
-
 function describeFailures(failures: readonly PodFailure[], pods: number): string {
-  const list = failures.map((f) => `${f.pod}: ${f.reason}`).join('; ');
+  const sorted = [...failures].sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0));
+  const list = sorted.map((f) => `${f.pod}: ${f.reason}`).join('; ');
   return `failed on ${failures.length} of ${pods} pod${pods === 1 ? '' : 's'}: ${list}`;
 }
 

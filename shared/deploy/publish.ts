@@ -1,23 +1,32 @@
 /**
- * Publishing a model version into the Triton repository, so that Triton never sees a half-written
- * version:
- * 1. version files are copied server-side (no model bytes pass through the function), each
- *    skipped when the destination already holds the same content (a re-run after a crash);
+ * Publishing a model version into the Triton repository, planned as storage actions, so that
+ * Triton never sees a half-written version:
+ * 1. version files are copied server-side (no model bytes pass through the function); a file whose
+ *    destination already holds the same content gets no action (a re-run after a crash);
  * 2. ensembles get their empty version directory (a zero-byte object ending in "/");
- * 3. config.pbtxt is written LAST, under a generation precondition. Generated configs pin
+ * 3. config.pbtxt is written LAST, conditional on the generation observed. Generated configs pin
  *    `version_policy: specific { versions: [N] }`, so until the config names the new version,
  *    Triton keeps loading the old one whatever files have landed.
- * `rollbackVersion` undoes a publish whose load failed: the previous config comes back (the
- * previous version keeps serving) and the new version's files are removed.
+ * `planUnpublish` undoes a publish whose load failed: the previous config comes back (the previous
+ * version keeps serving) and the new version's files are removed. Pure: the handler observes.
  */
+import type {
+  CopyStorageObjectAction,
+  DeleteStorageObjectAction,
+  StorageObjectRef,
+  WriteStorageObjectAction,
+} from '../domain/plan';
+import { storageTarget } from '../domain/plan';
 import { modelDir, type RepositoryLocation } from '../domain/repository';
-import type { ObjectInfo, ObjectRef, ObjectStore } from '../ports/storage';
-import { PreconditionFailedError } from '../ports/storage';
-import { RetryableError } from '../runtime/errors';
+import type { ObjectInfo } from '../ports/storage';
 
 export interface PublishFile {
   /** The uploaded object, pinned to the generation that was inspected. */
-  source: ObjectRef & { generation: string };
+  source: StorageObjectRef & { generation: string };
+  /** Size and checksums of that generation (the copy has the same). */
+  size: string;
+  md5Hash?: string;
+  crc32c?: string;
   /** Path inside the version directory, e.g. `model.onnx` or `model.onnx/weights.bin`. */
   relative: string;
 }
@@ -32,104 +41,137 @@ export interface PublishRequest {
   emptyVersionDir: boolean;
 }
 
-export interface PublishResult {
-  config: ObjectInfo;
-  /** Previous config.pbtxt, kept for rollback. */
-  previousConfig: { text: string; generation: string } | undefined;
-  /** False when the config already had this text: nothing to undo, it is not ours to delete. */
-  configWritten: boolean;
-  files: ObjectInfo[];
-  copied: number;
-  skipped: number;
+/** What the repository holds for one model now. */
+export interface RepositoryObservation {
+  /** config.pbtxt, if any. */
+  config: { text: string; generation: string } | undefined;
+  /** Objects under `<model>/<version>/` of the version being published. */
+  versionFiles: readonly ObjectInfo[];
 }
 
-function sameContent(a: ObjectInfo, b: ObjectInfo): boolean {
-  if (a.size !== b.size) return false;
-  if (a.crc32c && b.crc32c)
-    return a.crc32c === b.crc32c && (!a.md5Hash || !b.md5Hash || a.md5Hash === b.md5Hash);
-  return a.md5Hash !== undefined && a.md5Hash === b.md5Hash;
+export const CONFIG_CONTENT_TYPE = 'text/plain; charset=utf-8';
+
+export function configObject(repo: RepositoryLocation, model: string): StorageObjectRef {
+  return { bucket: repo.bucket, name: `${modelDir(repo, model)}/config.pbtxt` };
 }
 
-export async function publishVersion(store: ObjectStore, req: PublishRequest): Promise<PublishResult> {
-  const dir = modelDir(req.repository, req.model);
-  const versionDir = `${dir}/${req.version}`;
-  const configRef = { bucket: req.repository.bucket, name: `${dir}/config.pbtxt` };
-  // Read the config first: its generation guards the final write against a concurrent publisher.
-  const previous = await store.readText(configRef);
+export function versionPrefix(repo: RepositoryLocation, model: string, version: number): string {
+  return `${modelDir(repo, model)}/${version}/`;
+}
 
-  const files: ObjectInfo[] = [];
-  let copied = 0;
-  let skipped = 0;
+function sameContent(live: ObjectInfo, file: PublishFile): boolean {
+  if (live.size.toString() !== file.size) return false;
+  if (live.crc32c && file.crc32c)
+    return live.crc32c === file.crc32c && (!live.md5Hash || !file.md5Hash || live.md5Hash === file.md5Hash);
+  return live.md5Hash !== undefined && live.md5Hash === file.md5Hash;
+}
+
+export type PublishAction = CopyStorageObjectAction | WriteStorageObjectAction;
+
+/** The actions that publish `req` over what the repository holds: [] when it already does. */
+export function planPublish(req: PublishRequest, observed: RepositoryObservation): PublishAction[] {
+  const prefix = versionPrefix(req.repository, req.model, req.version);
+  const actions: PublishAction[] = [];
   for (const file of req.files) {
-    const target = { bucket: req.repository.bucket, name: `${versionDir}/${file.relative}` };
-    const [source, existing] = await Promise.all([store.stat(file.source), store.stat(target)]);
-    if (!source || source.generation !== file.source.generation) {
-      throw new RetryableError(
-        'SOURCE_CHANGED',
-        `gs://${file.source.bucket}/${file.source.name} changed or vanished since generation ${file.source.generation}`,
-      );
-    }
-    if (existing && sameContent(existing, source)) {
-      files.push(existing);
-      skipped += 1;
-      continue;
-    }
-    files.push(await store.copy(file.source, target));
-    copied += 1;
+    const destination = { bucket: req.repository.bucket, name: `${prefix}${file.relative}` };
+    const existing = observed.versionFiles.find((o) => o.name === destination.name);
+    if (existing && sameContent(existing, file)) continue;
+    actions.push({
+      kind: 'copyStorageObject',
+      target: storageTarget(destination),
+      costDeltaPerHour: 0,
+      reason: existing ? 'destination holds other bytes' : `version ${req.version} file`,
+      before: existing ? { generation: existing.generation } : null,
+      after: {
+        source: file.source,
+        destination,
+        size: file.size,
+        ...(file.md5Hash ? { md5Hash: file.md5Hash } : {}),
+        ...(file.crc32c ? { crc32c: file.crc32c } : {}),
+      },
+    });
   }
   if (req.emptyVersionDir) {
-    const marker = { bucket: req.repository.bucket, name: `${versionDir}/` };
-    if (!(await store.stat(marker))) await store.writeText(marker, '', { ifGenerationMatch: '0' });
-  }
-
-  const unchanged = previous && previous.text === req.configText;
-  const config = unchanged
-    ? previous.info
-    : await store.writeText(configRef, req.configText, {
-        ifGenerationMatch: previous?.info.generation ?? '0',
-        contentType: 'text/plain; charset=utf-8',
+    const marker = { bucket: req.repository.bucket, name: prefix };
+    if (!observed.versionFiles.some((o) => o.name === marker.name)) {
+      actions.push({
+        kind: 'writeStorageObject',
+        target: storageTarget(marker),
+        costDeltaPerHour: 0,
+        reason: 'an ensemble has an empty version directory',
+        before: null,
+        after: { object: marker, text: '', contentType: CONFIG_CONTENT_TYPE },
       });
-  return {
-    config,
-    previousConfig:
-      previous && !unchanged ? { text: previous.text, generation: previous.info.generation } : undefined,
-    configWritten: !unchanged,
-    files,
-    copied,
-    skipped,
-  };
+    }
+  }
+  if (observed.config?.text !== req.configText) {
+    const config = configObject(req.repository, req.model);
+    actions.push({
+      kind: 'writeStorageObject',
+      target: storageTarget(config),
+      costDeltaPerHour: 0,
+      reason: `config.pbtxt for version ${req.version}, written last`,
+      before: observed.config ? { generation: observed.config.generation } : null,
+      after: { object: config, text: req.configText, contentType: CONFIG_CONTENT_TYPE },
+    });
+  }
+  return actions;
+}
+
+export interface UnpublishRequest {
+  repository: RepositoryLocation;
+  model: string;
+  version: number;
+  /** The config text the failed publish wrote. */
+  publishedConfigText: string;
+  /** The config before the publish, to restore; undefined: there was none. */
+  previousConfigText: string | undefined;
+  /** The version was serving before (a failed re-deploy): its files stay. */
+  keepVersionFiles: boolean;
 }
 
 /**
- * Restores the repository to what it was before `publishVersion`: the previous config (or none),
- * and no files of the failed version. Guarded by the generation we wrote, so a newer publish by
- * someone else is never undone.
+ * Undoes a publish, from what the repository holds now: the previous config comes back (or the
+ * config goes, for a first version), then the version's files go. A config that no longer has
+ * the text the publish wrote is someone else's newer publish: it stands, and so do the files.
  */
-export async function rollbackVersion(
-  store: ObjectStore,
-  req: Pick<PublishRequest, 'repository' | 'model' | 'version'>,
-  published: Pick<PublishResult, 'config' | 'previousConfig' | 'configWritten'>,
-  options: { keepVersionFiles?: boolean } = {},
-): Promise<void> {
-  const dir = modelDir(req.repository, req.model);
-  const configRef = { bucket: req.repository.bucket, name: `${dir}/config.pbtxt` };
-  try {
-    // A config that already had this text (a re-deploy) is not ours to undo: deleting it would
-    // take down whatever it serves.
-    if (published.configWritten && published.previousConfig) {
-      await store.writeText(configRef, published.previousConfig.text, {
-        ifGenerationMatch: published.config.generation,
-      });
-    } else if (published.configWritten) {
-      await store.delete(configRef, { ifGenerationMatch: published.config.generation });
-    }
-  } catch (err) {
-    if (err instanceof PreconditionFailedError) return; // someone published since: theirs stands
-    throw err;
+export function planUnpublish(
+  req: UnpublishRequest,
+  now: RepositoryObservation,
+): Array<WriteStorageObjectAction | DeleteStorageObjectAction> {
+  const actions: Array<WriteStorageObjectAction | DeleteStorageObjectAction> = [];
+  const config = configObject(req.repository, req.model);
+  if (!now.config || now.config.text !== req.publishedConfigText) return actions;
+  if (req.previousConfigText !== undefined && req.previousConfigText !== req.publishedConfigText) {
+    actions.push({
+      kind: 'writeStorageObject',
+      target: storageTarget(config),
+      costDeltaPerHour: 0,
+      reason: 'rollback: the previous config comes back',
+      before: { generation: now.config.generation },
+      after: { object: config, text: req.previousConfigText, contentType: CONFIG_CONTENT_TYPE },
+    });
+  } else if (req.previousConfigText === undefined) {
+    actions.push({
+      kind: 'deleteStorageObject',
+      target: storageTarget(config),
+      costDeltaPerHour: 0,
+      reason: 'rollback: no version served before',
+      before: { ...config, generation: now.config.generation },
+      after: null,
+    });
   }
-  if (options.keepVersionFiles) return;
-  const versionPrefix = `${dir}/${req.version}/`;
-  for (const info of await store.list(req.repository.bucket, versionPrefix)) {
-    await store.delete({ bucket: info.bucket, name: info.name }, { ifGenerationMatch: info.generation });
+  if (req.keepVersionFiles) return actions;
+  for (const info of now.versionFiles) {
+    const ref = { bucket: info.bucket, name: info.name };
+    actions.push({
+      kind: 'deleteStorageObject',
+      target: storageTarget(ref),
+      costDeltaPerHour: 0,
+      reason: `rollback: version ${req.version} did not load`,
+      before: { ...ref, generation: info.generation },
+      after: null,
+    });
   }
+  return actions;
 }

@@ -19,6 +19,11 @@ export class ModelRegistry {
     return `${this.prefix}${model}.json`;
   }
 
+  /** Where a model's record is stored (the deploy plan writes it as a storage action). */
+  objectOf(model: string): { bucket: string; name: string } {
+    return { bucket: this.bucket, name: this.objectName(model) };
+  }
+
   async get(model: string): Promise<RegistryEntry | undefined> {
     const found = await this.store.readText({ bucket: this.bucket, name: this.objectName(model) });
     if (!found) return undefined;

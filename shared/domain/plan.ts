@@ -112,24 +112,67 @@ export interface ScaleWorkloadAction extends ActionBase {
   after: { replicas: number };
 }
 
+/** Loading a model on one Triton pod (each replica loads on its own), then awaiting its readiness. */
 export interface LoadModelAction extends ActionBase {
   kind: 'loadModel';
+  /** The model on that pod as observed when planning (null: not loaded, or unknown). */
   before: { state: string | null; version?: string } | null;
-  /** `config` is Triton's ModelConfig JSON (shared/triton/model-config.ts); omitted: repository file. */
-  after: { pool: string; model: string; config?: unknown };
+  /**
+   * `config` is Triton's ModelConfig JSON (shared/triton/model-config.ts); omitted: Triton reads
+   * the repository's config.pbtxt. `readinessTimeoutSeconds` bounds the wait for READY.
+   */
+  after: {
+    pool: string;
+    pod: string;
+    model: string;
+    version?: number;
+    config?: unknown;
+    readinessTimeoutSeconds?: number;
+  };
 }
 
 export interface UnloadModelAction extends ActionBase {
   kind: 'unloadModel';
-  before: { pool: string; model: string; state: string | null };
+  before: { pool: string; pod: string; model: string; state: string | null };
   after: null;
 }
 
-/** Writing a model's config/version into the Triton repository bucket. */
-export interface PublishModelAction extends ActionBase {
-  kind: 'publishModel';
-  before: { version: string | null } | null;
-  after: { model: string; version: string; source: string; repository: string };
+/** An object in a Cloud Storage bucket. */
+export interface StorageObjectRef {
+  bucket: string;
+  name: string;
+}
+
+/**
+ * A server-side copy into a bucket (no object bytes pass through the control plane). `before` is
+ * the destination as observed (null: absent); the write is conditional on it.
+ */
+export interface CopyStorageObjectAction extends ActionBase {
+  kind: 'copyStorageObject';
+  before: { generation: string } | null;
+  after: {
+    source: StorageObjectRef & { generation: string };
+    destination: StorageObjectRef;
+    size: string;
+    md5Hash?: string;
+    crc32c?: string;
+  };
+}
+
+/**
+ * A small text object written whole (a config.pbtxt, a registry record, a directory marker),
+ * conditional on the generation observed (null: only if absent).
+ */
+export interface WriteStorageObjectAction extends ActionBase {
+  kind: 'writeStorageObject';
+  before: { generation: string } | null;
+  after: { object: StorageObjectRef; text: string; contentType: string };
+}
+
+export interface DeleteStorageObjectAction extends ActionBase {
+  kind: 'deleteStorageObject';
+  before: StorageObjectRef & { generation: string };
+  after: null;
 }
 
 export type PlanAction =
@@ -143,7 +186,9 @@ export type PlanAction =
   | ScaleWorkloadAction
   | LoadModelAction
   | UnloadModelAction
-  | PublishModelAction;
+  | CopyStorageObjectAction
+  | WriteStorageObjectAction
+  | DeleteStorageObjectAction;
 
 export type PlanActionKind = PlanAction['kind'];
 
@@ -259,6 +304,14 @@ export function totalsOf(pools: readonly PoolCapacity[]): CapacityTotals {
   return totals;
 }
 
+export function storageTarget(ref: StorageObjectRef): string {
+  return `gs://${ref.bucket}/${ref.name}`;
+}
+
+export function modelOnPodTarget(pod: string, model: string): string {
+  return `triton/${pod}/${model}`;
+}
+
 export function nodePoolTarget(pool: string): string {
   return `nodePool/${pool}`;
 }
@@ -350,11 +403,15 @@ function summarizeAction(action: PlanAction): string {
     case 'scaleWorkload':
       return `replicas ${action.before.replicas ?? '?'} -> ${action.after.replicas}`;
     case 'loadModel':
-      return `load ${action.after.model} on ${action.after.pool}${action.after.config === undefined ? '' : ' (with config)'}`;
+      return `load ${action.after.model}${action.after.version === undefined ? '' : ` v${action.after.version}`} on ${action.after.pod}${action.after.config === undefined ? ' (repository config)' : ' (with config)'}`;
     case 'unloadModel':
-      return `unload ${action.before.model} from ${action.before.pool}`;
-    case 'publishModel':
-      return `publish ${action.after.model} v${action.after.version} to ${action.after.repository}`;
+      return `unload ${action.before.model} from ${action.before.pod}`;
+    case 'copyStorageObject':
+      return `copy from gs://${action.after.source.bucket}/${action.after.source.name}#${action.after.source.generation}${action.before ? ' (replaces)' : ''}`;
+    case 'writeStorageObject':
+      return `${action.before ? 'rewrite' : 'create'} (${Buffer.byteLength(action.after.text)} bytes, ${action.after.contentType.split(';')[0]})`;
+    case 'deleteStorageObject':
+      return `delete generation ${action.before.generation}`;
   }
 }
 

@@ -22,18 +22,27 @@
 
 import {
   applyAction,
+  applyObjectPrecondition,
   describeObject,
   FIELD_MANAGER,
   objectChanges,
   refOf,
+  resolveSecretValues,
+  type SecretValues,
   sortForApply,
 } from '../cluster/objects';
-import { type ApplyObjectAction, type KubernetesObject, objectTarget } from '../domain/plan';
+import {
+  type ApplyObjectAction,
+  type DeleteObjectAction,
+  type KubernetesObject,
+  objectTarget,
+} from '../domain/plan';
 import { KubeApiError, KubeConnectionError, type KubeObjects, type LiveObject } from '../ports/kubernetes';
 import { type Backoff, jitteredDelayMs } from '../runtime/backoff';
 import { type Clock, systemClock } from '../runtime/clock';
 import { ControlPlaneError, errorMessage, PermanentError, RetryableError } from '../runtime/errors';
 import type { Logger } from '../runtime/log';
+import type { ActionRunner, Precondition, RunState } from './executor';
 
 // ---------------------------------------------------------------------------------------------
 // Retry classification (pure)
@@ -240,6 +249,64 @@ export class KubeApplier {
     return ordered.map((o) => results.get(o)!);
   }
 
+  /** Where live state stands against one planned action (see `applyObjectPrecondition`). */
+  async check(action: ApplyObjectAction | DeleteObjectAction, secrets: SecretValues): Promise<Precondition> {
+    if (action.kind === 'deleteObject') {
+      const live = await this.#read(action.before);
+      return live ? { state: 'ready' } : { state: 'done', reason: 'already gone' };
+    }
+    const desired = this.#desired(action, secrets);
+    return applyObjectPrecondition(action, desired, await this.#read(desired));
+  }
+
+  /**
+   * Server-side dry run (`dryRun=All`) of every applyObject action, before the plan's first write:
+   * a 422 on the fifth object stops the plan with nothing changed. Objects in a namespace the same
+   * plan creates cannot be dry-run yet (the apiserver answers 404) and are left to the apply.
+   */
+  async validate(
+    actions: readonly (ApplyObjectAction | DeleteObjectAction)[],
+    secrets: SecretValues,
+  ): Promise<void> {
+    const newNamespaces = new Set(
+      actions.flatMap((a) =>
+        a.kind === 'applyObject' && a.after.kind === 'Namespace' && a.before === null
+          ? [a.after.metadata.name]
+          : [],
+      ),
+    );
+    for (const action of actions) {
+      if (action.kind !== 'applyObject' || action.after.kind === 'Namespace') continue;
+      const ns = action.after.metadata.namespace;
+      if (ns && newNamespaces.has(ns)) continue;
+      const desired = this.#desired(action, secrets);
+      await this.#call(desired, 'dry-run', () => this.#apply(desired, true));
+    }
+  }
+
+  /** Runs one planned action: server-side apply of its `after` (409s re-read and retried), or a delete. */
+  async run(action: ApplyObjectAction | DeleteObjectAction, secrets: SecretValues): Promise<void> {
+    if (action.kind === 'deleteObject') {
+      await this.#call(action.before, 'delete', () => this.#objects.delete(refOf(action.before)));
+      this.#logger?.info('kubernetes object deleted', { target: action.target });
+      return;
+    }
+    const object = this.#desired(action, secrets);
+    const before = await this.#read(object);
+    await this.#applyOne({ object, before, fields: before ? objectChanges(object, before) : [] }, false);
+  }
+
+  #desired(action: ApplyObjectAction, secrets: SecretValues): KubernetesObject {
+    try {
+      return resolveSecretValues(action.after, secrets);
+    } catch (err) {
+      throw new PermanentError(
+        'SECRET_VALUE_MISSING',
+        `${action.target}: the plan was made without this Secret's value, so it cannot be applied here (${errorMessage(err)})`,
+      );
+    }
+  }
+
   async #applyOne(p: Pending, dryRun: boolean): Promise<AppliedObject> {
     let attempt = 0;
     let current = p;
@@ -356,5 +423,20 @@ export class KubeApplier {
 class ApplyConflict extends ControlPlaneError {
   constructor(cause: unknown) {
     super('KUBE_CONFLICT', errorMessage(cause), { cause });
+  }
+}
+
+/** The executor's runner for Kubernetes objects. */
+export class KubeRunner implements ActionRunner<ApplyObjectAction | DeleteObjectAction> {
+  readonly kinds = ['applyObject', 'deleteObject'] as const;
+  constructor(private readonly applier: KubeApplier) {}
+  check(action: ApplyObjectAction | DeleteObjectAction, run: RunState): Promise<Precondition> {
+    return this.applier.check(action, run.secrets);
+  }
+  validate(actions: readonly (ApplyObjectAction | DeleteObjectAction)[], run: RunState): Promise<void> {
+    return this.applier.validate(actions, run.secrets);
+  }
+  apply(action: ApplyObjectAction | DeleteObjectAction, run: RunState): Promise<void> {
+    return this.applier.run(action, run.secrets);
   }
 }

@@ -5,7 +5,6 @@
  * duplicate operations.
  */
 
-import { nodePoolActions, planNodePoolChanges } from '../cluster/nodepool';
 import type {
   CreateNodePoolAction,
   DeleteNodePoolAction,
@@ -16,7 +15,6 @@ import type {
   SetNodePoolSizeAction,
   UpdateNodePoolAction,
 } from '../domain/plan';
-import type { GpuClass } from '../gpu/catalog';
 import {
   ClusterBusyError,
   type ClusterOperation,
@@ -28,6 +26,7 @@ import { type Backoff, backoffDelayMs, withJitter } from '../runtime/backoff';
 import { type Clock, systemClock } from '../runtime/clock';
 import { type ControlPlaneError, PermanentError, RetryableError } from '../runtime/errors';
 import type { Logger } from '../runtime/log';
+import { type ActionRunner, type Precondition, StaleStateError } from './executor';
 
 export type NodePoolAction =
   | CreateNodePoolAction
@@ -148,6 +147,35 @@ export function isActionSatisfied(
   }
 }
 
+/** Whether observed state is still what the action was planned against (its `before`). */
+export function matchesBefore(
+  action: NodePoolAction,
+  observed: NodePool | undefined,
+  nodeCountPerZone: number | undefined,
+): boolean {
+  switch (action.kind) {
+    case 'createNodePool':
+      return observed === undefined;
+    case 'deleteNodePool':
+      return observed !== undefined;
+    case 'setNodePoolAutoscaling':
+      return observed !== undefined && autoscalingKey(observed.autoscaling) === autoscalingKey(action.before);
+    case 'setNodePoolSize':
+      // An unknown count (the v1 NodePool does not carry it) was planned as unknown.
+      return (
+        observed !== undefined &&
+        (action.before.nodeCountPerZone === null ||
+          nodeCountPerZone === undefined ||
+          nodeCountPerZone === action.before.nodeCountPerZone)
+      );
+    case 'updateNodePool':
+      return (
+        observed !== undefined &&
+        labelsAndTaintsKey(observedLabelsAndTaints(observed)) === labelsAndTaintsKey(action.before)
+      );
+  }
+}
+
 export function poolOfAction(action: NodePoolAction): string {
   if (action.kind === 'createNodePool' && action.after.name) return action.after.name;
   return action.target.startsWith('nodePool/') ? action.target.slice('nodePool/'.length) : action.target;
@@ -208,23 +236,9 @@ export interface NodePoolExecutorOptions {
   busyRetry?: Backoff;
   /** Budget for one reconcile/apply call, waits included. */
   deadlineMs?: number;
-  /** Bound on actions applied by one reconcile (a plan has at most 5). */
-  maxRounds?: number;
   random?: () => number;
   /** Called after an operation started and after it finished; tests use it to simulate a crash. */
   onStep?: (event: StepEvent) => void | Promise<void>;
-}
-
-export interface ReconcileOptions {
-  gpuClass: GpuClass;
-  allowRecreate?: boolean;
-  zones?: number;
-}
-
-export interface ReconcileResult {
-  pool: string;
-  status: 'unchanged' | 'changed';
-  steps: ExecutedStep[];
 }
 
 export class NodePoolExecutor {
@@ -234,7 +248,7 @@ export class NodePoolExecutor {
   readonly #poll: Backoff;
   readonly #busy: Backoff;
   readonly #deadlineMs: number;
-  readonly #maxRounds: number;
+  #applied = 0;
   readonly #random: () => number;
   readonly #onStep: NodePoolExecutorOptions['onStep'];
 
@@ -245,104 +259,93 @@ export class NodePoolExecutor {
     this.#poll = o.poll ?? PRODUCTION_POLL;
     this.#busy = o.busyRetry ?? PRODUCTION_BUSY_RETRY;
     this.#deadlineMs = o.deadlineMs ?? DEFAULT_DEADLINE_MS;
-    this.#maxRounds = o.maxRounds ?? 8;
     this.#random = o.random ?? Math.random;
     this.#onStep = o.onStep;
   }
 
   /**
-   * Observe -> plan -> apply the first action -> wait, until nothing is left to do. A crash between
-   * any two steps leaves state that the next run observes and continues from.
+   * Where live state stands against one planned action: already as `after` (done), as `before`
+   * (ready), or changed since the plan (stale). Waits for an operation still running on the pool
+   * first (one left by a crashed run), so its change is observed instead of requested twice.
    */
-  reconcileNodePool(desired: NodePool, opts: ReconcileOptions): Promise<ReconcileResult> {
+  async check(action: NodePoolAction): Promise<Precondition> {
     const deadline = this.#clock.nowMs() + this.#deadlineMs;
-    const name = desired.name ?? '';
+    const name = poolOfAction(action);
+    await this.#waitUntilPoolIdle(name, deadline);
+    const observed = await this.#pools.get(name);
+    const count = observed ? await this.#pools.nodeCountPerZone(observed) : undefined;
+    if (isActionSatisfied(action, observed, count)) {
+      return { state: 'done', reason: 'observed state already satisfies it' };
+    }
+    return matchesBefore(action, observed, count)
+      ? { state: 'ready' }
+      : { state: 'stale', reason: 'the node pool changed since the plan' };
+  }
+
+  /**
+   * Applies one action of a plan already checked by the guardrails: starts its operation (retrying
+   * a busy cluster and transient failures with jitter) and waits for it, within the deadline.
+   */
+  run(action: NodePoolAction): Promise<ExecutedStep> {
+    const deadline = this.#clock.nowMs() + this.#deadlineMs;
+    const name = poolOfAction(action);
     return withClusterLock(this.#pools.clusterName, async () => {
-      const steps: ExecutedStep[] = [];
-      // setSize leaves no trace in the v1 NodePool; what this run set is known for its next rounds.
-      let sizeSetPerZone: number | undefined;
-      let transientFailures = 0;
-      for (let round = 0; ; ) {
-        await this.#waitUntilPoolIdle(name, deadline);
-        const observed = await this.#pools.get(name);
-        const observedCount = observed
-          ? ((await this.#pools.nodeCountPerZone(observed)) ??
-            (observed.autoscaling?.enabled ? undefined : sizeSetPerZone))
-          : undefined;
-        const changes = planNodePoolChanges(observed, desired, {
-          gpuClass: opts.gpuClass,
-          ...(observedCount === undefined ? {} : { observedNodeCountPerZone: observedCount }),
-          ...(opts.zones === undefined ? {} : { zones: opts.zones }),
-        });
-        const actions = nodePoolActions(changes, { allowRecreate: opts.allowRecreate ?? false }).filter(
-          isNodePoolAction,
-        );
-        const next = actions[0];
-        if (!next) {
-          if (steps.length === 0)
-            this.#log.info('node pool matches desired state', { pool: name, reason: 'no changes' });
-          return { pool: name, status: steps.length === 0 ? 'unchanged' : 'changed', steps };
-        }
-        if (round >= this.#maxRounds) {
-          throw new PermanentError(
-            'NODE_POOL_NOT_CONVERGED',
-            `node pool ${name} still differs from desired after ${round} actions; next: ${next.kind}`,
-            { details: { pool: name, next: next.kind, applied: steps.map((s) => s.action.kind) } },
-          );
-        }
+      for (let failures = 0; ; ) {
         try {
-          const step = await this.#applyAction(next, steps.length, observed, deadline);
-          steps.push(step);
-          if (next.kind === 'setNodePoolSize') sizeSetPerZone = next.after.nodeCountPerZone;
-          round += 1;
+          await this.#waitUntilPoolIdle(name, deadline);
+          const observed = await this.#pools.get(name);
+          // Checked again under the cluster lock: a concurrent run of this instance may have got
+          // there first (then there is nothing to do) or changed the pool (then the plan is stale).
+          const count = observed ? await this.#pools.nodeCountPerZone(observed) : undefined;
+          if (isActionSatisfied(action, observed, count)) {
+            this.#log.info('node pool action skipped', {
+              action: action.kind,
+              target: action.target,
+              reason: 'observed state already satisfies it',
+            });
+            return { index: this.#applied, action, pool: name, outcome: 'skipped', polls: 0, busyRetries: 0 };
+          }
+          if (!matchesBefore(action, observed, count)) {
+            throw new StaleStateError('NODE_POOL_CHANGED', `node pool ${name} changed since the plan`);
+          }
+          const step = await this.#applyAction(action, this.#applied, observed, deadline);
+          this.#applied += 1;
+          return step;
         } catch (err) {
-          await this.#backOffOrThrow(err, transientFailures++, deadline, name);
+          await this.#backOffOrThrow(err, failures++, deadline, name);
         }
       }
     });
   }
 
   /**
-   * Applies node pool actions of a plan already checked by the guardrails, in order. Each action is
-   * checked against freshly observed state first and skipped when already satisfied, so re-running
-   * the same plan after a crash is safe. Other kinds of actions are ignored.
+   * Node pool actions alone, in order, each skipped when observed state already satisfies it (a
+   * re-run after a crash). Other kinds of actions are ignored. The executor (executor.ts) is what
+   * runs plans; this is the same step for callers that hold node pool actions only.
    */
-  applyNodePoolActions(actions: readonly PlanAction[]): Promise<ExecutedStep[]> {
-    const deadline = this.#clock.nowMs() + this.#deadlineMs;
-    return withClusterLock(this.#pools.clusterName, async () => {
-      const steps: ExecutedStep[] = [];
-      for (const action of actions.filter(isNodePoolAction)) {
-        const name = poolOfAction(action);
-        for (let failures = 0; ; ) {
-          try {
-            await this.#waitUntilPoolIdle(name, deadline);
-            const observed = await this.#pools.get(name);
-            const count = observed ? await this.#pools.nodeCountPerZone(observed) : undefined;
-            if (isActionSatisfied(action, observed, count)) {
-              this.#log.info('node pool action skipped', {
-                action: action.kind,
-                target: action.target,
-                reason: 'observed state already satisfies it',
-              });
-              steps.push({
-                index: steps.length,
-                action,
-                pool: name,
-                outcome: 'skipped',
-                polls: 0,
-                busyRetries: 0,
-              });
-              break;
-            }
-            steps.push(await this.#applyAction(action, steps.length, observed, deadline));
-            break;
-          } catch (err) {
-            await this.#backOffOrThrow(err, failures++, deadline, name);
-          }
-        }
+  async applyNodePoolActions(actions: readonly PlanAction[]): Promise<ExecutedStep[]> {
+    const steps: ExecutedStep[] = [];
+    for (const action of actions.filter(isNodePoolAction)) {
+      const pre = await this.check(action);
+      if (pre.state === 'done') {
+        this.#log.info('node pool action skipped', {
+          action: action.kind,
+          target: action.target,
+          reason: pre.reason,
+        });
+        steps.push({
+          index: steps.length,
+          action,
+          pool: poolOfAction(action),
+          outcome: 'skipped',
+          polls: 0,
+          busyRetries: 0,
+        });
+        continue;
       }
-      return steps;
-    });
+      steps.push({ ...(await this.run(action)), index: steps.length });
+    }
+    return steps;
   }
 
   /** Starts the action's operation (retrying a busy cluster) and waits for it. */
@@ -496,7 +499,12 @@ export class NodePoolExecutor {
 
   /** Transient failures are retried from freshly observed state until the deadline. */
   async #backOffOrThrow(err: unknown, attempt: number, deadline: number, pool: string): Promise<void> {
-    if (!(err instanceof RetryableError) || err.reason === 'OPERATION_TIMEOUT') throw err;
+    if (
+      !(err instanceof RetryableError) ||
+      err instanceof StaleStateError ||
+      err.reason === 'OPERATION_TIMEOUT'
+    )
+      throw err;
     const delay = withJitter(backoffDelayMs(this.#busy, attempt), this.#random);
     if (this.#clock.nowMs() + delay >= deadline) throw err;
     this.#log.warn('node pool step failed, retrying from observed state', {
@@ -505,5 +513,23 @@ export class NodePoolExecutor {
       delayMs: delay,
     });
     await this.#clock.sleep(delay);
+  }
+}
+
+/** The executor's runner for node pool actions. */
+export class NodePoolRunner implements ActionRunner<NodePoolAction> {
+  readonly kinds = [
+    'createNodePool',
+    'setNodePoolAutoscaling',
+    'setNodePoolSize',
+    'updateNodePool',
+    'deleteNodePool',
+  ] as const;
+  constructor(private readonly executor: NodePoolExecutor) {}
+  check(action: NodePoolAction): Promise<Precondition> {
+    return this.executor.check(action);
+  }
+  apply(action: NodePoolAction): Promise<ExecutedStep> {
+    return this.executor.run(action);
   }
 }

@@ -14,11 +14,14 @@ import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../../shared/adapters/gke';
 import { createKubeConfig, createKubeObjects } from '../../shared/adapters/kubernetes';
+import { nodePoolActions, planNodePoolChanges } from '../../shared/cluster/nodepool';
+import { planObjectChanges, secretValuesOf } from '../../shared/cluster/objects';
 import { desiredServingPools, type PoolReport, servingPools } from '../../shared/cluster/reconcile';
-import type { Plan } from '../../shared/domain/plan';
+import { createPlan, type Plan } from '../../shared/domain/plan';
 import type { ModelRecord } from '../../shared/domain/registry';
-import { KubeApplier } from '../../shared/execute/kube-applier';
-import { NodePoolExecutor } from '../../shared/execute/nodepool-executor';
+import { PlanExecutor } from '../../shared/execute/executor';
+import { KubeApplier, KubeRunner } from '../../shared/execute/kube-applier';
+import { NodePoolExecutor, NodePoolRunner } from '../../shared/execute/nodepool-executor';
 import { loadPolicy } from '../../shared/policy';
 import { createMemoryLogger } from '../../shared/runtime/log';
 
@@ -173,11 +176,23 @@ describe('inferctl plan against the local cloud', () => {
       if (!pool) throw new Error('no desired pool');
       const logger = createMemoryLogger().logger;
       const objects = createKubeObjects(createKubeConfig({ endpoint: cloud.endpoints.kubernetes }));
-      await new NodePoolExecutor({ nodePools, log: logger }).reconcileNodePool(pool.nodePool, {
-        gpuClass: pool.gpuClass,
-        zones,
+      const applier = new KubeApplier({ objects, logger });
+      const actions = [
+        ...nodePoolActions(
+          planNodePoolChanges(undefined, pool.nodePool, { gpuClass: pool.gpuClass, zones }),
+          {
+            allowRecreate: false,
+          },
+        ),
+        ...planObjectChanges(pool.objects, []),
+      ];
+      await new PlanExecutor(
+        [new NodePoolRunner(new NodePoolExecutor({ nodePools, log: logger })), new KubeRunner(applier)],
+        logger,
+      ).execute(createPlan({ nowMs: () => Date.now() }, 'apply the planned state', actions), {
+        guardrails: () => undefined,
+        secrets: secretValuesOf(pool.objects),
       });
-      await new KubeApplier({ objects, logger }).applyAll(pool.objects);
     } finally {
       await client.close();
     }

@@ -237,7 +237,7 @@ const actionArb: fc.Arbitrary<PlanAction> = fc.constantFrom(...poolNames).chain(
       kind: 'loadModel',
       target: 'model/m',
       before: null,
-      after: { pool: name, model: 'm' },
+      after: { pool: name, pod: `${name}-0`, model: 'm' },
       costDeltaPerHour: 0,
     }),
   ),

@@ -69,7 +69,12 @@ function samplePlan(): Plan {
         kind: 'loadModel',
         target: 'model/llama',
         before: null,
-        after: { pool: 'triton-h100-80gb', model: 'llama', config: { name: 'llama', max_batch_size: 8 } },
+        after: {
+          pool: 'triton-h100-80gb',
+          pod: 'triton-h100-80gb-0',
+          model: 'llama',
+          config: { name: 'llama', max_batch_size: 8 },
+        },
         costDeltaPerHour: 0,
       },
     ],
@@ -210,7 +215,7 @@ describe('describePlan', () => {
     );
     expect(rows[2]).toMatch(/applyObject\s+Deployment\/triton\/triton-h100-80gb\s+create/);
     expect(rows[3]).toMatch(
-      /loadModel\s+model\/llama\s+load llama on triton-h100-80gb \(with config\)\s+0\.00$/,
+      /loadModel\s+model\/llama\s+load llama on triton-h100-80gb-0 \(with config\)\s+0\.00$/,
     );
     expect(text).toMatch(/Estimated cost change .*: \+172\.77 USD\/h/);
     expect(text).toMatch(/After the plan: 20 GPUs, 5 nodes, 184\.31 USD\/h at most/);

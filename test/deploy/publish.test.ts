@@ -1,5 +1,6 @@
 /**
- * publishVersion / rollbackVersion against the local Cloud Storage server through the production
+ * Publishing and unpublishing a version, planned by planPublish / planUnpublish and run by the
+ * executor's storage runner, against the local Cloud Storage server through the production
  * adapter (GcsObjectStore over the official client).
  */
 import type { Storage } from '@google-cloud/storage';
@@ -7,19 +8,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localStorageClient, type StorageServer, startStorageServer } from '../../infra/local/storage';
 import { GcsObjectStore } from '../../shared/adapters/storage';
 import {
+  configObject,
   type PublishFile,
   type PublishRequest,
-  publishVersion,
-  rollbackVersion,
+  planPublish,
+  planUnpublish,
+  type RepositoryObservation,
+  versionPrefix,
 } from '../../shared/deploy/publish';
+import { createPlan } from '../../shared/domain/plan';
 import { modelDir, type RepositoryLocation, repositoryUri } from '../../shared/domain/repository';
-import {
-  type ObjectInfo,
-  type ObjectRef,
-  type ObjectStore,
-  PreconditionFailedError,
-} from '../../shared/ports/storage';
+import { PlanExecutor } from '../../shared/execute/executor';
+import { StorageRunner } from '../../shared/execute/storage-runner';
+import type { ObjectInfo, ObjectRef, ObjectStore } from '../../shared/ports/storage';
+import { ManualClock } from '../../shared/runtime/clock';
 import { RetryableError } from '../../shared/runtime/errors';
+import { createMemoryLogger } from '../../shared/runtime/log';
 
 const INCOMING = 'pub-incoming';
 const REPO = 'pub-repo';
@@ -51,8 +55,80 @@ async function uploadSource(name: string, content: string): Promise<PublishFile>
   const info = await store.writeText({ bucket: INCOMING, name }, content);
   return {
     source: { bucket: INCOMING, name, generation: info.generation },
+    size: info.size.toString(),
+    ...(info.md5Hash ? { md5Hash: info.md5Hash } : {}),
+    ...(info.crc32c ? { crc32c: info.crc32c } : {}),
     relative: name.split('/').slice(2).join('/'),
   };
+}
+
+async function observeRepository(s: ObjectStore, req: PublishRequest): Promise<RepositoryObservation> {
+  const config = await s.readText(configObject(req.repository, req.model));
+  return {
+    config: config ? { text: config.text, generation: config.info.generation } : undefined,
+    versionFiles: await s.list(req.repository.bucket, versionPrefix(req.repository, req.model, req.version)),
+  };
+}
+
+const clock = new ManualClock();
+function run(s: ObjectStore, actions: Parameters<typeof createPlan>[2]) {
+  return new PlanExecutor([new StorageRunner(s)], createMemoryLogger().logger).execute(
+    createPlan(clock, 'test', actions),
+    { guardrails: () => undefined },
+  );
+}
+
+interface Published {
+  req: PublishRequest;
+  copied: number;
+  skipped: number;
+  previousConfig: { text: string; generation: string } | undefined;
+  configWritten: boolean;
+  files: ObjectInfo[];
+  config: ObjectInfo | undefined;
+}
+
+/** Observe, plan, execute: what the deploy handler does for the repository part of its plan. */
+async function publishVersion(s: ObjectStore, req: PublishRequest): Promise<Published> {
+  const observed = await observeRepository(s, req);
+  const result = await run(s, planPublish(req, observed));
+  const copied = result.steps.filter(
+    (x) => x.action.kind === 'copyStorageObject' && x.outcome === 'applied',
+  ).length;
+  const configWritten = observed.config?.text !== req.configText;
+  const prefix = versionPrefix(req.repository, req.model, req.version);
+  return {
+    req,
+    copied,
+    skipped: req.files.length - copied,
+    previousConfig: configWritten ? observed.config : undefined,
+    configWritten,
+    files: (await s.list(req.repository.bucket, prefix)).filter((f) => f.name !== prefix),
+    config: await s.stat(configObject(req.repository, req.model)),
+  };
+}
+
+async function rollbackVersion(
+  s: ObjectStore,
+  published: Published,
+  options: { keepVersionFiles?: boolean } = {},
+): Promise<void> {
+  const { req } = published;
+  const now = await observeRepository(s, req);
+  await run(
+    s,
+    planUnpublish(
+      {
+        repository: req.repository,
+        model: req.model,
+        version: req.version,
+        publishedConfigText: req.configText,
+        previousConfigText: published.configWritten ? published.previousConfig?.text : req.configText,
+        keepVersionFiles: options.keepVersionFiles ?? false,
+      },
+      now,
+    ),
+  );
 }
 
 async function names(prefix: string): Promise<string[]> {
@@ -133,7 +209,7 @@ describe('publishVersion', () => {
 
     // Assess
     expect(second).toMatchObject({ copied: 0, skipped: 1, previousConfig: undefined });
-    expect(second.config.generation).toBe(first.config.generation);
+    expect(second.config?.generation).toBe(first.config?.generation);
     expect(second.files[0]?.generation).toBe(first.files[0]?.generation);
   });
 
@@ -204,8 +280,9 @@ describe('publishVersion', () => {
       request(repo, 1, [await uploadSource('m/1/model.plan', 'x')], 'our config'),
     );
 
-    // Assess
-    await expect(act).rejects.toBeInstanceOf(PreconditionFailedError);
+    // Assess: the write's precondition fails, the plan is stale, and the rival's config stands
+    await expect(act).rejects.toBeInstanceOf(RetryableError);
+    await expect(act).rejects.toMatchObject({ reason: 'PLAN_STALE' });
     expect(await text(configRef.name)).toBe('rival config');
   });
 });
@@ -226,7 +303,7 @@ describe('rollbackVersion', () => {
     );
 
     // Act
-    await rollbackVersion(store, { repository: repo, model: 'm', version: 2 }, published);
+    await rollbackVersion(store, published);
 
     // Assess
     expect(await text(`${repo.prefix}/m/config.pbtxt`)).toBe('config v1');
@@ -245,7 +322,7 @@ describe('rollbackVersion', () => {
     );
 
     // Act
-    await rollbackVersion(store, { repository: repo, model: 'm', version: 1 }, published);
+    await rollbackVersion(store, published);
 
     // Assess
     expect(await names(`${repo.prefix}/m/`)).toEqual([]);
@@ -261,7 +338,7 @@ describe('rollbackVersion', () => {
     );
 
     // Act
-    await rollbackVersion(store, { repository: repo, model: 'm', version: 1 }, published, {
+    await rollbackVersion(store, published, {
       keepVersionFiles: true,
     });
 
@@ -280,7 +357,7 @@ describe('rollbackVersion', () => {
     );
 
     // Act
-    await rollbackVersion(store, { repository: repo, model: 'm', version: 1 }, again, {
+    await rollbackVersion(store, again, {
       keepVersionFiles: true,
     });
 
@@ -300,7 +377,7 @@ describe('rollbackVersion', () => {
     await store.writeText({ bucket: REPO, name: `${repo.prefix}/m/config.pbtxt` }, 'theirs');
 
     // Act
-    await rollbackVersion(store, { repository: repo, model: 'm', version: 4 }, published);
+    await rollbackVersion(store, published);
 
     // Assess
     expect(await text(`${repo.prefix}/m/config.pbtxt`)).toBe('theirs');

@@ -88,8 +88,11 @@ describe('deployModel with INFERPLANE_DRY_RUN=true', () => {
     // Assess
     expect(outcome).toMatchObject({ status: 'skipped', message: 'dry run: nothing applied' });
     const plan = (outcome as { details?: { plan?: string } }).details?.plan ?? '';
-    for (const action of ['createNodePool', 'applyObject', 'publishModel', 'loadModel'])
+    for (const action of ['createNodePool', 'applyObject', 'copyStorageObject', 'writeStorageObject'])
       expect(plan).toContain(action);
+    // No pod exists yet: what this delivery would run stops at the repository, and says why.
+    expect(plan).not.toContain('loadModel');
+    expect(plan).toContain('no ready Triton pod on triton-l4 yet: the loads follow on a redelivery');
     expect(cloud.gke.snapshot().nodePools).toEqual([]);
     expect(cloud.kubernetes.objects().length).toBe(kubeBefore);
     const [repoFiles] = await storage.bucket(REPO).getFiles();

@@ -8,14 +8,22 @@ import { PassThroughClient } from 'google-auth-library';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type GkeServer, startGkeServer } from '../../infra/local/gke/index';
 import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../../shared/adapters/gke';
-import { buildGpuNodePool, type GpuNodePoolInput, planNodePoolChanges } from '../../shared/cluster/nodepool';
-import type { NodePool } from '../../shared/domain/plan';
+import {
+  buildGpuNodePool,
+  type GpuNodePoolInput,
+  nodePoolActions,
+  planNodePoolChanges,
+} from '../../shared/cluster/nodepool';
+import { createPlan, type NodePool } from '../../shared/domain/plan';
+import { PlanExecutor } from '../../shared/execute/executor';
 import {
   NodePoolExecutor,
   type NodePoolExecutorOptions,
+  NodePoolRunner,
+  type ExecutedStep as NodePoolStep,
   type StepEvent,
 } from '../../shared/execute/nodepool-executor';
-import { resolveGpuClass } from '../../shared/gpu/catalog';
+import { type GpuClass, resolveGpuClass } from '../../shared/gpu/catalog';
 import { ClusterBusyError } from '../../shared/ports/nodepools';
 import { ManualClock, systemClock } from '../../shared/runtime/clock';
 import { PermanentError, RetryableError } from '../../shared/runtime/errors';
@@ -64,6 +72,41 @@ describe('NodePoolExecutor against the local GKE server', () => {
     });
   }
 
+  /**
+   * Observe -> plan -> execute one desired pool, as a deploy does for its pool: the node pool
+   * actions go through the one executor (guardrails checked, re-planned from observed state when
+   * a precondition no longer holds). Returns the applied steps with their operations.
+   */
+  async function reconcile(
+    ex: NodePoolExecutor,
+    desired: NodePool,
+    opts: { gpuClass: GpuClass; allowRecreate?: boolean },
+  ): Promise<{ pool: string; status: 'unchanged' | 'changed'; steps: NodePoolStep[] }> {
+    const pools = nodePools();
+    const name = desired.name ?? '';
+    const planNow = async () => {
+      const observed = await pools.get(name);
+      const count = observed ? await pools.nodeCountPerZone(observed) : undefined;
+      const changes = planNodePoolChanges(observed, desired, {
+        gpuClass: opts.gpuClass,
+        ...(count === undefined ? {} : { observedNodeCountPerZone: count }),
+      });
+      return createPlan(
+        clock,
+        `reconcile ${name}`,
+        nodePoolActions(changes, { allowRecreate: opts.allowRecreate ?? false }),
+      );
+    };
+    const result = await new PlanExecutor([new NodePoolRunner(ex)], memory.logger).execute(await planNow(), {
+      guardrails: () => undefined,
+      replan: planNow,
+    });
+    const steps = result.steps
+      .map((s) => s.detail as NodePoolStep | undefined)
+      .filter((s): s is NodePoolStep => s?.outcome === 'applied');
+    return { pool: name, status: steps.length === 0 ? 'unchanged' : 'changed', steps };
+  }
+
   /** Every operation the server ever started, oldest first. */
   async function operations(): Promise<{ type: string; pool: string | undefined }[]> {
     const [res] = await rawClient().listOperations({ parent: LOCATION });
@@ -85,7 +128,7 @@ describe('NodePoolExecutor against the local GKE server', () => {
   }
 
   async function setupPool(pool: NodePool): Promise<void> {
-    await executor().reconcileNodePool(pool, { gpuClass: l4 });
+    await reconcile(executor(), pool, { gpuClass: l4 });
   }
 
   async function remainingActions(desired: NodePool): Promise<string[]> {
@@ -116,8 +159,8 @@ describe('NodePoolExecutor against the local GKE server', () => {
     const desired = desiredPool({ model: 'resnet50' });
 
     // Act
-    const first = await executor().reconcileNodePool(desired, { gpuClass: l4 });
-    const second = await executor().reconcileNodePool(desired, { gpuClass: l4 });
+    const first = await reconcile(executor(), desired, { gpuClass: l4 });
+    const second = await reconcile(executor(), desired, { gpuClass: l4 });
 
     // Assess
     expect(first.status).toBe('changed');
@@ -141,7 +184,9 @@ describe('NodePoolExecutor against the local GKE server', () => {
     expect(applied).toEqual([
       expect.objectContaining({ action: 'createNodePool', target: 'nodePool/triton-l4', before: null }),
     ]);
-    expect(memory.entries.some((e) => e.message === 'node pool matches desired state')).toBe(true);
+    expect(
+      memory.entries.some((e) => e.message === 'plan has nothing to do: live state already matches'),
+    ).toBe(true);
   });
 
   it.each([
@@ -169,8 +214,8 @@ describe('NodePoolExecutor against the local GKE server', () => {
     const desired = desiredPool({ size });
 
     // Act
-    const result = await executor().reconcileNodePool(desired, { gpuClass: l4 });
-    const again = await executor().reconcileNodePool(desired, { gpuClass: l4 });
+    const result = await reconcile(executor(), desired, { gpuClass: l4 });
+    const again = await reconcile(executor(), desired, { gpuClass: l4 });
 
     // Assess
     expect(result.steps.map((s) => s.action.kind)).toEqual(kinds);
@@ -190,7 +235,7 @@ describe('NodePoolExecutor against the local GKE server', () => {
     await rawClient().createNodePool({ parent: server.clusterName, nodePool: other });
 
     // Act
-    const result = await executor().reconcileNodePool(desiredPool(), { gpuClass: l4 });
+    const result = await reconcile(executor(), desiredPool(), { gpuClass: l4 });
 
     // Assess
     expect(result.steps[0]?.busyRetries).toBeGreaterThan(0);
@@ -214,7 +259,7 @@ describe('NodePoolExecutor against the local GKE server', () => {
     });
 
     // Act
-    const result = await executor().reconcileNodePool(desired, { gpuClass: l4 });
+    const result = await reconcile(executor(), desired, { gpuClass: l4 });
 
     // Assess
     expect(result.status).toBe('unchanged');
@@ -231,11 +276,15 @@ describe('NodePoolExecutor against the local GKE server', () => {
     clock = new ManualClock();
 
     // Act
-    const result = await executor({
-      clock: systemClock,
-      poll: { initialMs: 10, factor: 1.5, maxMs: 40 },
-      busyRetry: { initialMs: 10, factor: 1.5, maxMs: 40 },
-    }).reconcileNodePool(desiredPool(), { gpuClass: l4 });
+    const result = await reconcile(
+      executor({
+        clock: systemClock,
+        poll: { initialMs: 10, factor: 1.5, maxMs: 40 },
+        busyRetry: { initialMs: 10, factor: 1.5, maxMs: 40 },
+      }),
+      desiredPool(),
+      { gpuClass: l4 },
+    );
 
     // Assess: no claim about how long it took, only that it waited and finished.
     expect(result.steps[0]?.operation?.status).toBe('DONE');
@@ -248,16 +297,20 @@ describe('NodePoolExecutor against the local GKE server', () => {
     server.setOperationPhaseMs(60 * 60_000);
 
     // Act
-    const error = await executor({ deadlineMs: 5 * 60_000 })
-      .reconcileNodePool(desiredPool(), { gpuClass: l4 })
-      .catch((e: unknown) => e);
-    const [op] = await operations();
-    const rerun = await executor({
-      deadlineMs: 3 * 60 * 60_000,
-      poll: { initialMs: 60_000, factor: 1.5, maxMs: 300_000 },
-    }).reconcileNodePool(desiredPool(), {
+    const error = await reconcile(executor({ deadlineMs: 5 * 60_000 }), desiredPool(), {
       gpuClass: l4,
-    });
+    }).catch((e: unknown) => e);
+    const [op] = await operations();
+    const rerun = await reconcile(
+      executor({
+        deadlineMs: 3 * 60 * 60_000,
+        poll: { initialMs: 60_000, factor: 1.5, maxMs: 300_000 },
+      }),
+      desiredPool(),
+      {
+        gpuClass: l4,
+      },
+    );
 
     // Assess
     expect(error).toBeInstanceOf(RetryableError);
@@ -292,7 +345,7 @@ describe('NodePoolExecutor against the local GKE server', () => {
     server.faults.set(faults);
 
     // Act
-    const result = await executor().reconcileNodePool(desiredPool(), { gpuClass: l4 });
+    const result = await reconcile(executor(), desiredPool(), { gpuClass: l4 });
 
     // Assess
     expect(server.faults.injected).toBeGreaterThan(0);
@@ -323,9 +376,7 @@ describe('NodePoolExecutor against the local GKE server', () => {
       prepare(server);
 
       // Act
-      const error = await executor()
-        .reconcileNodePool(pool(), { gpuClass: l4 })
-        .catch((e: unknown) => e);
+      const error = await reconcile(executor(), pool(), { gpuClass: l4 }).catch((e: unknown) => e);
 
       // Assess
       expect(error).toBeInstanceOf(PermanentError);
@@ -354,8 +405,8 @@ describe('NodePoolExecutor against the local GKE server', () => {
       });
 
       // Act
-      const crashed = await crashing.reconcileNodePool(target, { gpuClass: l4 }).catch((e: unknown) => e);
-      const resumed = await executor().reconcileNodePool(target, { gpuClass: l4 });
+      const crashed = await reconcile(crashing, target, { gpuClass: l4 }).catch((e: unknown) => e);
+      const resumed = await reconcile(executor(), target, { gpuClass: l4 });
 
       // Assess
       expect(crashed).toBeInstanceOf(Crash);
@@ -381,8 +432,8 @@ describe('NodePoolExecutor against the local GKE server', () => {
         });
 
         // Act
-        const crashed = await crashing.reconcileNodePool(start, { gpuClass: l4 }).catch((e: unknown) => e);
-        const resumed = await executor().reconcileNodePool(start, { gpuClass: l4 });
+        const crashed = await reconcile(crashing, start, { gpuClass: l4 }).catch((e: unknown) => e);
+        const resumed = await reconcile(executor(), start, { gpuClass: l4 });
 
         // Assess
         expect(crashed).toBeInstanceOf(Crash);
@@ -432,14 +483,12 @@ describe('NodePoolExecutor against the local GKE server', () => {
     });
 
     // Act
-    const refused = await executor()
-      .reconcileNodePool(bigger, { gpuClass: l4 })
-      .catch((e: unknown) => e);
-    const crashed = await crashing
-      .reconcileNodePool(bigger, { gpuClass: l4, allowRecreate: true })
-      .catch((e: unknown) => e);
+    const refused = await reconcile(executor(), bigger, { gpuClass: l4 }).catch((e: unknown) => e);
+    const crashed = await reconcile(crashing, bigger, { gpuClass: l4, allowRecreate: true }).catch(
+      (e: unknown) => e,
+    );
     const poolsAfterCrash = server.snapshot().nodePools.length;
-    const resumed = await executor().reconcileNodePool(bigger, { gpuClass: l4, allowRecreate: true });
+    const resumed = await reconcile(executor(), bigger, { gpuClass: l4, allowRecreate: true });
 
     // Assess
     expect(refused).toBeInstanceOf(PermanentError);
@@ -461,8 +510,8 @@ describe('NodePoolExecutor against the local GKE server', () => {
 
     // Act
     const [a, b] = await Promise.all([
-      executor().reconcileNodePool(desired, { gpuClass: l4 }),
-      executor().reconcileNodePool(desired, { gpuClass: l4 }),
+      reconcile(executor(), desired, { gpuClass: l4 }),
+      reconcile(executor(), desired, { gpuClass: l4 }),
     ]);
 
     // Assess

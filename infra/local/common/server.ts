@@ -32,10 +32,20 @@ export interface FaultInjector {
   readonly injected: number;
 }
 
+/** One request a server answered, as the wire saw it (oldest first in `requestLog`). */
+export interface LoggedRequest {
+  method: string;
+  /** Path and query as sent. */
+  url: string;
+  status: number;
+}
+
 export interface LocalServer {
   readonly url: string;
   readonly port: number;
   readonly faults: FaultInjector;
+  /** Every request answered since start (injected failures included), for tests to assert on. */
+  readonly requestLog: readonly LoggedRequest[];
   close(): Promise<void>;
 }
 
@@ -106,8 +116,12 @@ export async function startLocalServer(
   const random = options.random ?? Math.random;
   const writeInjected = options.injectedError ?? defaultInjectedError;
   const sockets = new Set<Socket>();
+  const requestLog: LoggedRequest[] = [];
 
   const server: Server = createServer((req, res) => {
+    res.on('finish', () =>
+      requestLog.push({ method: req.method ?? '', url: req.url ?? '', status: res.statusCode }),
+    );
     void (async () => {
       if (req.url?.startsWith('/__faults')) {
         await controlFaults(faults, req, res);
@@ -154,6 +168,7 @@ export async function startLocalServer(
     url: `http://${host}:${port}`,
     port,
     faults,
+    requestLog,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -611,6 +611,7 @@ export async function startStorageServer(opts: StorageServerOptions = {}): Promi
     url: server.url,
     port: server.port,
     faults: server.faults,
+    requestLog: server.requestLog,
     dir,
     addNotification: (n) => notifier.add(n),
     notificationsDelivered: () => notifier.delivered(),

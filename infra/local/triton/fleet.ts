@@ -138,6 +138,7 @@ export async function startTritonFleet(options: TritonFleetOptions): Promise<Tri
     url: base.url,
     port: base.port,
     faults: base.faults,
+    requestLog: base.requestLog,
     urlTemplate: `${base.url}/pools/{pool}/pods/{pod}`,
     poolUrlTemplate: `${base.url}/pools/{pool}`,
     pod: (pool, pod) => started.get(podKey(pool, pod)),

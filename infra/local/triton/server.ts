@@ -354,6 +354,7 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     url: base.url,
     port: base.port,
     faults: base.faults,
+    requestLog: base.requestLog,
     repository: opts.repository,
     modelControl,
     index,

@@ -1,0 +1,73 @@
+/**
+ * How a deploy changes a model's registry record, pure: the handler plans the record's write as a
+ * storage action conditional on the generation it read, so two writers never lose an update.
+ */
+import { emptyRecord, type ModelRecord, modelRecordSchema, type VersionRecord } from '../domain/registry';
+
+export interface VersionFacts {
+  model: string;
+  version: number;
+  backend: string;
+  gpuClass: string;
+  source: { bucket: string; name: string; generation: string };
+  fingerprint: string;
+  files: VersionRecord['files'];
+}
+
+function withVersion(current: ModelRecord | undefined, facts: VersionFacts, nowIso: string): ModelRecord {
+  const record = structuredClone(current ?? emptyRecord(facts.model, nowIso));
+  const previous = record.versions[String(facts.version)];
+  record.versions[String(facts.version)] = {
+    version: facts.version,
+    state: 'PUBLISHED',
+    backend: facts.backend,
+    gpuClass: facts.gpuClass,
+    source: facts.source,
+    fingerprint: facts.fingerprint,
+    files: facts.files,
+    publishedAt: previous?.fingerprint === facts.fingerprint ? previous.publishedAt : nowIso,
+  };
+  record.updatedAt = nowIso;
+  return record;
+}
+
+/** The record once `facts.version` serves: the version READY, the one before SUPERSEDED, aliases moved. */
+export function recordServing(
+  current: ModelRecord | undefined,
+  facts: VersionFacts,
+  aliases: readonly string[],
+  nowIso: string,
+): ModelRecord {
+  const record = withVersion(current, facts, nowIso);
+  const v = record.versions[String(facts.version)] as VersionRecord;
+  v.state = 'READY';
+  v.readyAt = nowIso;
+  const previous = record.serving;
+  if (previous !== undefined && previous !== facts.version) {
+    const old = record.versions[String(previous)];
+    if (old) old.state = 'SUPERSEDED';
+  }
+  record.serving = facts.version;
+  for (const alias of aliases) record.aliases[alias] = facts.version;
+  return record;
+}
+
+/** The record once `facts.version` failed to load: it says why; what served before still serves. */
+export function recordFailed(
+  current: ModelRecord | undefined,
+  facts: VersionFacts,
+  reason: string,
+  nowIso: string,
+): ModelRecord {
+  const record = withVersion(current, facts, nowIso);
+  const v = record.versions[String(facts.version)] as VersionRecord;
+  v.state = 'FAILED';
+  v.reason = reason;
+  v.failedAt = nowIso;
+  return record;
+}
+
+/** The stored form of a record (validated: a bug never writes a record the registry cannot read). */
+export function recordText(record: ModelRecord): string {
+  return `${JSON.stringify(modelRecordSchema.parse(record), null, 2)}\n`;
+}
