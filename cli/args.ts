@@ -118,8 +118,8 @@ export function parseCommandArgs<O extends Record<string, OptionSpec>>(
       const v = raw.values[name];
       if (o.type === 'boolean') {
         values[name] = v === true;
-      } else if (typeof v === 'string') {
-        values[name] = convert(name, o, v);
+      } else {
+        values[name] = typeof v === 'string' ? convert(name, o, v) : undefined;
       }
     }
   } catch (err) {
