@@ -38,7 +38,7 @@ const SPEC = {
       type: 'string',
       value: 'FILE',
       expects: 'a policy file',
-      description: `the policy file (default: INFERPLANE_POLICY, else ${DEFAULT_POLICY_FILE}, else the bundled examples/policy.yaml)`,
+      description: `the policy file (default: INFERPLANE_POLICY, else ${DEFAULT_POLICY_FILE}, else examples/policy.yaml)`,
     },
     'gpu-class': {
       type: 'string',

@@ -46,7 +46,7 @@ Changes nothing. Reads its configuration from the INFERPLANE_* environment varia
     policy: {
       type: 'string',
       value: 'FILE',
-      expects: 'a policy file (path or gs:// URI)',
+      expects: 'a policy file path or gs:// URI',
       description: 'the policy file (path or gs:// URI; default: INFERPLANE_POLICY)',
     },
     json: { type: 'boolean', description: 'print JSON only: {plan, guardrails, pools}' },

@@ -234,7 +234,7 @@ describe('inferctl plan against the local cloud', () => {
       args: ['--policy'],
       envPatch: {},
       code: 2,
-      stderr: /--policy needs a policy file \(path or gs:\/\/ URI\) \(--policy FILE\), got nothing/,
+      stderr: /--policy needs a policy file path or gs:\/\/ URI \(--policy FILE\), got nothing/,
     },
     {
       name: 'incomplete configuration',
