@@ -1,9 +1,14 @@
 /**
  * inferctl: the operator's view of the control plane.
- *   inferctl inspect <model.onnx> [--json] [--max-batch-size N]
+ *   inferctl inspect <model.onnx> [--json] [--max-batch-size N] [--name NAME]
  *   inferctl plan [--policy FILE] [--json]
  *   inferctl manifests [--policy FILE] [--gpu-class ID] [--models a,b]
+ *
+ * `bin/inferctl.js` (npx inferctl, npm run inferctl) runs `main`; so does `tsx cli/inferctl.ts`.
  */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './args';
 import type { CliIo } from './io';
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
@@ -25,24 +30,51 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `Usage: inferctl <command> [options]\n\nCommands:\n${lines.join('\n')}\n`;
+  return (
+    `Usage: inferctl <command> [options]\n\nCommands:\n${lines.join('\n')}\n\n` +
+    "Run 'inferctl <command> --help' for a command's options.\n" +
+    'Exit status: 0 done, 1 failed, 2 usage error (plan: 3 the plan would be refused).\n'
+  );
 }
 
-export async function main(argv: string[], io: CliIo): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(usage());
-    return name ? 0 : 2;
+    return EXIT_OK;
   }
-  const command = commands[name];
+  if (name === undefined) {
+    io.stderr.write(`inferctl: give a command\n\n${usage()}`);
+    return EXIT_USAGE;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
-    io.stderr.write(`inferctl: unknown command '${name}'\n\n${usage()}`);
-    return 2;
+    const hint = name.startsWith('-') ? 'options go after the command' : `unknown command '${name}'`;
+    io.stderr.write(`inferctl: ${hint}\n\n${usage()}`);
+    return EXIT_USAGE;
   }
   try {
     return await (await command.load())(rest, io);
   } catch (err) {
     io.stderr.write(`inferctl ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return EXIT_FAILURE;
   }
 }
+
+/** Runs `main` on this process's arguments and sets its exit status. */
+export async function run(): Promise<void> {
+  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
+}
+
+/** Whether this module is the program itself (`tsx cli/inferctl.ts`), not an import. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await run();

@@ -13,77 +13,43 @@ import type { OnnxSignature, TensorSignature } from '../shared/onnx/types';
 import { PermanentError } from '../shared/runtime/errors';
 import { formatModelConfig } from '../shared/triton/config-codec';
 import type { ModelConfig } from '../shared/triton/model-config';
+import {
+  type CommandSpec,
+  EXIT_FAILURE,
+  EXIT_OK,
+  nonNegativeInteger,
+  type OptionSpec,
+  parseCommandLine,
+} from './args';
 import type { CliIo } from './io';
 
-const USAGE = `Usage: inferctl inspect <model.onnx> [--json] [--max-batch-size N] [--name NAME]
-
-Reads the model's inputs and outputs without reading its weights, and prints the config.pbtxt
-Triton's ONNX Runtime backend would auto-complete for it.
-
-  --json              print JSON: {name, inputs, outputs, maxBatchSize, config, ...}
-  --max-batch-size N  the max_batch_size to configure (default: 4 if the model is batchable, else 0)
-  --name NAME         the model name (default: from the path, <repo>/<name>/<version>/model.onnx)
-`;
-
-interface InspectArgs {
-  file: string;
-  json: boolean;
-  maxBatchSize: number | undefined;
-  name: string | undefined;
-}
-
-type Parsed = { ok: true; args: InspectArgs } | { ok: false; help: boolean; error?: string };
-
-function parseArgs(args: readonly string[]): Parsed {
-  const files: string[] = [];
-  let json = false;
-  let maxBatchSize: number | undefined;
-  let name: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    const [flag, inline] =
-      arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
-    const value = (): string | undefined => inline ?? args[++i];
-    switch (flag) {
-      case '-h':
-      case '--help':
-        return { ok: false, help: true };
-      case '--json':
-        json = true;
-        break;
-      case '--max-batch-size': {
-        const v = value();
-        if (v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
-          return {
-            ok: false,
-            help: false,
-            error: `--max-batch-size needs a non-negative integer, got ${v ?? 'nothing'}`,
-          };
-        }
-        maxBatchSize = Number(v);
-        break;
-      }
-      case '--name': {
-        const v = value();
-        if (v === undefined || v === '') return { ok: false, help: false, error: '--name needs a value' };
-        name = v;
-        break;
-      }
-      default:
-        if (arg.startsWith('-') && arg !== '-')
-          return { ok: false, help: false, error: `unknown option ${arg}` };
-        files.push(arg);
-    }
-  }
-  if (files.length !== 1) {
-    return {
-      ok: false,
-      help: false,
-      error: files.length === 0 ? 'missing <model.onnx>' : 'give exactly one model file',
-    };
-  }
-  return { ok: true, args: { file: files[0] ?? '', json, maxBatchSize, name } };
-}
+const SPEC = {
+  command: 'inferctl inspect',
+  operands: '<model.onnx>',
+  positionals: {
+    min: 1,
+    max: 1,
+    missing: 'missing <model.onnx>: give the model file (or its model.onnx directory) to read',
+    tooMany: 'give exactly one model file',
+  },
+  description: `Reads the model's inputs and outputs without reading its weights, and prints the config.pbtxt
+Triton's ONNX Runtime backend would auto-complete for it.`,
+  options: {
+    json: { type: 'boolean', description: 'print JSON: {name, inputs, outputs, maxBatchSize, config, ...}' },
+    'max-batch-size': {
+      type: 'string',
+      value: 'N',
+      expects: 'a non-negative integer',
+      parse: nonNegativeInteger,
+      description: 'the max_batch_size to configure (default: 4 if the model is batchable, else 0)',
+    },
+    name: {
+      type: 'string',
+      value: 'NAME',
+      description: 'the model name (default: from the path, <repo>/<name>/<version>/model.onnx)',
+    },
+  },
+} satisfies CommandSpec<Record<string, OptionSpec>>;
 
 /**
  * The model name a repository path implies: `<name>/<version>/model.onnx` or
@@ -146,16 +112,10 @@ async function resolveModelFile(file: string): Promise<string> {
 }
 
 export async function inspectCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args);
-  if (!parsed.ok) {
-    if (parsed.help) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
-    io.stderr.write(`inferctl inspect: ${parsed.error}\n\n${USAGE}`);
-    return 2;
-  }
-  const { file, json, maxBatchSize } = parsed.args;
+  const parsed = parseCommandLine(SPEC, args, io);
+  if (typeof parsed === 'number') return parsed;
+  const { json, 'max-batch-size': maxBatchSize } = parsed.values;
+  const file = parsed.positionals[0] ?? '';
 
   let path: string;
   try {
@@ -164,9 +124,9 @@ export async function inspectCommand(args: string[], io: CliIo): Promise<number>
     io.stderr.write(
       `inferctl inspect: cannot open ${file}: ${err instanceof Error ? err.message : String(err)}\n`,
     );
-    return 1;
+    return EXIT_FAILURE;
   }
-  const name = parsed.args.name ?? modelNameFromPath(path);
+  const name = parsed.values.name ?? modelNameFromPath(path);
 
   const source = fileByteSource(path);
   let sig: OnnxSignature;
@@ -179,7 +139,7 @@ export async function inspectCommand(args: string[], io: CliIo): Promise<number>
     if (json)
       io.stdout.write(`${JSON.stringify({ file: path, error: err.message, reason: err.reason }, null, 2)}\n`);
     io.stderr.write(`inferctl inspect: ${path}: ${err.message}\n`);
-    return 1;
+    return EXIT_FAILURE;
   } finally {
     await source.close?.();
   }
@@ -219,7 +179,7 @@ export async function inspectCommand(args: string[], io: CliIo): Promise<number>
   }
   if (configError) {
     io.stderr.write(`inferctl inspect: ${path}: ${configError.message}\n`);
-    return 1;
+    return EXIT_FAILURE;
   }
-  return 0;
+  return EXIT_OK;
 }

@@ -28,19 +28,25 @@ import type { NodePools } from '../shared/ports/nodepools';
 import { type Clock, systemClock } from '../shared/runtime/clock';
 import { type Config, type Env, loadConfig } from '../shared/runtime/config';
 import { ControlPlaneError } from '../shared/runtime/errors';
+import { type CommandSpec, EXIT_FAILURE, EXIT_OK, type OptionSpec, parseCommandLine } from './args';
 import type { CliIo } from './io';
 
-const USAGE = `Usage: inferctl plan [--policy FILE] [--json]
-
-Shows what the control plane would change now to match the policy file and the model registry.
-Changes nothing. Reads its configuration from the INFERPLANE_* environment variables.
-
-  --policy FILE  the policy file (path or gs:// URI; default: INFERPLANE_POLICY)
-  --json         print JSON only: {plan, guardrails, pools}
-
-Exit status: 0 nothing to do or the plan is acceptable, 3 the plan would be refused (guardrails,
-or a node pool that only a delete and recreate could fix), 1 error, 2 usage.
-`;
+const SPEC = {
+  command: 'inferctl plan',
+  description: `Shows what the control plane would change now to match the policy file and the model registry.
+Changes nothing. Reads its configuration from the INFERPLANE_* environment variables.`,
+  options: {
+    policy: {
+      type: 'string',
+      value: 'FILE',
+      expects: 'a policy file path or gs:// URI',
+      description: 'the policy file (path or gs:// URI; default: INFERPLANE_POLICY)',
+    },
+    json: { type: 'boolean', description: 'print JSON only: {plan, guardrails, pools}' },
+  },
+  exitStatus: `Exit status: 0 nothing to do or the plan is acceptable, 3 the plan would be refused (guardrails,
+or a node pool that only a delete and recreate could fix), 1 error, 2 usage error.`,
+} satisfies CommandSpec<Record<string, OptionSpec>>;
 
 /** Exit status of a plan the control plane would refuse to apply. */
 export const EXIT_REFUSED = 3;
@@ -53,40 +59,6 @@ export interface PlanDeps {
   kubeObjects: Pick<KubeObjects, 'get'>;
   clock: Clock;
   close(): Promise<void>;
-}
-
-interface PlanArgs {
-  policy: string | undefined;
-  json: boolean;
-}
-
-type Parsed = { ok: true; args: PlanArgs } | { ok: false; help: boolean; error?: string };
-
-function parseArgs(args: readonly string[]): Parsed {
-  let policy: string | undefined;
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    const [flag, inline] =
-      arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
-    switch (flag) {
-      case '-h':
-      case '--help':
-        return { ok: false, help: true };
-      case '--json':
-        json = true;
-        break;
-      case '--policy': {
-        const v = inline ?? args[++i];
-        if (v === undefined || v === '') return { ok: false, help: false, error: '--policy needs a file' };
-        policy = v;
-        break;
-      }
-      default:
-        return { ok: false, help: false, error: `unexpected argument ${arg}` };
-    }
-  }
-  return { ok: true, args: { policy, json } };
 }
 
 /** The same production adapters (or local endpoints) deployModel uses, minus every writer. */
@@ -204,24 +176,15 @@ function describeGuardrails(result: ClusterReconcile, policy: Policy): string {
 }
 
 export async function planCommand(args: string[], io: CliIo, env: Env = process.env): Promise<number> {
-  const parsed = parseArgs(args);
-  if (!parsed.ok) {
-    if (parsed.help) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
-    io.stderr.write(`inferctl plan: ${parsed.error}\n\n${USAGE}`);
-    return 2;
-  }
-  const { json } = parsed.args;
+  const parsed = parseCommandLine(SPEC, args, io);
+  if (typeof parsed === 'number') return parsed;
+  const { json, policy: policyFlag } = parsed.values;
 
   let deps: PlanDeps | undefined;
   let result: ClusterReconcile;
   let policy: Policy;
   try {
-    const config = loadConfig(
-      parsed.args.policy === undefined ? env : { ...env, INFERPLANE_POLICY: parsed.args.policy },
-    );
+    const config = loadConfig(policyFlag === undefined ? env : { ...env, INFERPLANE_POLICY: policyFlag });
     deps = await buildPlanDeps(config);
     policy = deps.policy;
     result = await observeAndPlan(deps);
@@ -231,8 +194,8 @@ export async function planCommand(args: string[], io: CliIo, env: Env = process.
       const reason = err instanceof ControlPlaneError ? err.reason : undefined;
       io.stdout.write(`${JSON.stringify({ error: message, ...(reason ? { reason } : {}) }, null, 2)}\n`);
     }
-    io.stderr.write(`inferctl plan: ${message}\n`);
-    return 1;
+    io.stderr.write(`${SPEC.command}: ${message}\n`);
+    return EXIT_FAILURE;
   } finally {
     await deps?.close().catch(() => undefined);
   }
@@ -246,5 +209,5 @@ export async function planCommand(args: string[], io: CliIo, env: Env = process.
     io.stdout.write(describeGuardrails(result, policy));
     io.stdout.write('Nothing was changed: this is a dry run.\n');
   }
-  return isRefused(result) ? EXIT_REFUSED : 0;
+  return isRefused(result) ? EXIT_REFUSED : EXIT_OK;
 }

@@ -5,11 +5,16 @@
  * overrides the policy for one version. camelCase fields; unknown fields are refused, so a typo is
  * an error rather than a silently ignored setting.
  */
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { ModelPolicy } from '../policy/schema';
 import { PermanentError, ValidationError, type ValidationIssue } from '../runtime/errors';
-import { type LocatedIssue, locateYamlIssue, zodIssueToValidationIssues } from '../runtime/yaml-issues';
+import {
+  type LocatedIssue,
+  locateYamlIssues,
+  locateZodIssues,
+  parseLocatedYaml,
+  yamlFieldErrors,
+} from '../runtime/yaml-issues';
 import { TRITON_DATA_TYPES, type TritonDataType } from '../triton/model-config';
 import { DEFAULT_DEPLOY_LIMITS, type DeployLimits } from './limits';
 
@@ -259,27 +264,14 @@ export function parseManifest(text: string, limits: Partial<ManifestLimits> = {}
     );
   }
 
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new InvalidManifestError(
-      doc.errors.map((e) => {
-        const { line, col } = lineCounter.linePos(e.pos[0]);
-        return {
-          path: '',
-          message: `YAML syntax error at line ${line}, column ${col}: ${e.message.split('\n')[0]}`,
-          line,
-          column: col,
-        };
-      }),
-    );
-  }
+  const { yaml, syntaxIssues } = parseLocatedYaml(text);
+  if (syntaxIssues.length > 0) throw new InvalidManifestError(syntaxIssues);
 
   let data: unknown;
   try {
     // maxAliasCount bounds the expansion of aliases: a few kilobytes of `*a` can otherwise
     // expand into gigabytes ("billion laughs").
-    data = doc.toJS({ maxAliasCount: max.maxManifestAliasCount });
+    data = yaml.doc.toJS({ maxAliasCount: max.maxManifestAliasCount });
   } catch (err) {
     throw new InvalidManifestError([
       {
@@ -297,28 +289,19 @@ export function parseManifest(text: string, limits: Partial<ManifestLimits> = {}
   const protoKeys: ValidationIssue[] = [];
   findProtoKeys(data, '', protoKeys);
   if (protoKeys.length > 0) {
-    throw new InvalidManifestError(protoKeys.map((i) => locateYamlIssue(i, doc.contents, lineCounter)));
+    throw new InvalidManifestError(locateYamlIssues(protoKeys, yaml));
   }
 
-  const parsed = manifestSchema.safeParse(data, {
-    error: (iss) => (iss.code === 'invalid_type' && iss.input === undefined ? 'is required' : undefined),
-  });
-  const issues: ValidationIssue[] = parsed.success
-    ? []
-    : parsed.error.issues.flatMap(zodIssueToValidationIssues);
+  const parsed = manifestSchema.safeParse(data, { error: yamlFieldErrors });
+  const limitIssues: ValidationIssue[] = [];
   if (parsed.success && (parsed.data.files?.length ?? 0) > max.maxFilesPerModel) {
-    issues.push({
+    limitIssues.push({
       path: 'files',
       message: `lists ${parsed.data.files?.length} files, over the limit of ${max.maxFilesPerModel}`,
     });
   }
-  if (issues.length > 0 || !parsed.success) {
-    const located = issues.map((issue, order) => ({
-      issue: locateYamlIssue(issue, doc.contents, lineCounter),
-      order,
-    }));
-    located.sort((a, b) => (a.issue.line ?? Infinity) - (b.issue.line ?? Infinity) || a.order - b.order);
-    throw new InvalidManifestError(located.map((l) => l.issue));
+  if (!parsed.success || limitIssues.length > 0) {
+    throw new InvalidManifestError(locateZodIssues(parsed.error?.issues ?? [], yaml, limitIssues));
   }
   return parsed.data;
 }

@@ -2,10 +2,14 @@
  * Loads the policy file: YAML syntax, then structure (zod) and cross-field rules, reporting every
  * problem of the file in one error with its path and, where known, its line.
  */
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ConfigurationError, type ValidationIssue } from '../runtime/errors';
-import { type LocatedIssue, locateYamlIssue, zodIssueToValidationIssues } from '../runtime/yaml-issues';
+import { ConfigurationError } from '../runtime/errors';
+import {
+  type LocatedIssue,
+  locateZodIssues,
+  parseLocatedYaml,
+  yamlFieldErrors,
+} from '../runtime/yaml-issues';
 import { crossFieldIssues } from './checks';
 import { type ModelPolicy, type Policy, policySchema } from './schema';
 
@@ -30,46 +34,18 @@ export class InvalidPolicyError extends ConfigurationError {
  * @throws InvalidPolicyError listing every problem.
  */
 export function loadPolicy(text: string, source = 'policy'): Policy {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new InvalidPolicyError(
-      source,
-      doc.errors.map((e) => {
-        const { line, col } = lineCounter.linePos(e.pos[0]);
-        return {
-          path: '',
-          message: `YAML syntax error at line ${line}, column ${col}: ${e.message.split('\n')[0]}`,
-          line,
-          column: col,
-        };
-      }),
-    );
-  }
+  const { yaml, syntaxIssues } = parseLocatedYaml(text);
+  if (syntaxIssues.length > 0) throw new InvalidPolicyError(source, syntaxIssues);
 
-  const data: unknown = doc.toJS();
+  const data: unknown = yaml.doc.toJS();
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new InvalidPolicyError(source, [{ path: '', message: 'the policy must be a YAML mapping' }]);
   }
 
-  const parsed = policySchema.safeParse(data, {
-    error: (iss) => (iss.code === 'invalid_type' && iss.input === undefined ? 'is required' : undefined),
-  });
-  const issues: ValidationIssue[] = [
-    ...(parsed.success ? [] : parsed.error.issues.flatMap(zodIssueToValidationIssues)),
-    ...crossFieldIssues(data),
-  ];
-  if (issues.length > 0 || !parsed.success) {
-    const located = issues.map((issue, order) => ({
-      issue: locateYamlIssue(issue, doc.contents, lineCounter),
-      order,
-    }));
-    // File order reads best; issues without a position keep their relative order at the end.
-    located.sort((a, b) => (a.issue.line ?? Infinity) - (b.issue.line ?? Infinity) || a.order - b.order);
-    throw new InvalidPolicyError(
-      source,
-      located.map((l) => l.issue),
-    );
+  const parsed = policySchema.safeParse(data, { error: yamlFieldErrors });
+  const crossField = crossFieldIssues(data);
+  if (!parsed.success || crossField.length > 0) {
+    throw new InvalidPolicyError(source, locateZodIssues(parsed.error?.issues ?? [], yaml, crossField));
   }
   return parsed.data;
 }

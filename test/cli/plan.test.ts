@@ -242,14 +242,14 @@ describe('inferctl plan against the local cloud', () => {
       args: ['--force'],
       envPatch: {},
       code: 2,
-      stderr: /unexpected argument --force/,
+      stderr: /unknown option --force; the options are --policy FILE, --json/,
     },
     {
       name: 'missing --policy value',
       args: ['--policy'],
       envPatch: {},
       code: 2,
-      stderr: /--policy needs a file/,
+      stderr: /--policy needs a policy file path or gs:\/\/ URI \(--policy FILE\), got nothing/,
     },
     {
       name: 'incomplete configuration',

@@ -12,7 +12,7 @@ import path from 'node:path';
 import * as functions from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Storage } from '@google-cloud/storage';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import '../../functions/deployModel/index';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
@@ -331,6 +331,28 @@ async function clusterSnapshot() {
   };
 }
 
+/**
+ * Deploys `<model>/<version>/model.onnx` through the function under test (its own notification,
+ * for that version only) and returns the pool that serves it.
+ */
+async function deployFixture(model: string, version: number): Promise<string> {
+  deliverToFunction(`${model}/${version}/`);
+  await uploadFixture(`${model}/${version}/model.onnx`, 'add-dynamic-batch.onnx');
+  await cloud.storage.notificationsDelivered();
+  return deployedData(model, version).deploymentName;
+}
+
+let baseline: Promise<string> | undefined;
+
+/**
+ * The default (l4) pool, serving the `baseline` model: deployed by the first test that needs a
+ * pool that already exists, whichever test runs first or alone.
+ */
+function servingPool(): Promise<string> {
+  baseline ??= deployFixture('baseline', 1);
+  return baseline;
+}
+
 const configPins = (text: string | undefined, version: number) =>
   new RegExp(
     `version_policy\\s*\\{\\s*specific\\s*\\{\\s*versions:\\s*\\[?\\s*${version}\\s*\\]?\\s*\\}`,
@@ -339,8 +361,6 @@ const configPins = (text: string | undefined, version: number) =>
 // ------------------------------------------------------------------------------------------------
 
 describe('deployModel end to end (Functions Framework, local cloud)', () => {
-  let pool = '';
-
   it('deploys a single ONNX file: repository, node pool, serving stack, Triton readiness, event', async () => {
     // Prepare
     deliverToFunction('add/1/');
@@ -351,7 +371,7 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
 
     // Assess
     const data = deployedData('add', 1);
-    pool = data.deploymentName;
+    const pool = data.deploymentName;
     expect(data.repositoryUri).toBe(`gs://${REPO}/models/${pool}`);
     const repo = await repoObjects(`models/${pool}/add/`);
     expect([...repo.keys()].sort()).toEqual([
@@ -376,8 +396,9 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
 
   it('does the work once when the same CloudEvent is delivered twice', async () => {
     // Prepare
-    const before = await registryRecord('add');
-    const event = capturedFor('add/1/model.onnx', 'under-test');
+    await deployFixture('once', 1);
+    const before = await registryRecord('once');
+    const event = capturedFor('once/1/model.onnx', 'under-test');
     const requestsBefore = cloud.storage.requests().length;
 
     // Act
@@ -385,8 +406,8 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
 
     // Assess
     expect(status).toBe(204);
-    expect((await registryRecord('add'))?.updatedAt).toBe(before?.updatedAt);
-    expect(eventsOf('deployed', 'models/add/versions/1')).toHaveLength(1);
+    expect((await registryRecord('once'))?.updatedAt).toBe(before?.updatedAt);
+    expect(eventsOf('deployed', 'models/once/versions/1')).toHaveLength(1);
     // Answered from the idempotency record: the incoming bucket was not even listed again.
     const during = cloud.storage.requests().slice(requestsBefore);
     expect(during.some((r) => r.url.includes(`/b/${INCOMING}/o`))).toBe(false);
@@ -394,6 +415,7 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
 
   it('waits for model.yaml before deploying ONNX with external data, then deploys all files', async () => {
     // Prepare
+    const pool = await servingPool();
     deliverToFunction('ext/1/');
     await uploadFixture('ext/1/model.onnx/model.onnx', 'external-data/model.onnx');
     await uploadFixture('ext/1/model.onnx/weights.bin', 'external-data/weights.bin');
@@ -429,7 +451,7 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
     await cloud.storage.notificationsDelivered();
 
     // Assess
-    deployedData('plan', 1);
+    const pool = deployedData('plan', 1).deploymentName;
     expect(await repoText(`models/${pool}/plan/config.pbtxt`)).toMatch(/tensorrt_plan|tensorrt/);
     expect(await tritonReady(pool, 'plan', 1)).toBe(200);
   });
@@ -458,7 +480,7 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
 
     // Assess
     expect(beforeManifest).toBe(0);
-    deployedData('pt', 1);
+    const pool = deployedData('pt', 1).deploymentName;
     const config = await repoText(`models/${pool}/pt/config.pbtxt`);
     expect(config).toContain('INPUT__0');
     expect(config).toContain('OUTPUT__0');
@@ -494,13 +516,14 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
 
     // Assess
     expect(beforeManifest).toBe(0);
-    deployedData('py', 1);
+    const pool = deployedData('py', 1).deploymentName;
     expect(await repoText(`models/${pool}/py/1/model.py`)).toContain('TritonPythonModel');
     expect(await tritonReady(pool, 'py', 1)).toBe(200);
   });
 
   it('deploys an ensemble over a deployed model, with an empty version directory', async () => {
-    // Prepare
+    // Prepare: the ensemble's step model serves.
+    await servingPool();
     deliverToFunction('ens/1/');
 
     // Act
@@ -515,14 +538,14 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
         '  - { name: OUT, dataType: TYPE_FP32, dims: [3] }',
         'ensemble:',
         '  steps:',
-        '    - { model: add, inputMap: { X: IN }, outputMap: { Y: OUT } }',
+        '    - { model: baseline, inputMap: { X: IN }, outputMap: { Y: OUT } }',
         '',
       ].join('\n'),
     );
     await cloud.storage.notificationsDelivered();
 
     // Assess
-    deployedData('ens', 1);
+    const pool = deployedData('ens', 1).deploymentName;
     expect([...(await repoObjects(`models/${pool}/ens/`)).keys()].sort()).toEqual([
       `models/${pool}/ens/1/`,
       `models/${pool}/ens/config.pbtxt`,
@@ -600,9 +623,13 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
     });
 
     it('acknowledges a poison message (2xx) and does not publish its rejection again', async () => {
-      // Prepare
-      const poison = capturedFor('zero/01/model.onnx', 'under-test');
-      const rejectedBefore = eventsOf('rejected', 'zero').length;
+      // Prepare: a version directory with a leading zero, rejected on its first delivery.
+      deliverToFunction('poison/');
+      await uploadFixture('poison/01/model.onnx', 'add-dynamic-batch.onnx');
+      await cloud.storage.notificationsDelivered();
+      const poison = capturedFor('poison/01/model.onnx', 'under-test');
+      const rejectedBefore = eventsOf('rejected', 'poison').length;
+      expect(rejectedBefore).toBe(1);
 
       // Act: a redelivery of the same event, then the same object under a new event id.
       const redelivered = await post(poison);
@@ -611,7 +638,7 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
       // Assess
       expect(redelivered).toBe(204);
       expect(fresh).toBe(204);
-      expect(eventsOf('rejected', 'zero')).toHaveLength(rejectedBefore + 1);
+      expect(eventsOf('rejected', 'poison')).toHaveLength(rejectedBefore + 1);
     });
   });
 
@@ -636,7 +663,7 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
     expect(injected).toBe(1);
     expect(first).toBeGreaterThanOrEqual(500);
     expect(redelivery).toBe(204);
-    deployedData('retry', 1);
+    const pool = deployedData('retry', 1).deploymentName;
     expect(await tritonReady(pool, 'retry', 1)).toBe(200);
   });
 
@@ -665,23 +692,24 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
   });
 
   it('rolls back a version Triton cannot load: the previous one keeps serving', async () => {
-    // Prepare
-    deliverToFunction('add/2/');
+    // Prepare: `rollback` v1 serves.
+    const pool = await deployFixture('rollback', 1);
+    deliverToFunction('rollback/2/');
     cloud.triton.faults.set({ failNext: 1, failStatus: 400, match: '/load' });
 
     // Act
-    await uploadFixture('add/2/model.onnx', 'add-dynamic-batch.onnx');
+    await uploadFixture('rollback/2/model.onnx', 'add-dynamic-batch.onnx');
     await cloud.storage.notificationsDelivered();
     cloud.triton.faults.clear();
 
     // Assess
-    const rejected = eventsOf('rejected', 'add');
+    const rejected = eventsOf('rejected', 'rollback');
     expect(rejected.map((e) => (e.data as { reason: string }).reason)).toEqual(['MODEL_LOAD_FAILED']);
-    expect(await tritonReady(pool, 'add', 1)).toBe(200);
-    expect(await tritonReady(pool, 'add', 2)).toBe(400);
-    expect(configPins(await repoText(`models/${pool}/add/config.pbtxt`), 1)).toBe(true);
-    expect([...(await repoObjects(`models/${pool}/add/2/`)).keys()]).toEqual([]);
-    const record = await registryRecord('add');
+    expect(await tritonReady(pool, 'rollback', 1)).toBe(200);
+    expect(await tritonReady(pool, 'rollback', 2)).toBe(400);
+    expect(configPins(await repoText(`models/${pool}/rollback/config.pbtxt`), 1)).toBe(true);
+    expect([...(await repoObjects(`models/${pool}/rollback/2/`)).keys()]).toEqual([]);
+    const record = await registryRecord('rollback');
     expect(record?.serving).toBe(1);
     expect(record?.versions['2']?.state).toBe('FAILED');
     expect(record?.versions['2']?.reason).toBeTruthy();
@@ -715,33 +743,36 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
   });
 
   it('skips a reordered delivery of an older generation: it never overwrites the newer one', async () => {
-    // Prepare: two uploads of the same name; the test delivers their events newest first.
-    const oldGeneration = await uploadFixture('add/3/model.onnx', 'identity-fixed.onnx');
-    const newGeneration = await uploadFixture('add/3/model.onnx', 'add-dynamic-batch.onnx');
+    // Prepare: `reorder` v1 serves; two uploads of v3 under the same name, whose events the test
+    // delivers newest first.
+    const pool = await deployFixture('reorder', 1);
+    const oldGeneration = await uploadFixture('reorder/3/model.onnx', 'identity-fixed.onnx');
+    const newGeneration = await uploadFixture('reorder/3/model.onnx', 'add-dynamic-batch.onnx');
     await cloud.storage.notificationsDelivered();
-    const newer = capturedFor('add/3/model.onnx', 'record', newGeneration);
-    const older = capturedFor('add/3/model.onnx', 'record', oldGeneration);
+    const newer = capturedFor('reorder/3/model.onnx', 'record', newGeneration);
+    const older = capturedFor('reorder/3/model.onnx', 'record', oldGeneration);
 
     // Act
     const first = await post(newer);
-    const afterNewer = await repoObjects(`models/${pool}/add/`);
+    const afterNewer = await repoObjects(`models/${pool}/reorder/`);
     const second = await post(older);
 
     // Assess
     expect([first, second]).toEqual([204, 204]);
-    deployedData('add', 3);
-    expect(await repoObjects(`models/${pool}/add/`)).toEqual(afterNewer);
-    const record = await registryRecord('add');
+    deployedData('reorder', 3);
+    expect(await repoObjects(`models/${pool}/reorder/`)).toEqual(afterNewer);
+    const record = await registryRecord('reorder');
     expect(record?.serving).toBe(3);
     expect(record?.versions['3']?.source.generation).toBe(newGeneration);
-    const [served] = await gcs.bucket(REPO).file(`models/${pool}/add/3/model.onnx`).getMetadata();
-    const [uploaded] = await gcs.bucket(INCOMING).file('add/3/model.onnx').getMetadata();
+    const [served] = await gcs.bucket(REPO).file(`models/${pool}/reorder/3/model.onnx`).getMetadata();
+    const [uploaded] = await gcs.bucket(INCOMING).file('reorder/3/model.onnx').getMetadata();
     expect(served.md5Hash).toBe(uploaded.md5Hash);
-    expect(await tritonReady(pool, 'add', 3)).toBe(200);
+    expect(await tritonReady(pool, 'reorder', 3)).toBe(200);
   });
 
   it('the production entry (functions/deployModel) deploys from a storage notification', async () => {
     // Prepare
+    const pool = await servingPool();
     // Straight from the storage server to the Functions Framework server, no recorder between.
     cloud.storage.addNotification({ bucket: INCOMING, url: productionUrl, objectNamePrefix: 'prod/1/' });
 
@@ -760,6 +791,14 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
   });
 
   describe('every replica of the pool serves the same version', () => {
+    let pool = '';
+
+    // Each test starts from the serving pool at one replica, whatever ran before it.
+    beforeEach(async () => {
+      pool = await servingPool();
+      await scalePool(pool, 1);
+    });
+
     it('loads a new version on every ready pod of a pool scaled to 3 replicas', async () => {
       // Prepare: `rep` v1 serves on the single pod, then the pool scales to 3.
       deliverToFunction('rep/');
@@ -782,31 +821,37 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
     });
 
     it('rolls back on every pod when one pod cannot load the new version', async () => {
-      // Prepare: the middle pod refuses the load.
+      // Prepare: `podroll` v2 serves on 3 pods; the middle pod refuses the load of v3.
+      await scalePool(pool, 3);
+      await deployFixture('podroll', 2);
+      deliverToFunction('podroll/3/');
       const pods = await podsOf(pool);
+      expect(pods).toHaveLength(3);
       const failing = pods[1]!;
       cloud.triton.faults.set({
         failNext: 1,
         failStatus: 400,
-        match: `/pods/${failing}/v2/repository/models/rep/load`,
+        match: `/pods/${failing}/v2/repository/models/podroll/load`,
       });
 
       // Act
-      await uploadFixture('rep/3/model.onnx', 'add-dynamic-batch.onnx');
+      await uploadFixture('podroll/3/model.onnx', 'add-dynamic-batch.onnx');
       await cloud.storage.notificationsDelivered();
       const injected = cloud.triton.faults.injected;
       cloud.triton.faults.clear();
 
       // Assess
       expect(injected).toBe(1);
-      const rejected = eventsOf('rejected', 'rep').map((e) => e.data as { reason: string; message: string });
+      const rejected = eventsOf('rejected', 'podroll').map(
+        (e) => e.data as { reason: string; message: string },
+      );
       expect(rejected.map((r) => r.reason)).toEqual(['MODEL_LOAD_FAILED']);
       expect(rejected[0]?.message).toContain(`failed on 1 of 3 pods: ${failing}:`);
-      expect(Object.values(await tritonReadyOnPods(pool, 'rep', 2))).toEqual([200, 200, 200]);
-      expect(Object.values(await tritonReadyOnPods(pool, 'rep', 3))).toEqual([400, 400, 400]);
-      expect(configPins(await repoText(`models/${pool}/rep/config.pbtxt`), 2)).toBe(true);
-      expect([...(await repoObjects(`models/${pool}/rep/3/`)).keys()]).toEqual([]);
-      const record = await registryRecord('rep');
+      expect(Object.values(await tritonReadyOnPods(pool, 'podroll', 2))).toEqual([200, 200, 200]);
+      expect(Object.values(await tritonReadyOnPods(pool, 'podroll', 3))).toEqual([400, 400, 400]);
+      expect(configPins(await repoText(`models/${pool}/podroll/config.pbtxt`), 2)).toBe(true);
+      expect([...(await repoObjects(`models/${pool}/podroll/3/`)).keys()]).toEqual([]);
+      const record = await registryRecord('podroll');
       expect(record?.serving).toBe(2);
       expect(record?.versions['3']?.state).toBe('FAILED');
       expect(record?.versions['3']?.reason).toContain(failing);
@@ -838,7 +883,7 @@ describe('deployModel end to end (Functions Framework, local cloud)', () => {
       deployedData('cold', 1);
       expect(await tritonReadyOnPods(pool, 'cold', 1)).toEqual({ [pod!]: 200 });
       // Every model of the pool came back on the new pod, not only the redelivered one.
-      expect(await tritonReady(pool, 'rep', 2)).toBe(200);
+      expect(await tritonReady(pool, 'baseline', 1)).toBe(200);
     });
 
     it('unloads a first version from the pods that took it when another pod refuses it', async () => {
