@@ -94,6 +94,28 @@ afterAll(async () => {
   await storage.close();
 });
 
+/** A pool repository with `good` pinned to `version` (and its files up to it). */
+async function seedPool(pool: string, version: number): Promise<void> {
+  for (let v = 1; v <= version; v++) await upload(`models/${pool}/good/${v}/model.onnx`, 'onnx-bytes');
+  await upload(`models/${pool}/good/config.pbtxt`, onnxConfig('good', version));
+}
+
+async function successes(pool: string, name: string): Promise<number> {
+  const text = await (
+    await fetch(fleet.metricsUrlTemplate.replace('{pool}', pool).replace('{pod}', name))
+  ).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith('nv_inference_request_success{model="good",version="'));
+  return Number(line?.split(' ').at(-1));
+}
+
+const inferGood = (pool: string, name: string) =>
+  fetch(`${podUrl(pool, name)}/v2/models/good/infer`, {
+    method: 'POST',
+    body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [0, 0, 0] }] }),
+  });
+
 describe('sync starts one Triton per pod instance', () => {
   it('loads every model of the repository at start; a bad one ends UNAVAILABLE', async () => {
     // Act
@@ -121,36 +143,46 @@ describe('sync starts one Triton per pod instance', () => {
 
   it('keeps pods apart: a load on one pod does not change another', async () => {
     // Prepare: both pods serve good v1, then the repository moves to v2.
-    await fleet.sync([pod('p1-x-0', 'uid-a'), pod('p1-x-1', 'uid-b')]);
-    await upload('models/p1/good/2/model.onnx', 'onnx-bytes');
-    await upload('models/p1/good/config.pbtxt', onnxConfig('good', 2));
+    await seedPool('p2', 1);
+    await fleet.sync([pod('p2-x-0', 'uid-2a', 'p2'), pod('p2-x-1', 'uid-2b', 'p2')]);
+    await seedPool('p2', 2);
 
     // Act
-    const loaded = await load(podUrl('p1', 'p1-x-0'), KEY);
+    const loaded = await load(podUrl('p2', 'p2-x-0'), KEY);
 
     // Assess
     expect(loaded).toBe(200);
-    expect(await status(`${podUrl('p1', 'p1-x-0')}/v2/models/good/versions/2/ready`)).toBe(200);
-    expect(await status(`${podUrl('p1', 'p1-x-1')}/v2/models/good/versions/2/ready`)).toBe(400);
-    expect(await status(`${podUrl('p1', 'p1-x-1')}/v2/models/good/versions/1/ready`)).toBe(200);
-    expect(fleet.pods('p1')).toEqual(['p1-x-0', 'p1-x-1']);
+    expect(await status(`${podUrl('p2', 'p2-x-0')}/v2/models/good/versions/2/ready`)).toBe(200);
+    expect(await status(`${podUrl('p2', 'p2-x-1')}/v2/models/good/versions/2/ready`)).toBe(400);
+    expect(await status(`${podUrl('p2', 'p2-x-1')}/v2/models/good/versions/1/ready`)).toBe(200);
+    expect(fleet.pods('p2')).toEqual(['p2-x-0', 'p2-x-1']);
   });
 
-  it('a pod replaced under the same name (new uid) starts empty and loads the repository at start', async () => {
-    // Prepare: pod x-1 loaded v1 at start; the repository now pins v2.
-    expect(await status(`${podUrl('p1', 'p1-x-1')}/v2/models/good/versions/1/ready`)).toBe(200);
+  it('a pod replaced under the same name (new uid) starts empty, loads the repository and counts from zero', async () => {
+    // Prepare: the pod loaded v1 at start and served one request; the repository now pins v2.
+    await seedPool('p3', 1);
+    await fleet.sync([pod('p3-x-0', 'uid-3a', 'p3')]);
+    expect((await inferGood('p3', 'p3-x-0')).status).toBe(200);
+    expect(await successes('p3', 'p3-x-0')).toBe(1);
+    await seedPool('p3', 2);
 
     // Act
-    await fleet.sync([pod('p1-x-0', 'uid-a'), pod('p1-x-1', 'uid-b2')]);
+    await fleet.sync([pod('p3-x-0', 'uid-3b', 'p3')]);
 
     // Assess
-    expect(fleet.state('uid-b')).toBeUndefined();
-    expect(fleet.isLive('uid-b')).toBe(false);
-    expect(await status(`${podUrl('p1', 'p1-x-1')}/v2/models/good/versions/2/ready`)).toBe(200);
-    expect(await status(`${podUrl('p1', 'p1-x-1')}/v2/models/good/versions/1/ready`)).toBe(400);
+    expect(fleet.state('uid-3a')).toBeUndefined();
+    expect(fleet.isLive('uid-3a')).toBe(false);
+    expect(fleet.isReady('uid-3b')).toBe(true);
+    expect(await status(`${podUrl('p3', 'p3-x-0')}/v2/models/good/versions/2/ready`)).toBe(200);
+    expect(await status(`${podUrl('p3', 'p3-x-0')}/v2/models/good/versions/1/ready`)).toBe(400);
+    expect(await successes('p3', 'p3-x-0')).toBe(0);
   });
 
   it('gives no Triton answer for a removed pod or a pod never synced', async () => {
+    // Prepare
+    await fleet.sync([pod('p1-x-0', 'uid-a'), pod('p1-x-1', 'uid-b')]);
+    expect(await answered(`${podUrl('p1', 'p1-x-1')}/v2/health/live`)).toBe(true);
+
     // Act
     await fleet.sync([pod('p1-x-0', 'uid-a')]);
 
@@ -163,9 +195,11 @@ describe('sync starts one Triton per pod instance', () => {
   });
 
   it('answers the pool route from its first ready pod, and 503 for a pool with none', async () => {
+    // Prepare
+    await fleet.sync([pod('p1-x-0', 'uid-a')]);
     // Act
     const pool = fleet.poolUrlTemplate.replace('{pool}', 'p1');
-    const served = await status(`${pool}/v2/models/good/versions/2/ready`);
+    const served = await status(`${pool}/v2/models/good/versions/1/ready`);
     const empty = await status(`${fleet.poolUrlTemplate.replace('{pool}', 'p9')}/v2/health/ready`);
 
     // Assess
@@ -198,6 +232,7 @@ describe('the admin key comes from the pod args', () => {
   });
 
   it('serves health and metadata without the key', async () => {
+    await fleet.sync([pod('p1-x-0', 'uid-a')]);
     expect(await status(`${podUrl('p1', 'p1-x-0')}/v2/health/ready`)).toBe(200);
     expect(await status(`${podUrl('p1', 'p1-x-0')}/v2/models/good`)).toBe(200);
   });
