@@ -5,7 +5,12 @@
 import type { Bucket } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localStorageClient, type StorageServer, startStorageServer } from '../../infra/local/storage';
-import { startTritonServer, type TritonServer } from '../../infra/local/triton';
+import {
+  generateLoad,
+  parseTritonArgs,
+  startTritonServer,
+  type TritonServer,
+} from '../../infra/local/triton';
 import { startTritonFleet, type TritonFleet, type TritonPodProcess } from '../../infra/local/triton/fleet';
 
 const HEADER = 'inferplane-admin-key';
@@ -320,5 +325,77 @@ describe('loadAllAtStart on a single server', () => {
 
     // Assess
     expect(await status(`${server.url}/v2/models/good/ready`)).toBe(400);
+  });
+});
+
+describe('parseTritonArgs', () => {
+  it('reads the flags the product passes, in both --flag=value and --flag value forms', () => {
+    // Act
+    const args = parseTritonArgs([
+      'tritonserver',
+      '--model-store',
+      'gs://b/models/p',
+      '--model-control-mode=explicit',
+      '--load-model=a',
+      '--load-model',
+      'b',
+      '--strict-readiness=false',
+      '--disable-auto-complete-config',
+      '--http-restricted-api=model-repository,statistics:h=k=v',
+      '--metrics-port=8002',
+      '--backend-config=onnxruntime,default-max-batch-size=4',
+    ]);
+    // Assess
+    expect(args).toMatchObject({
+      repository: 'gs://b/models/p',
+      modelControl: 'explicit',
+      loadModels: ['a', 'b'],
+      strictReadiness: false,
+      exitOnError: true,
+      autoCompleteConfig: false,
+      metricsPort: 8002,
+      httpRestricted: [
+        { category: 'model-repository', header: 'h', value: 'k=v' },
+        { category: 'statistics', header: 'h', value: 'k=v' },
+      ],
+    });
+  });
+
+  it.each([
+    [
+      ['--model-repository=gs://b/m', '--load-model=a'],
+      "Use of '--load-model' requires setting '--model-control-mode=explicit' as well.",
+    ],
+    [
+      ['--model-repository=gs://b/m', '--model-control-mode=sometimes'],
+      "invalid value for --model-control-mode: 'sometimes'",
+    ],
+    [
+      ['--model-repository=gs://b/m', '--http-restricted-api=health:a=1', '--http-restricted-api=health:b=2'],
+      "api 'health' can not be specified in multiple config groups",
+    ],
+    [['--model-repository=gs://b/m', '--http-restricted-api=nokey'], /expects <API>/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseTritonArgs(argv)).toThrow(message);
+  });
+});
+
+describe('load generator through a pod route', () => {
+  it('drives a pod Triton and its metrics count the requests', async () => {
+    // Prepare
+    await seedPool('p4', 1);
+    await fleet.sync([pod('p4-x-0', 'uid-4', 'p4')]);
+    // Act
+    const result = await generateLoad({
+      url: podUrl('p4', 'p4-x-0'),
+      model: 'good',
+      rps: 100,
+      durationMs: 100,
+      maxRequests: 4,
+    });
+    // Assess
+    expect(result.sent).toBeGreaterThan(0);
+    expect(result.succeeded).toBe(result.sent);
+    expect(await successes('p4', 'p4-x-0')).toBe(result.sent);
   });
 });

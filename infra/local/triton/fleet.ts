@@ -52,6 +52,8 @@ export interface TritonFleet extends LocalServer {
    * has started or exited) and stops those whose uid is absent. Calls are serialized.
    */
   sync(pods: readonly TritonPodProcess[]): Promise<void>;
+  /** Resolves once every sync called so far has finished (new pods started or exited). */
+  idle(): Promise<void>;
   /** What the pod's `/v2/health/ready` answers; false for an unknown uid. */
   isReady(uid: string): boolean;
   /** What the pod's `/v2/health/live` answers; false for an unknown or exited uid. */
@@ -207,6 +209,7 @@ export async function startTritonFleet(options: TritonFleetOptions): Promise<Tri
     metricsUrlTemplate: `${base.url}/pools/{pool}/pods/{pod}/metrics`,
     poolUrlTemplate: `${base.url}/pools/{pool}`,
     sync,
+    idle: () => queue,
     isReady: (uid) => {
       const r = byUid.get(uid);
       return r?.state === 'running' && r.server?.isReady() === true;
