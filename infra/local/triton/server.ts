@@ -12,6 +12,7 @@
  * load call returns while versions are LOADING, as a slow real load looks to a client that timed
  * out, so callers must poll readiness.
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { type LocalServer, readBody, sendJson, startLocalServer } from '../common/server';
@@ -133,7 +134,7 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
   const clock = opts.clock ?? systemClock;
   const computeMsOf = (model: string) =>
     typeof opts.computeMs === 'function' ? opts.computeMs(model) : (opts.computeMs ?? 5);
-  let engine: Engine | undefined;
+  const engine = new Engine(clock, defaultGpu(opts.gpu?.uuid ?? `GPU-${randomUUID()}`, opts.gpu));
   let serverReady = false;
   let closed = false;
   // Triton serializes repository changes; so does this, which also keeps state updates simple.
@@ -214,7 +215,7 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
         record.versions.set(v, { state: 'UNAVAILABLE', reason: 'unloaded' });
     }
     models.set(name, record);
-    for (const v of plan.versions) engine?.setInstances(name, v, instanceCount(plan.config));
+    for (const v of plan.versions) engine.setInstances(name, v, instanceCount(plan.config));
     settleLater(record, 'LOADING', 'READY', '');
   }
 
@@ -382,15 +383,15 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     try {
       body = JSON.parse(raw);
     } catch (err) {
-      engine!.recordFailure(name, v, 'OTHER', arrived);
+      engine.recordFailure(name, v, 'OTHER', arrived);
       throw new HttpError(400, `failed to parse the request JSON buffer: ${String(err)}`);
     }
     const checked = validateInfer(name, config, body);
     if (!checked.ok) {
-      engine!.recordFailure(name, v, 'OTHER', arrived);
+      engine.recordFailure(name, v, 'OTHER', arrived);
       throw new HttpError(400, checked.error);
     }
-    await engine!.execute(name, v, checked.request.batch, computeMsOf(name), arrived);
+    await engine.execute(name, v, checked.request.batch, computeMsOf(name), arrived);
     return sendJson(res, 200, inferResponse(name, v, config, checked.request));
   }
 
@@ -402,7 +403,7 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
       if (name !== undefined && m !== name) continue;
       for (const [v, s] of [...r.versions].sort(([a], [b]) => a - b)) {
         if (s.state !== 'READY' || (wanted !== undefined && v !== wanted)) continue;
-        const st = engine!.stats(m, v);
+        const st = engine.stats(m, v);
         const d = (x: { count: number; ns: number }) => ({ count: x.count, ns: x.ns });
         rows.push({
           name: m,
@@ -474,7 +475,7 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     for (const [name, r] of models) {
       for (const [v, s] of r.versions) if (s.state === 'READY') loaded.push([name, v]);
     }
-    return engine!.metricsText(loaded);
+    return engine.metricsText(loaded);
   }
 
   const base = await startLocalServer(
@@ -495,7 +496,6 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     },
   );
 
-  engine = new Engine(clock, defaultGpu(opts.gpu?.uuid ?? gpuUuid(base.port), opts.gpu));
   const startupFailures: string[] = [];
   if (modelControl !== 'explicit' || opts.loadAllAtStart === true || (opts.loadModels ?? []).length > 0) {
     // Mode NONE (and `--load-model=*`) loads the whole repository at start. A failed model gets a
@@ -529,12 +529,6 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
       await base.close();
     },
   };
-}
-
-/** A stable fake GPU UUID per server. */
-function gpuUuid(seed: number): string {
-  const hex = (seed * 2654435761).toString(16).padStart(12, '0').slice(-12);
-  return `GPU-0a1b2c3d-4e5f-6071-8293-${hex}`;
 }
 
 /** Which path segments are parameters: model names and versions. */
