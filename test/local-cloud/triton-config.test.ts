@@ -195,3 +195,123 @@ describe('the config parameter (proto3 JSON)', () => {
     }
   });
 });
+
+describe("Triton's own checks at load", () => {
+  const onnx = (extra: string) => `name: "NAME"\nplatform: "onnxruntime_onnx"\n${extra}`;
+  const cases: Array<[string, string, string[], string]> = [
+    [
+      'an unknown platform',
+      'name: "NAME"\nplatform: "tensorflow_savedmodel_x"',
+      ['1/model.onnx'],
+      "unexpected platform type 'tensorflow_savedmodel_x' for NAME",
+    ],
+    [
+      'neither platform nor backend',
+      'name: "NAME"',
+      ['1/model.onnx'],
+      "must specify 'platform' or 'backend' for 'NAME'",
+    ],
+    [
+      'a platform/backend mismatch',
+      onnx('backend: "pytorch"'),
+      ['1/model.onnx'],
+      "unexpected 'platform' and 'backend' pair, got:onnxruntime_onnx, pytorch",
+    ],
+    [
+      'an unknown backend',
+      'name: "NAME"\nbackend: "vllm_x"',
+      ['1/model.py'],
+      "unable to find 'libtriton_vllm_x.so' or 'vllm_x/model.py' for model 'NAME'",
+    ],
+    [
+      'a negative max_batch_size',
+      onnx('max_batch_size: -1'),
+      ['1/model.onnx'],
+      "'max_batch_size' must be non-negative value for NAME",
+    ],
+    [
+      'an input without data_type',
+      onnx('input { name: "x" dims: [1] }'),
+      ['1/model.onnx'],
+      "model input 'x' must specify 'data_type'",
+    ],
+    [
+      'an output without dims',
+      onnx('output { name: "y" data_type: TYPE_FP32 }'),
+      ['1/model.onnx'],
+      "model output 'y' must specify 'dims'",
+    ],
+    [
+      'a zero dimension',
+      onnx('input { name: "x" data_type: TYPE_FP32 dims: [0] }'),
+      ['1/model.onnx'],
+      "model input 'x' dimension must be integer >= 1, or -1 to indicate a variable-size dimension",
+    ],
+    [
+      'a preferred batch over max_batch_size',
+      onnx('max_batch_size: 4\ndynamic_batching { preferred_batch_size: [8] }'),
+      ['1/model.onnx'],
+      'dynamic batching preferred size must be <= max batch size for NAME',
+    ],
+    [
+      'an ensemble with an instance group',
+      'name: "NAME"\nplatform: "ensemble"\ninstance_group {}\nensemble_scheduling { step { model_name: "a" } }',
+      ['1/'],
+      "instance group should not be specified for ensemble 'NAME'",
+    ],
+    [
+      'an ensemble without steps',
+      'name: "NAME"\nplatform: "ensemble"\nensemble_scheduling {}',
+      ['1/'],
+      "must specify 'step' for ensemble 'NAME'",
+    ],
+    [
+      'ensemble scheduling on a model',
+      onnx('ensemble_scheduling { step { model_name: "a" } }'),
+      ['1/model.onnx'],
+      "ensemble scheduling cannot be set for model 'NAME' whose platform is not ensemble",
+    ],
+    [
+      'a pinned version that is absent',
+      onnx('version_policy { specific { versions: [2] } }'),
+      ['1/model.onnx'],
+      "version 2 is specified for model 'NAME', but the version directory is not present",
+    ],
+    [
+      'a default_model_filename that is absent',
+      onnx('default_model_filename: "net.onnx"'),
+      ['1/model.onnx'],
+      "model file '1/net.onnx' not found for model 'NAME'",
+    ],
+  ];
+  it.each(cases)('refuses %s', async (_name, text, versionFiles, message) => {
+    // Prepare
+    const model = `c${cases.findIndex((c) => c[1] === text)}`;
+    files.set(`${model}/config.pbtxt`, text.replaceAll('NAME', model));
+    for (const f of versionFiles) files.set(`${model}/${f}`, f.endsWith('/') ? '' : 'bytes');
+    // Act
+    const res = await load(model);
+    // Assess
+    expect(res.status).toBe(400);
+    expect(res.error).toContain(message.replaceAll('NAME', model));
+    expect(await row(model)).toMatchObject({ state: 'UNAVAILABLE' });
+  });
+
+  it('accepts default_model_filename in place of the backend default', async () => {
+    files.set('dmf/config.pbtxt', 'name: "dmf"\nbackend: "onnxruntime"\ndefault_model_filename: "net.onnx"');
+    files.set('dmf/1/net.onnx', 'o');
+    expect(await load('dmf')).toEqual({ status: 200 });
+    const served = (await (await fetch(`${triton.url}/v2/models/dmf/config`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(served).toMatchObject({
+      name: 'dmf',
+      platform: 'onnxruntime_onnx',
+      backend: 'onnxruntime',
+      max_batch_size: 0,
+      version_policy: { latest: { num_versions: 1 } },
+      instance_group: [{ name: 'dmf_0', kind: 'KIND_GPU', count: 1, gpus: [0] }],
+    });
+  });
+});
