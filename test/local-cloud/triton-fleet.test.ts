@@ -255,6 +255,23 @@ describe('flags', () => {
     expect(await answered(`${podUrl('p1', 'p1-e-0')}/v2/health/live`)).toBe(false);
   });
 
+  it.each([
+    ['exits', [] as string[], 'exited'],
+    ['starts with nothing loaded', ['--exit-on-error=false'], 'running'],
+  ])('with a repository it cannot poll, Triton %s', async (_name, extraArgs, state) => {
+    // Act
+    const args = ['tritonserver', '--model-repository=gs://no-such-bucket/models/p1', ...extraArgs];
+    const uid = `uid-nobucket-${state}`;
+    await fleet.sync([pod('p1-nb-0', uid, 'p1', args)]);
+    // Assess
+    expect(fleet.state(uid)).toBe(state);
+    if (state === 'exited')
+      expect(fleet.exitReason(uid)).toMatch(
+        /failed to poll model repository 'gs:\/\/no-such-bucket\/models\/p1'/,
+      );
+    else expect(fleet.isReady(uid)).toBe(true);
+  });
+
   it('with strict readiness a pod with an UNAVAILABLE model is live but not ready', async () => {
     // Act
     const args = tritonArgs('p1').filter((a) => a !== '--strict-readiness=false');

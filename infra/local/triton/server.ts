@@ -86,7 +86,7 @@ export interface TritonServer extends LocalServer {
   isLive(): boolean;
   /** What `/v2/health/ready` answers (strict readiness included). */
   isReady(): boolean;
-  /** Models that failed to load at start (for `--exit-on-error`). */
+  /** Models that failed to load at start, or the repository poll failure (for `--exit-on-error`). */
   readonly startupFailures: readonly string[];
   /** The metrics port's `/metrics` text. */
   metricsText(): string;
@@ -504,7 +504,12 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     const failed: string[] = [];
     // With --exit-on-error=false Triton starts even when the repository cannot be polled.
     const all = modelControl !== 'explicit' || opts.loadAllAtStart === true;
-    const names = all ? await repositoryModels().catch(() => [] as string[]) : [...(opts.loadModels ?? [])];
+    const names = all
+      ? await repositoryModels().catch((err: unknown) => {
+          startupFailures.push(`failed to poll model repository '${opts.repository}': ${String(err)}`);
+          return [] as string[];
+        })
+      : [...(opts.loadModels ?? [])];
     for (const name of names) {
       await load(name, undefined).catch(() => failed.push(name));
     }
