@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ensureBuckets, LOCAL_CLUSTER, writeLocalPolicy } from '../infra/local/control-plane';
 import { startGkeServer } from '../infra/local/gke';
 import { startKubernetesServer } from '../infra/local/kubernetes';
+import { tritonProcesses } from '../infra/local/pod-triton';
 import { localStorageClient } from '../infra/local/storage/client';
 import { startTritonFleet } from '../infra/local/triton/fleet';
 import { gcsByteSource } from '../shared/adapters/storage';
@@ -55,10 +56,10 @@ export const memoryCases: Record<string, MemoryCase> = {
     const buckets = { incomingBucket: `bench-in-${suffix}`, repositoryBucket: `bench-repo-${suffix}` };
     const gke = await startGkeServer({ dir: join(dir, 'gke'), cluster: LOCAL_CLUSTER, operationPhaseMs: 0 });
     const kubernetes = await startKubernetesServer({});
-    const triton = await startTritonFleet({
-      storageUrl: ctx.storageUrl,
-      repositoryBucket: buckets.repositoryBucket,
-      loadDelayMs: 0,
+    const triton = await startTritonFleet({ storageUrl: ctx.storageUrl, loadDelayMs: 0 });
+    // As in the cluster: each pod the Deployment runs gets its own Triton, started from its args.
+    kubernetes.onChange(() => {
+      void triton.sync(tritonProcesses(kubernetes.pods(), (kind) => kubernetes.objects(kind)));
     });
     try {
       const storage = localStorageClient(ctx.storageUrl);

@@ -6,9 +6,9 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_ADMIN_HEADER } from '../../shared/cluster/triton';
 import { type GkeServer, startGkeServer } from './gke';
 import { type KubernetesServer, startKubernetesServer } from './kubernetes';
+import { tritonProcesses } from './pod-triton';
 import { type StorageServer, startStorageServer } from './storage';
 import { startTritonFleet, type TritonFleet } from './triton/fleet';
 
@@ -17,12 +17,17 @@ export interface LocalCloudOptions {
   project?: string;
   location?: string;
   cluster?: string;
-  /** Bucket of the Triton model repositories (one folder per GPU pool under `models/`). */
+  /**
+   * Bucket of the Triton model repositories. Unused by the servers since each pod's Triton reads
+   * the repository its `--model-repository` names; kept so callers need not change.
+   */
   repositoryBucket?: string;
   /** How long each GKE operation phase (PENDING, RUNNING) lasts. */
   operationPhaseMs?: number;
   /** How long Triton keeps a model LOADING before READY. */
   tritonLoadDelayMs?: number;
+  /** Simulated compute time of one Triton execution, in ms (default 5). */
+  tritonComputeMs?: number;
   ports?: { storage?: number; gke?: number; kubernetes?: number; triton?: number };
 }
 
@@ -42,7 +47,6 @@ export interface LocalCloud {
 
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
   const dir = options.dir ?? (await mkdtemp(path.join(tmpdir(), 'inferplane-cloud-')));
-  const repositoryBucket = options.repositoryBucket ?? 'local-triton-repo';
   const storage = await startStorageServer({ dir: path.join(dir, 'storage'), port: options.ports?.storage });
   const gke = await startGkeServer({
     dir: path.join(dir, 'gke'),
@@ -59,16 +63,17 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const triton = await startTritonFleet({
     port: options.ports?.triton,
     storageUrl: storage.url,
-    repositoryBucket,
-    // As the Deployment starts Triton: the repository API is the control plane's alone.
-    restrictedApiHeader: DEFAULT_ADMIN_HEADER,
     ...(options.tritonLoadDelayMs === undefined ? {} : { loadDelayMs: options.tritonLoadDelayMs }),
+    ...(options.tritonComputeMs === undefined ? {} : { computeMs: options.tritonComputeMs }),
   });
-  // Pods live as long as their Deployment runs them: a pod scaled away stops, and one started
-  // later under the same name is a new Triton that loads the repository again.
+  // Each pod instance runs its own Triton, started from its container's args (the admin key
+  // expanded from its Secret): a pod scaled away stops, and a new pod is a fresh Triton.
+  const syncTriton = () =>
+    triton.sync(tritonProcesses(kubernetes.pods(), (kind) => kubernetes.objects(kind)));
   kubernetes.onChange(() => {
-    void triton.retainPods(kubernetes.pods().map((p) => p.metadata.name));
+    void syncTriton();
   });
+  await syncTriton();
   return {
     dir,
     storage,

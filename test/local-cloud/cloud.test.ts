@@ -1,9 +1,71 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localContainerClient } from '../../infra/local/gke/client';
+import { localKubeConfig } from '../../infra/local/kubernetes';
 import { localStorageClient } from '../../infra/local/storage/client';
+
+/**
+ * Runs a one-replica Triton Deployment for `pool` whose admin key comes from a Secret through
+ * `$(TRITON_ADMIN_KEY)`, as the product's Deployment does; resolves with the pod's name once its
+ * Triton is ready.
+ */
+async function runTritonPool(cloud: LocalCloud, pool: string, key: string): Promise<string> {
+  const kc = localKubeConfig(cloud.endpoints.kubernetes);
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  await core.createNamespacedSecret({
+    namespace: 'default',
+    body: { metadata: { name: `${pool}-admin` }, stringData: { 'admin-key': key } },
+  });
+  const labels = { 'app.kubernetes.io/name': 'triton', 'app.kubernetes.io/instance': pool };
+  await apps.createNamespacedDeployment({
+    namespace: 'default',
+    body: {
+      metadata: { name: pool, labels },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: pool,
+                image: 'nvcr.io/nvidia/tritonserver:25.01-py3',
+                args: [
+                  'tritonserver',
+                  `--model-repository=gs://local-triton-repo/models/${pool}`,
+                  '--model-control-mode=explicit',
+                  '--load-model=*',
+                  '--exit-on-error=false',
+                  '--strict-readiness=false',
+                  '--http-restricted-api=model-repository:inferplane-admin-key=$(TRITON_ADMIN_KEY)',
+                ],
+                env: [
+                  {
+                    name: 'TRITON_ADMIN_KEY',
+                    valueFrom: { secretKeyRef: { name: `${pool}-admin`, key: 'admin-key' } },
+                  },
+                ],
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  const [pod] = cloud.kubernetes
+    .pods('default')
+    .filter((p) => p.metadata.labels?.['app.kubernetes.io/instance'] === pool);
+  for (let i = 0; i < 200 && !cloud.triton.isReady(pod!.metadata.uid); i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  expect(cloud.triton.isReady(pod!.metadata.uid)).toBe(true);
+  return pod!.metadata.name;
+}
 
 describe('the local cloud in one process', () => {
   let cloud: LocalCloud;
@@ -23,7 +85,8 @@ describe('the local cloud in one process', () => {
     const container = localContainerClient(cloud.endpoints.gke);
     const [cluster] = await container.getCluster({ name: cloud.endpoints.cluster });
     const k8s = await fetch(`${cloud.endpoints.kubernetes}/api/v1/namespaces/default`);
-    const podUrl = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', 'triton-l4-abc-0');
+    const podName = await runTritonPool(cloud, 'triton-l4', 'key-1');
+    const podUrl = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', podName);
     const triton = await fetch(`${podUrl}/v2/health/live`);
 
     // Assess
@@ -31,10 +94,10 @@ describe('the local cloud in one process', () => {
     expect(cluster.name).toBe('inference');
     expect(k8s.status).toBe(200);
     expect(triton.status).toBe(200);
-    expect(cloud.triton.pod('triton-l4', 'triton-l4-abc-0')?.repository).toBe(
+    expect(cloud.triton.pod('triton-l4', podName)?.repository).toBe(
       'gs://local-triton-repo/models/triton-l4',
     );
-    expect(cloud.triton.pods('triton-l4')).toEqual(['triton-l4-abc-0']);
+    expect(cloud.triton.pods('triton-l4')).toEqual([podName]);
     await container.close();
   });
 });
@@ -61,8 +124,9 @@ describe('npm run local-cloud', () => {
       // Assess
       expect(Object.keys(endpoints).sort()).toEqual(['cluster', 'gke', 'kubernetes', 'storage', 'triton']);
       expect(endpoints.cluster).toBe('projects/local-project/locations/us-central1/clusters/serving');
-      const pod = endpoints.triton!.replace('{pool}', 'p1').replace('{pod}', 'p1-abc-0');
-      expect((await fetch(`${pod}/v2/health/ready`)).status).toBe(200);
+      // No Deployment runs yet: the pool's Service has no ready pod behind it.
+      const service = endpoints.triton!.replace('/pods/{pod}', '').replace('{pool}', 'p1');
+      expect((await fetch(`${service}/v2/health/ready`)).status).toBe(503);
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -79,16 +143,23 @@ describe('the Triton fleet restricts the repository API as the Deployment does',
     await cloud?.close();
   });
 
-  it('refuses repository calls without the admin header, and serves health to anyone', async () => {
+  it('refuses repository calls without the admin key from the Secret, and serves health to anyone', async () => {
     await localStorageClient(cloud.endpoints.storage).createBucket('local-triton-repo');
-    const base = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', 'triton-l4-abc-0');
+    const podName = await runTritonPool(cloud, 'triton-l4', 'the-secret-key');
+    const base = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', podName);
     const refused = await fetch(`${base}/v2/repository/index`, { method: 'POST', body: '{}' });
-    const allowed = await fetch(`${base}/v2/repository/index`, {
+    const wrong = await fetch(`${base}/v2/repository/index`, {
       method: 'POST',
       body: '{}',
       headers: { 'inferplane-admin-key': 'any-key' },
     });
+    const allowed = await fetch(`${base}/v2/repository/index`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'inferplane-admin-key': 'the-secret-key' },
+    });
     expect(refused.status).toBe(403);
+    expect(wrong.status).toBe(403);
     expect(await refused.json()).toEqual({
       error: "This API is restricted, expecting header 'inferplane-admin-key'",
     });

@@ -220,7 +220,7 @@ describe('load failures make the model UNAVAILABLE with a reason', () => {
         'config.pbtxt': 'name: "bad-pbtxt"\nplatform: "onnxruntime_onnx"\nmax_batch_size 8\n',
         '1/model.onnx': 'o',
       },
-      /failed to read text proto from bad-pbtxt\/config\.pbtxt: 3:16: expected ':'/,
+      /failed to read text proto from gs:\/\/triton-repo\/models\/bad-pbtxt\/config\.pbtxt: Error parsing text-format inference\.ModelConfig: 3:16: Expected ":", found "8"\./,
     ],
     [
       'unknown-field',
@@ -228,12 +228,12 @@ describe('load failures make the model UNAVAILABLE with a reason', () => {
         'config.pbtxt': 'name: "unknown-field"\nplatform: "onnxruntime_onnx"\ninputs { }\n',
         '1/model.onnx': 'o',
       },
-      /unknown field\(s\): inputs \(at 3:1\)/,
+      /3:1: Message type "inference\.ModelConfig" has no field named "inputs"\./,
     ],
     [
       'mismatch',
       { 'config.pbtxt': onnxConfig('other-name'), '1/model.onnx': 'o' },
-      /'other-name' in the configuration does not match the directory name 'mismatch'/,
+      /unexpected directory name 'mismatch' for model 'other-name', directory name must equal model name/,
     ],
     [
       'no-file',
@@ -344,7 +344,7 @@ describe('config parameter of the load API', () => {
           }),
         },
       },
-      /unknown field 'inputs' \(inference-protocol name; ModelConfig uses 'input'\)/,
+      /invalid JSON in inference\.ModelConfig @ inputs: no such field: 'inputs'/,
     ],
     [
       'file overrides without config',

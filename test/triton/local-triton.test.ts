@@ -53,12 +53,12 @@ describe('planLoad', () => {
     [
       'syntax error',
       { name: 'm', files: ['config.pbtxt', '1/model.onnx'], configText: 'name: "m"\n}', isReady: none },
-      /m\/config\.pbtxt: 2:1: expected a field name/,
+      /m\/config\.pbtxt: Error parsing text-format inference\.ModelConfig: 2:1: Expected identifier, got: \}/,
     ],
     [
       'override not an object',
       { name: 'm', files: ['1/model.onnx'], configOverride: '[1]', isReady: none },
-      /the 'config' parameter: \(root\): expected a JSON object/,
+      /invalid JSON in inference\.ModelConfig: expected an object/,
     ],
     [
       'ensemble step not ready',

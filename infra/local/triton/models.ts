@@ -1,15 +1,25 @@
 /**
  * What the local Triton decides when asked to load a model, as a pure function of the files in
  * the model directory, the config text (or the load API's override) and the other models' states.
- * The server (server.ts) does the I/O and keeps the states.
+ * The server (server.ts) does the I/O and keeps the states. Configs are read with Triton's own
+ * schema (schema.ts), never with the product's codec.
  */
-import { ValidationError } from '../../../shared/runtime/errors';
-import { modelConfigFromJson, parseModelConfig } from '../../../shared/triton/config-codec';
-import { isEnsemble, validateRepositoryLayout } from '../../../shared/triton/layout';
-import type { ModelConfig, ModelTensor } from '../../../shared/triton/model-config';
-import { PbtxtSyntaxError } from '../../../shared/triton/pbtxt';
+import {
+  isEnsemble,
+  judgeModel,
+  type ModelConfig,
+  type ModelTensor,
+  protocolDatatype,
+  readJsonConfig,
+  readTextConfig,
+} from './config';
+import { ProtoJsonError } from './protojson';
+import { TextFormatError } from './textproto';
 
 export type ModelState = 'READY' | 'UNAVAILABLE' | 'LOADING' | 'UNLOADING';
+
+/** Triton reads at most this much of a config.pbtxt here (a guard against hostile uploads). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 export interface LoadInput {
   name: string;
@@ -17,6 +27,8 @@ export interface LoadInput {
   files: readonly string[];
   /** config.pbtxt text when the file exists. */
   configText?: string;
+  /** Where config.pbtxt lives, for messages (default `<name>/config.pbtxt`). */
+  configPath?: string;
   /** The load API's `parameters.config` JSON string; replaces config.pbtxt. */
   configOverride?: string;
   /** Which models are READY now (ensemble steps must be). */
@@ -37,32 +49,62 @@ export function planLoad(input: LoadInput): LoadPlan {
     return { ok: false, reason: `failed to poll model '${name}': model not found in any model repository` };
   }
   let config: ModelConfig;
-  try {
-    if (input.configOverride !== undefined) {
-      config = parseOverride(input.configOverride);
-    } else if (input.configText !== undefined) {
-      config = parseModelConfig(input.configText, { defaultName: name });
-    } else {
-      const auto = autoComplete(name, files);
-      if (!auto) {
+  if (input.configOverride !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(input.configOverride);
+    } catch (err) {
+      return {
+        ok: false,
+        reason: `failed to load '${name}': the 'config' parameter is not valid JSON: ${String(err)}`,
+      };
+    }
+    try {
+      config = readJsonConfig(json);
+    } catch (err) {
+      if (err instanceof ProtoJsonError) return { ok: false, reason: err.message };
+      throw err;
+    }
+  } else if (input.configText !== undefined) {
+    const where = input.configPath ?? `${name}/config.pbtxt`;
+    const bytes = Buffer.byteLength(input.configText, 'utf8');
+    if (bytes > MAX_CONFIG_BYTES) {
+      return {
+        ok: false,
+        reason: `failed to read text proto from ${where}: ${bytes} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`,
+      };
+    }
+    try {
+      config = readTextConfig(input.configText);
+    } catch (err) {
+      if (err instanceof TextFormatError) {
+        // Triton answers "failed to read text proto from <path>"; protobuf logs where and why.
         return {
           ok: false,
-          reason: `failed to poll model '${name}': missing config.pbtxt; auto-complete needs a model.onnx or model.plan in a version directory`,
+          reason: `failed to read text proto from ${where}: Error parsing text-format inference.ModelConfig: ${err.message}`,
         };
       }
-      config = auto;
+      throw err;
     }
-  } catch (err) {
-    return { ok: false, reason: configErrorReason(name, err, input.configOverride !== undefined) };
+  } else {
+    const auto = autoComplete(name, files);
+    if (!auto) {
+      return {
+        ok: false,
+        reason: `failed to poll model '${name}': missing config.pbtxt; auto-complete needs a model.onnx or model.plan in a version directory`,
+      };
+    }
+    config = auto;
   }
+  if (!config.name) config = { ...config, name };
 
-  const layout = validateRepositoryLayout(files, config, { modelName: name });
-  if (!layout.ok) return { ok: false, reason: layout.reasons.join('; ') };
+  const judged = judgeModel(name, files, config);
+  if (!judged.ok) return judged;
 
   if (isEnsemble(config)) {
-    const missing = [...new Set((config.ensemble_scheduling?.step ?? []).map((s) => s.model_name))].filter(
-      (m) => !input.isReady(m),
-    );
+    const missing = [
+      ...new Set((config.ensemble_scheduling?.step ?? []).map((s) => s.model_name ?? '')),
+    ].filter((m) => !input.isReady(m));
     if (missing.length > 0) {
       return {
         ok: false,
@@ -72,28 +114,7 @@ export function planLoad(input: LoadInput): LoadPlan {
       };
     }
   }
-  return { ok: true, config, versions: layout.versions };
-}
-
-function parseOverride(text: string): ModelConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ValidationError('config parameter', [
-      { path: '(root)', message: `not valid JSON: ${String(err)}` },
-    ]);
-  }
-  return modelConfigFromJson(json, 'config parameter');
-}
-
-function configErrorReason(name: string, err: unknown, override: boolean): string {
-  const where = override ? "the 'config' parameter" : `${name}/config.pbtxt`;
-  if (err instanceof PbtxtSyntaxError) return `failed to read text proto from ${where}: ${err.message}`;
-  if (err instanceof ValidationError) {
-    return `failed to parse ${where}: ${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
-  }
-  return `failed to read ${where}: ${String(err)}`;
+  return { ok: true, config, versions: judged.versions };
 }
 
 function autoComplete(name: string, files: readonly string[]): ModelConfig | undefined {
@@ -110,6 +131,10 @@ export function tensorMetadata(
   t: ModelTensor,
   maxBatchSize: number,
 ): { name: string; datatype: string; shape: number[] } {
-  const datatype = t.data_type === 'TYPE_STRING' ? 'BYTES' : t.data_type.replace(/^TYPE_/, '');
-  return { name: t.name, datatype, shape: maxBatchSize > 0 ? [-1, ...t.dims] : [...t.dims] };
+  const dims = t.dims ?? [];
+  return {
+    name: t.name ?? '',
+    datatype: protocolDatatype(t.data_type),
+    shape: maxBatchSize > 0 ? [-1, ...dims] : [...dims],
+  };
 }

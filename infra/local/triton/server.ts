@@ -1,8 +1,10 @@
 /**
  * A local Triton Inference Server: the HTTP endpoints of the KServe v2 protocol and Triton's model
- * repository extension that the control plane calls (health, model readiness, metadata, config,
- * repository index, load, unload, metrics). It does not run models; it judges the repository the
- * way Triton does, from the same bucket, so a bad upload fails here as it would on GKE.
+ * repository, statistics and configuration extensions (health, model readiness, metadata, config,
+ * repository index, load, unload, infer, stats, metrics). It judges the repository the way Triton
+ * does, from the same bucket, with Triton's own schema, so a bad upload fails here as it would on
+ * GKE. Inference is simulated (engine.ts): inputs are checked against the config, outputs are
+ * zeros, and service time follows a capacity model, so metrics move under load.
  *
  * Wire behaviour follows Triton: errors are `{"error": "..."}`; load/unload in model control mode
  * NONE are refused with 503 "explicit model load / unload is not allowed if polling is enabled";
@@ -10,13 +12,14 @@
  * load call returns while versions are LOADING, as a slow real load looks to a client that timed
  * out, so callers must poll readiness.
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { toLoadApiConfigParameter } from '../../../shared/triton/config-codec';
-import { isEnsemble } from '../../../shared/triton/layout';
-import type { ModelConfig } from '../../../shared/triton/model-config';
 import { type LocalServer, readBody, sendJson, startLocalServer } from '../common/server';
 import { localStorageClient } from '../storage/client';
+import { instanceCount, isEnsemble, type ModelConfig, servedConfig } from './config';
+import { type Clock, defaultGpu, Engine, type GpuOptions, systemClock } from './engine';
+import { inferResponse, validateInfer } from './infer';
 import { type ModelState, planLoad, tensorMetadata } from './models';
 import { gcsRepositoryReader, parseRepositoryUrl, type RepositoryReader } from './repository';
 
@@ -28,17 +31,43 @@ export interface TritonServerOptions {
   /** `gs://bucket[/prefix]`. */
   repository: string;
   /** Default 'explicit'. 'none' loads every model at start and refuses load/unload. */
-  modelControl?: 'explicit' | 'none';
+  modelControl?: 'explicit' | 'none' | 'poll';
   /**
    * Explicit mode only: load every model in the repository at start, as `--load-model=*` does
    * (mode 'none' always does). Models that fail to load end UNAVAILABLE; the server still starts.
    */
   loadAllAtStart?: boolean;
+  /** Explicit mode: models to load at start (`--load-model=<name>`, repeatable). */
+  loadModels?: readonly string[];
   /** How long versions stay LOADING (and UNLOADING) before the change completes. Default 0. */
   loadDelayMs?: number;
   /** Reads the repository; default a GCS reader over `storageUrl`. */
   reader?: RepositoryReader;
   random?: () => number;
+  /**
+   * `--http-restricted-api`: each API category (`model-repository`, `inference`, `health`,
+   * `metadata`, `model-config`, `statistics`, ...) may demand one header with one value; calls
+   * without it get 403 as from Triton.
+   */
+  restrictedApis?: readonly RestrictedApi[];
+  /**
+   * `--strict-readiness` (Triton's default is true): `/v2/health/ready` answers 200 only while every
+   * model the server knows is READY. Default false here, so a lone server stays ready.
+   */
+  strictReadiness?: boolean;
+  /** Simulated compute time of one execution, in ms (default 5); per model when a function. */
+  computeMs?: number | ((model: string) => number);
+  clock?: Clock;
+  /** The simulated GPU (default an L4 with a uuid derived from the port). */
+  gpu?: Partial<GpuOptions>;
+  /** `--allow-metrics=false` turns `/metrics` off. Default true. */
+  allowMetrics?: boolean;
+}
+
+export interface RestrictedApi {
+  category: string;
+  header: string;
+  value: string;
 }
 
 export interface ModelStatus {
@@ -50,9 +79,17 @@ export interface ModelStatus {
 
 export interface TritonServer extends LocalServer {
   readonly repository: string;
-  readonly modelControl: 'explicit' | 'none';
+  readonly modelControl: 'explicit' | 'none' | 'poll';
   /** The index as `POST /v2/repository/index` returns it. */
   index(readyOnly?: boolean): Promise<ModelStatus[]>;
+  /** What `/v2/health/live` answers. */
+  isLive(): boolean;
+  /** What `/v2/health/ready` answers (strict readiness included). */
+  isReady(): boolean;
+  /** Models that failed to load at start, or the repository poll failure (for `--exit-on-error`). */
+  readonly startupFailures: readonly string[];
+  /** The metrics port's `/metrics` text. */
+  metricsText(): string;
 }
 
 interface VersionRecord {
@@ -68,7 +105,7 @@ interface ModelRecord {
   timer?: NodeJS.Timeout;
 }
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -94,6 +131,10 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
       return gcsRepositoryReader(localStorageClient(opts.storageUrl), location);
     })();
   const models = new Map<string, ModelRecord>();
+  const clock = opts.clock ?? systemClock;
+  const computeMsOf = (model: string) =>
+    typeof opts.computeMs === 'function' ? opts.computeMs(model) : (opts.computeMs ?? 5);
+  const engine = new Engine(clock, defaultGpu(opts.gpu?.uuid ?? `GPU-${randomUUID()}`, opts.gpu));
   let serverReady = false;
   let closed = false;
   // Triton serializes repository changes; so does this, which also keeps state updates simple.
@@ -141,6 +182,7 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
       name,
       files,
       ...(configText === undefined ? {} : { configText }),
+      configPath: `${opts.repository.replace(/\/+$/, '')}/${name}/config.pbtxt`,
       ...(configOverride === undefined ? {} : { configOverride }),
       isReady: (m) => isReady(m),
     });
@@ -173,6 +215,7 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
         record.versions.set(v, { state: 'UNAVAILABLE', reason: 'unloaded' });
     }
     models.set(name, record);
+    for (const v of plan.versions) engine.setInstances(name, v, instanceCount(plan.config));
     settleLater(record, 'LOADING', 'READY', '');
   }
 
@@ -185,7 +228,7 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     record.failure = undefined;
     settleLater(record, 'UNLOADING', 'UNAVAILABLE', 'unloaded');
     if (dependents && record.config && isEnsemble(record.config)) {
-      for (const step of record.config.ensemble_scheduling?.step ?? []) unload(step.model_name, true);
+      for (const step of record.config.ensemble_scheduling?.step ?? []) unload(step.model_name ?? '', true);
     }
   }
 
@@ -207,6 +250,37 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     return readyOnly ? rows.filter((r) => r.state === 'READY') : rows;
   }
 
+  /** Which restricted-API category a route belongs to (Triton's RestrictedCategory). */
+  function categoryOf(route: string): string | undefined {
+    if (route.includes(' /v2/health/') || route.endsWith('/ready')) return 'health';
+    if (route.includes(' /v2/repository/')) return 'model-repository';
+    if (route.endsWith('/infer')) return 'inference';
+    if (route.endsWith('/config')) return 'model-config';
+    if (route.endsWith('/stats')) return 'statistics';
+    if (route === 'GET /v2' || route.startsWith('GET /v2/models/')) return 'metadata';
+    return undefined;
+  }
+
+  function refuseIfRestricted(req: IncomingMessage, route: string): void {
+    const category = categoryOf(route);
+    const rule = opts.restrictedApis?.find((r) => r.category === category);
+    if (!rule) return;
+    const sent = req.headers[rule.header.toLowerCase()];
+    if (sent !== rule.value) {
+      throw new HttpError(403, `This API is restricted, expecting header '${rule.header}'`);
+    }
+  }
+
+  function serverIsReady(): boolean {
+    if (!serverReady || closed) return false;
+    if (!opts.strictReadiness) return true;
+    return [...models.values()].every(
+      (r) =>
+        r.versions.size > 0 &&
+        [...r.versions.values()].every((v) => v.state === 'READY' || v.reason === 'unloaded'),
+    );
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://triton');
     const parts = url.pathname
@@ -215,17 +289,32 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
       .map(decodeSegment);
     const method = req.method ?? 'GET';
     const route = `${method} /${parts.map((p, i) => (isParam(parts, i) ? ':' : p)).join('/')}`;
+    refuseIfRestricted(req, route);
 
     switch (route) {
       case 'GET /v2/health/live':
-        return status(res, 200);
+        return status(res, closed ? 400 : 200);
       case 'GET /v2/health/ready':
-        return status(res, serverReady ? 200 : 400);
+        return status(res, serverIsReady() ? 200 : 400);
       case 'GET /v2':
         return sendJson(res, 200, {
           name: 'triton',
           version: 'local',
-          extensions: ['model_repository', 'model_configuration'],
+          extensions: [
+            'classification',
+            'sequence',
+            'model_repository',
+            'model_repository(unload_dependents)',
+            'schedule_policy',
+            'model_configuration',
+            'system_shared_memory',
+            'cuda_shared_memory',
+            'binary_tensor_data',
+            'parameters',
+            'statistics',
+            'trace',
+            'logging',
+          ],
         });
       case 'GET /v2/models/:/ready':
         return status(res, isReady(parts[2]!) ? 200 : 400);
@@ -236,11 +325,15 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
         return sendJson(res, 200, metadata(parts[2]!, parts[4]));
       case 'GET /v2/models/:/config':
       case 'GET /v2/models/:/versions/:/config':
-        return sendJson(
-          res,
-          200,
-          JSON.parse(toLoadApiConfigParameter(readyRecord(parts[2]!, parts[4]).config!)),
-        );
+        return sendJson(res, 200, servedConfig(readyRecord(parts[2]!, parts[4]).config!));
+      case 'POST /v2/models/:/infer':
+      case 'POST /v2/models/:/versions/:/infer':
+        return infer(req, res, parts[2]!, parts[4]);
+      case 'GET /v2/models/stats':
+        return sendJson(res, 200, { model_stats: statistics(undefined, undefined) });
+      case 'GET /v2/models/:/stats':
+      case 'GET /v2/models/:/versions/:/stats':
+        return sendJson(res, 200, { model_stats: statistics(parts[2]!, parts[4]) });
       case 'POST /v2/repository/index': {
         const body = await jsonBody(req, indexBodySchema);
         return sendJson(res, 200, await index(body.ready === true));
@@ -259,7 +352,8 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
         return sendJson(res, 200, {});
       }
       case 'GET /metrics':
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        if (opts.allowMetrics === false) throw new HttpError(404, 'Not Found');
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
         res.end(metricsText());
         return;
       default:
@@ -267,8 +361,84 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     }
   }
 
+  /** The version a request is served by: the one named, or the highest READY one. */
+  function servingVersion(
+    name: string,
+    version: string | undefined,
+  ): { record: ModelRecord; version: number } {
+    const record = readyRecord(name, version);
+    const v =
+      version === undefined
+        ? Math.max(...[...record.versions].filter(([, s]) => s.state === 'READY').map(([n]) => n))
+        : versionOf(version);
+    return { record, version: v };
+  }
+
+  async function infer(req: IncomingMessage, res: ServerResponse, name: string, version: string | undefined) {
+    const arrived = clock.now();
+    const raw = (await readBody(req, 64 * 1024 * 1024)).toString('utf8');
+    const { record, version: v } = servingVersion(name, version);
+    const config = record.config!;
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch (err) {
+      engine.recordFailure(name, v, 'OTHER', arrived);
+      throw new HttpError(400, `failed to parse the request JSON buffer: ${String(err)}`);
+    }
+    const checked = validateInfer(name, config, body);
+    if (!checked.ok) {
+      engine.recordFailure(name, v, 'OTHER', arrived);
+      throw new HttpError(400, checked.error);
+    }
+    await engine.execute(name, v, checked.request.batch, computeMsOf(name), arrived);
+    return sendJson(res, 200, inferResponse(name, v, config, checked.request));
+  }
+
+  function statistics(name: string | undefined, version: string | undefined): unknown[] {
+    const wanted = version === undefined ? undefined : versionOf(version);
+    if (name !== undefined) readyRecord(name, version);
+    const rows: unknown[] = [];
+    for (const [m, r] of [...models].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (name !== undefined && m !== name) continue;
+      for (const [v, s] of [...r.versions].sort(([a], [b]) => a - b)) {
+        if (s.state !== 'READY' || (wanted !== undefined && v !== wanted)) continue;
+        const st = engine.stats(m, v);
+        const d = (x: { count: number; ns: number }) => ({ count: x.count, ns: x.ns });
+        rows.push({
+          name: m,
+          version: String(v),
+          last_inference: Math.round(st.lastInferenceMs),
+          inference_count: st.inferenceCount,
+          execution_count: st.executionCount,
+          inference_stats: {
+            success: d(st.success),
+            fail: d(st.fail),
+            queue: d(st.queue),
+            compute_input: d(st.computeInput),
+            compute_infer: d(st.computeInfer),
+            compute_output: d(st.computeOutput),
+            cache_hit: { count: 0, ns: 0 },
+            cache_miss: { count: 0, ns: 0 },
+          },
+          response_stats: {},
+          batch_stats: [...st.batches]
+            .sort(([a], [b]) => a - b)
+            .map(([size, b]) => ({
+              batch_size: size,
+              compute_input: d(b.computeInput),
+              compute_infer: d(b.computeInfer),
+              compute_output: d(b.computeOutput),
+            })),
+          memory_usage: [],
+        });
+      }
+    }
+    return rows;
+  }
+
   function refuseWithoutModelControl(): void {
-    if (modelControl === 'none') {
+    if (modelControl !== 'explicit') {
       throw new HttpError(503, 'explicit model load / unload is not allowed if polling is enabled');
     }
   }
@@ -301,21 +471,11 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
   }
 
   function metricsText(): string {
-    const lines = [
-      '# HELP nv_inference_request_success Number of successful inference requests, all batch sizes',
-      '# TYPE nv_inference_request_success counter',
-    ];
-    const ready: Array<[string, number]> = [];
+    const loaded: Array<[string, number]> = [];
     for (const [name, r] of models) {
-      for (const [v, s] of r.versions) if (s.state === 'READY') ready.push([name, v]);
+      for (const [v, s] of r.versions) if (s.state === 'READY') loaded.push([name, v]);
     }
-    for (const [m, v] of ready) lines.push(`nv_inference_request_success{model="${m}",version="${v}"} 0`);
-    lines.push(
-      '# HELP nv_inference_count Number of inferences performed',
-      '# TYPE nv_inference_count counter',
-    );
-    for (const [m, v] of ready) lines.push(`nv_inference_count{model="${m}",version="${v}"} 0`);
-    return `${lines.join('\n')}\n`;
+    return engine.metricsText(loaded);
   }
 
   const base = await startLocalServer(
@@ -336,17 +496,24 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     },
   );
 
-  if (modelControl === 'none' || opts.loadAllAtStart === true) {
+  const startupFailures: string[] = [];
+  if (modelControl !== 'explicit' || opts.loadAllAtStart === true || (opts.loadModels ?? []).length > 0) {
     // Mode NONE (and `--load-model=*`) loads the whole repository at start. A failed model gets a
     // second try after the others, so an ensemble listed before its steps still loads (without a
     // load delay).
     const failed: string[] = [];
     // With --exit-on-error=false Triton starts even when the repository cannot be polled.
-    const names = await repositoryModels().catch(() => [] as string[]);
+    const all = modelControl !== 'explicit' || opts.loadAllAtStart === true;
+    const names = all
+      ? await repositoryModels().catch((err: unknown) => {
+          startupFailures.push(`failed to poll model repository '${opts.repository}': ${String(err)}`);
+          return [] as string[];
+        })
+      : [...(opts.loadModels ?? [])];
     for (const name of names) {
       await load(name, undefined).catch(() => failed.push(name));
     }
-    for (const name of failed) await load(name, undefined).catch(() => undefined);
+    for (const name of failed) await load(name, undefined).catch(() => startupFailures.push(name));
   }
   serverReady = true;
 
@@ -358,6 +525,10 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
     repository: opts.repository,
     modelControl,
     index,
+    isLive: () => !closed,
+    isReady: serverIsReady,
+    startupFailures,
+    metricsText,
     close: async () => {
       closed = true;
       for (const r of models.values()) if (r.timer) clearTimeout(r.timer);
@@ -369,7 +540,10 @@ export async function startTritonServer(opts: TritonServerOptions): Promise<Trit
 /** Which path segments are parameters: model names and versions. */
 function isParam(parts: string[], i: number): boolean {
   if (parts[0] !== 'v2') return false;
-  if (parts[1] === 'models') return i === 2 || (i === 4 && parts[3] === 'versions');
+  if (parts[1] === 'models') {
+    if (parts.length === 3 && parts[2] === 'stats') return false;
+    return i === 2 || (i === 4 && parts[3] === 'versions');
+  }
   if (parts[1] === 'repository' && parts[2] === 'models') return i === 3;
   return false;
 }
