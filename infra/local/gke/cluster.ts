@@ -77,10 +77,13 @@ interface StoredOperation {
   nodepoolConditions?: StatusCondition[];
 }
 
+/**
+ * google.rpc.Status. No `details`: the REST client decodes Any by type and knows no
+ * error_details types, so an ErrorInfo there would make every read of the operation fail.
+ */
 interface OperationError {
   code: number;
   message: string;
-  details?: Record<string, unknown>[];
 }
 
 interface State {
@@ -531,14 +534,6 @@ export class EmulatedCluster {
       error: {
         code: RpcCode.RESOURCE_EXHAUSTED,
         message,
-        details: [
-          {
-            '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
-            reason: 'GCE_STOCKOUT',
-            domain: 'container.googleapis.com',
-            metadata: { zones: granted.short.join(','), machineType: pool.config.machineType ?? '' },
-          },
-        ],
       },
     };
   }
