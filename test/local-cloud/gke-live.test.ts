@@ -389,6 +389,29 @@ describe('local GKE server: live node pools and faults', () => {
       });
     });
 
+    it('names every zone left short, and only those', async () => {
+      // Prepare
+      server.capacity.set({ zone: 'us-central1-b', stockout: true });
+      server.capacity.set({ zone: 'us-central1-c', machineType: 'g2-standard-8', available: 0 });
+      server.capacity.set({ zone: 'us-central1-a', machineType: 'e2-standard-4', available: 0 });
+
+      // Act
+      const op = await done(
+        client.createNodePool({ parent: server.clusterName, nodePool: l4Pool('l4', { locations: ZONES }) }),
+      );
+
+      // Assess
+      expect(op.error?.message).toContain('Expected 3, running 1, transitioning 2');
+      expect(op.error?.message).toContain("zones/us-central1-b' does not have enough resources");
+      expect(op.error?.message).toContain("zones/us-central1-c' does not have enough resources");
+      expect(op.error?.message).not.toContain("zones/us-central1-a'");
+      expect(view('l4')?.nodeCountPerZone).toEqual({
+        'us-central1-a': 1,
+        'us-central1-b': 0,
+        'us-central1-c': 0,
+      });
+    });
+
     it('gives a zone with little capacity only what it has, counting other pools of the machine type', async () => {
       // Prepare
       server.capacity.set({ zone: 'us-central1-a', machineType: 'g2-standard-8', available: 3 });
