@@ -446,29 +446,53 @@ describe('local GKE server: live node pools and faults', () => {
       ]);
     });
 
-    it('puts a pool that got no node at all in ERROR, and a later setSize with capacity back to RUNNING', async () => {
+    it('puts a pool that got no node at all in ERROR, and fills it once capacity comes back', async () => {
       // Prepare
       server.capacity.set({ zone: 'us-central1-a', stockout: true });
       await done(
         client.createNodePool({
           parent: server.clusterName,
-          nodePool: l4Pool('l4', { initialNodeCount: 2 }),
+          nodePool: l4Pool('l4', { initialNodeCount: 3 }),
         }),
       );
       const [failed] = await client.getNodePool({ name: pool('l4') });
+      const changes: string[] = [];
+      server.onChange(() =>
+        changes.push(`${view('l4')?.status}:${view('l4')?.nodeCountPerZone['us-central1-a']}`),
+      );
 
-      // Act
+      // Act: the instance group keeps trying, with no new operation
+      server.capacity.set({ zone: 'us-central1-a', available: 1 });
       server.capacity.clear();
-      const op = await done(client.setNodePoolSize({ name: pool('l4'), nodeCount: 2 }));
       const [recovered] = await client.getNodePool({ name: pool('l4') });
+      const [ops] = await client.listOperations({ parent: 'projects/local-project/locations/us-central1' });
 
       // Assess
       expect(failed.status).toBe('ERROR');
-      expect(op.error).toBeNull();
+      expect(changes).toEqual(['RUNNING_WITH_ERROR:1', 'RUNNING:3']);
       expect(recovered.status).toBe('RUNNING');
       expect(recovered.statusMessage).toBe('');
       expect(recovered.conditions).toEqual([]);
-      expect(view('l4')?.nodeCountPerZone).toEqual({ 'us-central1-a': 2 });
+      expect(ops.operations).toHaveLength(1);
+    });
+
+    it('does not retry what the autoscaler asked for', async () => {
+      // Prepare
+      server.setOperationPhaseMs(0);
+      await client.createNodePool({
+        parent: server.clusterName,
+        nodePool: l4Pool('l4', { autoscaling: { enabled: true, minNodeCount: 0, maxNodeCount: 5 } }),
+      });
+      server.capacity.set({ zone: 'us-central1-a', available: 2 });
+      server.autoscale('l4', { 'us-central1-a': 5 });
+
+      // Act
+      server.capacity.clear();
+
+      // Assess
+      expect(view('l4')).toEqual(
+        expect.objectContaining({ status: 'RUNNING', nodeCountPerZone: { 'us-central1-a': 2 } }),
+      );
     });
 
     it('keeps running nodes when a zone stocks out, still shrinks, and limits a setSize', async () => {
@@ -525,12 +549,14 @@ describe('local GKE server: live node pools and faults', () => {
           nodePool: l4Pool('l4', { initialNodeCount: 3 }),
         }),
       );
+      const limited = view('l4')?.nodeCountPerZone;
       const cleared = await fetch(`${server.url}/__capacity`, { method: 'DELETE' });
 
       // Assess
       expect(set).toEqual({ status: 200, json: { rules: [{ zone: 'us-central1-a', available: 1 }] } });
       expect(bad.status).toBe(400);
-      expect(view('l4')?.nodeCountPerZone).toEqual({ 'us-central1-a': 1 });
+      expect(limited).toEqual({ 'us-central1-a': 1 });
+      expect(view('l4')?.nodeCountPerZone).toEqual({ 'us-central1-a': 3 });
       expect(await cleared.json()).toEqual({ rules: [] });
       expect(server.capacity.list()).toEqual([]);
     });

@@ -136,7 +136,7 @@ export class EmulatedCluster {
     this.#clock = o.clock;
     this.kubernetes = o.kubernetes;
     this.#onChange = o.onChange ?? (() => {});
-    this.capacity = new Capacity();
+    this.capacity = new Capacity(() => this.#retryShortPools());
     this.#createdMs = o.clock.nowMs();
     mkdirSync(o.dir, { recursive: true });
     this.#file = join(o.dir, `gke-${o.project}-${o.location}-${o.cluster}.json`);
@@ -374,6 +374,8 @@ export class EmulatedCluster {
       pool.autoscaling,
     );
     const { live } = this.#grant(pool, wanted);
+    // The autoscaler gives up on nodes a zone cannot give (it does not leave the target raised).
+    pool.targetNodeCountPerZone = live;
     if (sameCounts(live, pool.nodeCountPerZone, pool.locations)) return;
     pool.nodeCountPerZone = live;
     pool.currentNodeCount = sumOf(live);
@@ -416,6 +418,7 @@ export class EmulatedCluster {
     // Live counts come from the pool as it is now (the autoscaler may have moved it meanwhile),
     // not from the snapshot taken when the operation started.
     const live = stored.nodeCountPerZone;
+    const target = stored.targetNodeCountPerZone ?? live;
     const fill = Math.max(0, ...base.locations.map((z) => live[z] ?? 0));
     const asked: PerZone = {};
     for (const z of base.locations) {
@@ -424,7 +427,7 @@ export class EmulatedCluster {
           ? base.initialNodeCount
           : e.kind === 'replace' && e.size !== undefined
             ? e.size
-            : (live[z] ?? (Object.keys(live).length > 0 ? fill : base.initialNodeCount));
+            : (target[z] ?? live[z] ?? (Object.keys(live).length > 0 ? fill : base.initialNodeCount));
     }
     const wanted = clampToAutoscaling(asked, base.locations, base.autoscaling);
     const granted = this.#grant({ ...base, nodeCountPerZone: live }, wanted);
@@ -438,6 +441,7 @@ export class EmulatedCluster {
           : NodePoolStatus.RUNNING_WITH_ERROR
         : NodePoolStatus.RUNNING,
       nodeCountPerZone: granted.live,
+      targetNodeCountPerZone: wanted,
       currentNodeCount: total,
       instanceGroupUrls: base.locations.map(
         (z) =>
@@ -456,6 +460,38 @@ export class EmulatedCluster {
     op.nodepoolConditions = [stockout.condition];
   }
 
+  /**
+   * The instance groups keep trying to create the VMs a stockout refused: when capacity rules
+   * change, pools left short get what the zones give now, and leave the error state once full.
+   */
+  #retryShortPools(): void {
+    this.settle();
+    let changed = false;
+    for (const pool of this.#state.nodePools) {
+      const short = pool.status === NodePoolStatus.ERROR || pool.status === NodePoolStatus.RUNNING_WITH_ERROR;
+      if (!short || !pool.targetNodeCountPerZone) continue;
+      const granted = this.#grant(pool, pool.targetNodeCountPerZone);
+      if (!sameCounts(granted.live, pool.nodeCountPerZone, pool.locations)) {
+        pool.nodeCountPerZone = granted.live;
+        pool.currentNodeCount = sumOf(granted.live);
+        changed = true;
+      }
+      if (granted.short.length === 0) {
+        pool.status = NodePoolStatus.RUNNING;
+        delete pool.statusMessage;
+        delete pool.conditions;
+        changed = true;
+      } else if (sumOf(granted.live) > 0 && pool.status === NodePoolStatus.ERROR) {
+        pool.status = NodePoolStatus.RUNNING_WITH_ERROR;
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.#save();
+      this.#onChange();
+    }
+  }
+
   /** Rolls an operation's change back (cancel, injected failure). */
   #revert(e: Effect): void {
     if (e.kind === 'create') {
@@ -465,7 +501,13 @@ export class EmulatedCluster {
       this.#put({
         ...e.previous,
         status: e.previous.status,
-        ...(now ? { nodeCountPerZone: now.nodeCountPerZone, currentNodeCount: now.currentNodeCount } : {}),
+        ...(now
+          ? {
+              nodeCountPerZone: now.nodeCountPerZone,
+              currentNodeCount: now.currentNodeCount,
+              ...(now.targetNodeCountPerZone ? { targetNodeCountPerZone: now.targetNodeCountPerZone } : {}),
+            }
+          : {}),
       });
     }
   }
@@ -613,7 +655,7 @@ export class EmulatedCluster {
   }
 
   #wire(pool: NodePool): Record<string, unknown> {
-    const { nodeCountPerZone: _live, ...served } = structuredClone(pool);
+    const { nodeCountPerZone: _live, targetNodeCountPerZone: _target, ...served } = structuredClone(pool);
     return served as unknown as Record<string, unknown>;
   }
 

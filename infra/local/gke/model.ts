@@ -179,6 +179,11 @@ export interface NodePool {
    * short). Internal: never served, as the real API does not serve it either.
    */
   nodeCountPerZone: PerZone;
+  /**
+   * What the instance groups were last asked for per zone; above `nodeCountPerZone` after a
+   * stockout, until capacity comes back. Internal, like the live counts.
+   */
+  targetNodeCountPerZone?: PerZone;
   /** Why the pool is RUNNING_WITH_ERROR or ERROR (a real NodePool field). */
   conditions?: StatusCondition[];
   locations: string[];
