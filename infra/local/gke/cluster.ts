@@ -375,8 +375,12 @@ export class EmulatedCluster {
     );
     const { live } = this.#grant(pool, wanted);
     // The autoscaler gives up on nodes a zone cannot give (it does not leave the target raised).
+    const targetMoved = !sameCounts(live, pool.targetNodeCountPerZone ?? {}, pool.locations);
     pool.targetNodeCountPerZone = live;
-    if (sameCounts(live, pool.nodeCountPerZone, pool.locations)) return;
+    if (sameCounts(live, pool.nodeCountPerZone, pool.locations)) {
+      if (targetMoved) this.#save();
+      return;
+    }
     pool.nodeCountPerZone = live;
     pool.currentNodeCount = sumOf(live);
     this.#save();

@@ -96,7 +96,14 @@ export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeSe
     clock: opts.clock ?? { nowMs: () => Date.now() },
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
     onChange: () => {
-      for (const listener of [...listeners]) listener();
+      for (const listener of [...listeners]) {
+        // A listener's bug must not fail the API call that caused the change.
+        try {
+          listener();
+        } catch (err) {
+          console.error('local gke: onChange listener failed', err);
+        }
+      }
       schedule();
     },
   });
