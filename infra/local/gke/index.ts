@@ -87,6 +87,8 @@ export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeSe
   const listeners = new Set<() => void>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let notifying = false;
+  let again = false;
   const cluster: EmulatedCluster = new EmulatedCluster({
     dir,
     project: opts.project ?? 'local-project',
@@ -96,13 +98,27 @@ export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeSe
     clock: opts.clock ?? { nowMs: () => Date.now() },
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
     onChange: () => {
-      for (const listener of [...listeners]) {
-        // A listener's bug must not fail the API call that caused the change.
-        try {
-          listener();
-        } catch (err) {
-          console.error('local gke: onChange listener failed', err);
-        }
+      // A listener that reads the view may settle a due operation, which is a change too: it
+      // is announced after the current round instead of re-entering the listeners.
+      if (notifying) {
+        again = true;
+        return;
+      }
+      notifying = true;
+      try {
+        do {
+          again = false;
+          for (const listener of [...listeners]) {
+            // A listener's bug must not fail the API call that caused the change.
+            try {
+              listener();
+            } catch (err) {
+              console.error('local gke: onChange listener failed', err);
+            }
+          }
+        } while (again);
+      } finally {
+        notifying = false;
       }
       schedule();
     },
