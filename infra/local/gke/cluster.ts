@@ -640,7 +640,10 @@ export class EmulatedCluster {
   }
 
   #wireOperation(op: StoredOperation): Record<string, unknown> {
-    const status = this.#statusOf(op, this.#clock.nowMs());
+    // DONE only once settled: on the system clock time moves between settle() and here, and a
+    // DONE without its change applied (or its endTime) would mislead the caller.
+    const due = this.#statusOf(op, this.#clock.nowMs());
+    const status = op.endMs === undefined && due === OperationStatus.DONE ? OperationStatus.RUNNING : due;
     const path = `projects/${this.project}/locations/${this.location}/operations/${op.id}`;
     return {
       name: op.id,
