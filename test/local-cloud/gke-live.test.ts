@@ -277,6 +277,29 @@ describe('local GKE server: live node pools and faults', () => {
       expect(server.nodePools().map((p) => p.nodeCountPerZone['us-central1-a'])).toEqual([1, 1]);
     });
 
+    it('serves the view and the resize over HTTP too', async () => {
+      // Prepare
+      server.setOperationPhaseMs(0);
+      await client.createNodePool({
+        parent: server.clusterName,
+        nodePool: l4Pool('l4', { autoscaling: { enabled: true, minNodeCount: 0, maxNodeCount: 3 } }),
+      });
+
+      // Act
+      const resized = await postJson(`${server.url}/__autoscale`, {
+        pool: 'l4',
+        nodeCountPerZone: { 'us-central1-a': 7 },
+      });
+      const refused = await postJson(`${server.url}/__autoscale`, { pool: 'nope', nodeCountPerZone: {} });
+      const listed = await (await fetch(`${server.url}/__node-pools`)).json();
+
+      // Assess
+      expect(resized.status).toBe(200);
+      expect(refused).toEqual({ status: 400, json: { error: 'autoscale: no node pool "nope"' } });
+      expect(listed).toEqual({ nodePools: server.nodePools() });
+      expect(server.nodePools()[0]?.nodeCountPerZone).toEqual({ 'us-central1-a': 3 });
+    });
+
     it('keeps an autoscaled size through a later update operation', async () => {
       // Prepare
       await done(

@@ -210,8 +210,9 @@ async function handle(cluster: EmulatedCluster, req: IncomingMessage, res: Serve
 
 /**
  * Test controls over HTTP, for the sandbox and tests in other processes: `/__capacity` (POST a
- * CapacityRule or a list of them, DELETE clears, GET lists) and `/__operation-faults` (POST an
- * OperationFaultConfig, DELETE clears, GET shows).
+ * CapacityRule or a list of them, DELETE clears, GET lists), `/__operation-faults` (POST an
+ * OperationFaultConfig, DELETE clears, GET shows), `GET /__node-pools` (the view) and
+ * `POST /__autoscale` (`{pool, nodeCountPerZone}`, the autoscaler's resize).
  */
 function control(
   cluster: EmulatedCluster,
@@ -252,6 +253,29 @@ function control(
       cluster.operationFaults.set((json ?? {}) as OperationFaultConfig);
     }
     sendJson(res, 200, { config: cluster.operationFaults.config });
+    return;
+  }
+  if (path === '/__node-pools' && method === 'GET') {
+    sendJson(res, 200, { nodePools: cluster.snapshotPools().map(viewOf) });
+    return;
+  }
+  if (path === '/__autoscale' && method === 'POST') {
+    const body = (json ?? {}) as { pool?: unknown; nodeCountPerZone?: unknown };
+    if (
+      typeof body.pool !== 'string' ||
+      typeof body.nodeCountPerZone !== 'object' ||
+      body.nodeCountPerZone === null
+    ) {
+      sendJson(res, 400, { error: 'body must be {"pool": NAME, "nodeCountPerZone": {ZONE: N}}' });
+      return;
+    }
+    try {
+      cluster.autoscale(body.pool, body.nodeCountPerZone as Record<string, number>);
+    } catch (err) {
+      sendJson(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    sendJson(res, 200, { nodePools: cluster.snapshotPools().map(viewOf) });
     return;
   }
   sendJson(res, 404, { error: `no control endpoint ${path}` });
