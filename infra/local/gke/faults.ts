@@ -31,6 +31,7 @@ export class Capacity implements CapacityControl {
   #rules: CapacityRule[] = [];
   readonly #onChange: () => void;
 
+  /** `onChange` runs after every rule change (the cluster retries pools a stockout left short). */
   constructor(onChange: () => void = () => {}) {
     this.#onChange = onChange;
   }
@@ -53,8 +54,8 @@ export class Capacity implements CapacityControl {
   }
 
   /**
-   * The rules that limit `machineType` in `zone`, each with its limit; `used(machineType?)` counts
-   * the nodes running there now (of that type, or of every type).
+   * The rules that limit `machineType` in `zone`, each with its limit and the machine type it
+   * counts (none: nodes of every type count against it).
    */
   limitsFor(zone: string, machineType: string): { limit: number; machineType?: string }[] {
     return this.#rules
