@@ -304,7 +304,8 @@ describe('local GKE server through the official client', () => {
       // Assess
       expect(op.operationType).toBe('SET_NODE_POOL_SIZE');
       expect(op.status).toBe('DONE');
-      expect(sized.initialNodeCount).toBe(3);
+      expect(sized.initialNodeCount).toBe(1);
+      expect(server.nodePools()[0]?.nodeCountPerZone).toEqual({ 'us-central1-a': 3, 'us-central1-c': 3 });
       expect(server.snapshot().nodePools[0]?.currentNodeCount).toBe(6);
     });
 
@@ -322,7 +323,8 @@ describe('local GKE server through the official client', () => {
       expect(scaled.autoscaling).toEqual(
         expect.objectContaining({ enabled: true, minNodeCount: 1, maxNodeCount: 4, locationPolicy: 'ANY' }),
       );
-      expect(scaled.initialNodeCount).toBe(4);
+      expect(scaled.initialNodeCount).toBe(1);
+      expect(server.nodePools()[0]?.nodeCountPerZone).toEqual({ 'us-central1-a': 4 });
     });
 
     it('clamps against total bounds across zones', async () => {
@@ -342,7 +344,8 @@ describe('local GKE server through the official client', () => {
       const [scaled] = await client.getNodePool({ name: pool('l4') });
 
       // Assess
-      expect(scaled.initialNodeCount).toBe(3);
+      expect(scaled.initialNodeCount).toBe(1);
+      expect(server.nodePools()[0]?.nodeCountPerZone).toEqual({ 'us-central1-a': 3, 'us-central1-b': 3 });
       expect(server.snapshot().nodePools[0]?.currentNodeCount).toBe(6);
     });
 
@@ -578,8 +581,9 @@ describe('local GKE server through the official client', () => {
 
       // Assess
       expect(list.nodePools?.map((p) => [p.name, p.status, p.initialNodeCount])).toEqual([
-        ['l4', 'RUNNING', 2],
+        ['l4', 'RUNNING', 1],
       ]);
+      expect(server.nodePools()[0]?.nodeCountPerZone).toEqual({ 'us-central1-a': 2 });
     });
 
     it('finishes an operation that was running when the server stopped', async () => {

@@ -8,11 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { Clock } from '../../../shared/runtime/clock';
 import { clusterBusy, GkeApiError, invalidArgument, notFound } from './errors';
+import { Capacity, OperationFaults } from './faults';
 import {
   autoscalingProblems,
   ClusterStatus,
+  clampToAutoscaling,
   effectiveAccelerators,
   isZone,
   locationProblems,
@@ -24,10 +25,27 @@ import {
   nodeConfigProblems,
   OperationStatus,
   OperationType,
+  type PerZone,
   poolNameProblems,
-  settledPerZoneCount,
+  RpcCode,
+  type StatusCondition,
+  StatusConditionCode,
   type UpdateNodePoolRequest,
 } from './model';
+
+/** What the cluster needs of a clock (a `ManualClock` from the tests fits). */
+export interface GkeClock {
+  nowMs(): number;
+}
+
+/** The apiserver the cluster reports, as GKE does (`endpoint` is `host[:port]`, no scheme). */
+export interface KubernetesEndpoint {
+  endpoint: string;
+  /** Base64 of the PEM of the cluster CA. */
+  caCertificate: string;
+  /** Also report `privateClusterConfig` with this private endpoint (`host[:port]`). */
+  privateEndpoint?: string;
+}
 
 const API = 'https://container.googleapis.com/v1';
 const NODE_VERSION = '1.31.5-gke.1233000';
@@ -35,7 +53,14 @@ const NODE_VERSION = '1.31.5-gke.1233000';
 type Effect =
   | { kind: 'create'; pool: string }
   | { kind: 'delete'; pool: string; previous: NodePool }
-  | { kind: 'replace'; pool: string; previous: NodePool; next: NodePool };
+  | {
+      kind: 'replace';
+      pool: string;
+      previous: NodePool;
+      next: NodePool;
+      /** setSize: the per-zone node count asked for. */
+      size?: number;
+    };
 
 interface StoredOperation {
   id: string;
@@ -46,7 +71,19 @@ interface StoredOperation {
   effect: Effect;
   /** Set once the effect was applied (DONE) or reverted (cancelled). */
   endMs?: number;
-  error?: { code: number; message: string };
+  error?: OperationError;
+  /** A fault decided at start: the operation ends DONE with this error, its change rolled back. */
+  failWith?: { code: number; message: string };
+  nodepoolConditions?: StatusCondition[];
+}
+
+/**
+ * google.rpc.Status. No `details`: the REST client decodes Any by type and knows no
+ * error_details types, so an ErrorInfo there would make every read of the operation fail.
+ */
+interface OperationError {
+  code: number;
+  message: string;
 }
 
 interface State {
@@ -67,7 +104,10 @@ export interface ClusterOptions {
   location: string;
   cluster: string;
   operationPhaseMs: number;
-  clock: Clock;
+  clock: GkeClock;
+  kubernetes?: KubernetesEndpoint;
+  /** Called after any change to a pool (create, resize, delete, status). */
+  onChange?: () => void;
 }
 
 export class EmulatedCluster {
@@ -77,7 +117,11 @@ export class EmulatedCluster {
   readonly clusterName: string;
   readonly defaultZones: string[];
   phaseMs: number;
-  readonly #clock: Clock;
+  kubernetes: KubernetesEndpoint | undefined;
+  readonly capacity: Capacity;
+  readonly operationFaults = new OperationFaults();
+  readonly #clock: GkeClock;
+  readonly #onChange: () => void;
   readonly #file: string;
   #state: State;
   readonly #createdMs: number;
@@ -90,6 +134,9 @@ export class EmulatedCluster {
     this.defaultZones = isZone(o.location) ? [o.location] : [`${o.location}-a`];
     this.phaseMs = o.operationPhaseMs;
     this.#clock = o.clock;
+    this.kubernetes = o.kubernetes;
+    this.#onChange = o.onChange ?? (() => {});
+    this.capacity = new Capacity(() => this.#retryShortPools());
     this.#createdMs = o.clock.nowMs();
     mkdirSync(o.dir, { recursive: true });
     this.#file = join(o.dir, `gke-${o.project}-${o.location}-${o.cluster}.json`);
@@ -109,7 +156,19 @@ export class EmulatedCluster {
       locations: this.defaultZones,
       status: ClusterStatus.RUNNING,
       selfLink: `${API}/${this.clusterName}`,
-      endpoint: '127.0.0.1',
+      endpoint: this.kubernetes?.endpoint ?? '127.0.0.1',
+      ...(this.kubernetes
+        ? { masterAuth: { clusterCaCertificate: this.kubernetes.caCertificate } }
+        : { masterAuth: {} }),
+      ...(this.kubernetes?.privateEndpoint
+        ? {
+            privateClusterConfig: {
+              enablePrivateNodes: true,
+              privateEndpoint: this.kubernetes.privateEndpoint,
+              publicEndpoint: this.kubernetes.endpoint,
+            },
+          }
+        : {}),
       initialClusterVersion: NODE_VERSION,
       currentMasterVersion: NODE_VERSION,
       currentNodeVersion: NODE_VERSION,
@@ -135,6 +194,15 @@ export class EmulatedCluster {
   snapshotPools(): NodePool[] {
     this.settle();
     return structuredClone(this.#state.nodePools);
+  }
+
+  /** Milliseconds until the next in-flight operation is due, or undefined when none runs. */
+  nextDueInMs(): number | undefined {
+    const now = this.#clock.nowMs();
+    const due = this.#state.operations
+      .filter((o) => o.endMs === undefined)
+      .map((o) => o.startMs + 2 * Math.max(0, o.phaseMs) - now);
+    return due.length === 0 ? undefined : Math.max(0, Math.min(...due));
   }
 
   getOperation(id: string): Record<string, unknown> {
@@ -174,6 +242,7 @@ export class EmulatedCluster {
       config,
       initialNodeCount: input.initialNodeCount,
       currentNodeCount: 0,
+      nodeCountPerZone: {},
       locations,
       ...(input.autoscaling ? { autoscaling: normalizeAutoscaling(input.autoscaling) } : {}),
       management: input.management ?? { autoUpgrade: true, autoRepair: true },
@@ -228,10 +297,7 @@ export class EmulatedCluster {
       throw invalidArgument([`node_count must be >= 0, got ${nodeCount ?? 'nothing'}.`]);
     }
     this.#assertAvailable(current);
-    return this.#replace(OperationType.SET_NODE_POOL_SIZE, current, {
-      ...current,
-      initialNodeCount: nodeCount,
-    });
+    return this.#replace(OperationType.SET_NODE_POOL_SIZE, current, current, nodeCount);
   }
 
   setNodePoolAutoscaling(
@@ -275,15 +341,50 @@ export class EmulatedCluster {
         `Operation ${id} is already done and cannot be cancelled.`,
       );
     }
-    const e = op.effect;
-    if (e.kind === 'create') {
-      this.#state.nodePools = this.#state.nodePools.filter((p) => p.name !== e.pool);
-    } else {
-      this.#put({ ...e.previous, status: NodePoolStatus.RUNNING });
-    }
+    this.#revert(op.effect);
     op.endMs = this.#clock.nowMs();
-    op.error = { code: 1, message: 'Operation was cancelled.' };
+    op.error = { code: RpcCode.CANCELLED, message: 'Operation was cancelled.' };
     this.#save();
+    this.#onChange();
+  }
+
+  /**
+   * The cluster autoscaler's resize: live nodes per zone (zones left out keep their count),
+   * clamped to the pool's autoscaling bounds and to each zone's capacity. No operation, as the
+   * autoscaler resizes instance groups directly.
+   */
+  autoscale(name: string, nodeCountPerZone: PerZone): void {
+    this.settle();
+    const pool = this.#state.nodePools.find((p) => p.name === name);
+    if (!pool) throw new Error(`autoscale: no node pool "${name}"`);
+    if (!pool.autoscaling?.enabled)
+      throw new Error(`autoscale: node pool "${name}" has no autoscaling enabled`);
+    if (pool.status === NodePoolStatus.PROVISIONING || pool.status === NodePoolStatus.STOPPING) {
+      throw new Error(`autoscale: node pool "${name}" is being created or deleted`);
+    }
+    for (const [zone, n] of Object.entries(nodeCountPerZone)) {
+      if (!pool.locations.includes(zone))
+        throw new Error(`autoscale: "${zone}" is not a zone of node pool "${name}"`);
+      if (!Number.isInteger(n) || n < 0)
+        throw new Error(`autoscale: node count for ${zone} must be an integer >= 0, got ${n}`);
+    }
+    const wanted = clampToAutoscaling(
+      { ...pool.nodeCountPerZone, ...nodeCountPerZone },
+      pool.locations,
+      pool.autoscaling,
+    );
+    const { live } = this.#grant(pool, wanted);
+    // The autoscaler gives up on nodes a zone cannot give (it does not leave the target raised).
+    const targetMoved = !sameCounts(live, pool.targetNodeCountPerZone ?? {}, pool.locations);
+    pool.targetNodeCountPerZone = live;
+    if (sameCounts(live, pool.nodeCountPerZone, pool.locations)) {
+      if (targetMoved) this.#save();
+      return;
+    }
+    pool.nodeCountPerZone = live;
+    pool.currentNodeCount = sumOf(live);
+    this.#save();
+    this.#onChange();
   }
 
   /** Applies every operation whose time has come. Idempotent; called before every read. */
@@ -292,51 +393,221 @@ export class EmulatedCluster {
     let changed = false;
     for (const op of this.#state.operations) {
       if (op.endMs !== undefined || this.#statusOf(op, now) !== OperationStatus.DONE) continue;
-      this.#apply(op.effect);
-      op.endMs = op.startMs + 2 * op.phaseMs;
+      op.endMs = op.startMs + 2 * Math.max(0, op.phaseMs);
+      if (op.failWith) {
+        this.#revert(op.effect);
+        op.error = { ...op.failWith };
+      } else {
+        this.#apply(op);
+      }
       changed = true;
     }
-    if (changed) this.#save();
+    if (changed) {
+      this.#save();
+      this.#onChange();
+    }
   }
 
   // ---- internals ----
 
-  #apply(e: Effect): void {
+  #apply(op: StoredOperation): void {
+    const e = op.effect;
     if (e.kind === 'delete') {
       this.#state.nodePools = this.#state.nodePools.filter((p) => p.name !== e.pool);
       return;
     }
-    const base = e.kind === 'create' ? this.#state.nodePools.find((p) => p.name === e.pool) : e.next;
-    if (!base) return;
-    const perZone = settledPerZoneCount(base);
+    const stored = this.#state.nodePools.find((p) => p.name === e.pool);
+    const base = e.kind === 'create' ? stored : e.next;
+    if (!base || !stored) return;
+    // Live counts come from the pool as it is now (the autoscaler may have moved it meanwhile),
+    // not from the snapshot taken when the operation started.
+    const live = stored.nodeCountPerZone;
+    const target = stored.targetNodeCountPerZone ?? live;
+    const fill = Math.max(0, ...base.locations.map((z) => live[z] ?? 0));
+    const asked: PerZone = {};
+    for (const z of base.locations) {
+      asked[z] =
+        e.kind === 'create'
+          ? base.initialNodeCount
+          : e.kind === 'replace' && e.size !== undefined
+            ? e.size
+            : (target[z] ?? live[z] ?? (Object.keys(live).length > 0 ? fill : base.initialNodeCount));
+    }
+    const wanted = clampToAutoscaling(asked, base.locations, base.autoscaling);
+    const granted = this.#grant({ ...base, nodeCountPerZone: live }, wanted);
+    const stockout = granted.short.length > 0 ? this.#stockout(base, wanted, granted, op.phaseMs) : undefined;
+    const total = sumOf(granted.live);
     this.#put({
       ...base,
-      status: NodePoolStatus.RUNNING,
-      initialNodeCount: perZone,
-      currentNodeCount: perZone * base.locations.length,
+      status: stockout
+        ? total === 0
+          ? NodePoolStatus.ERROR
+          : NodePoolStatus.RUNNING_WITH_ERROR
+        : NodePoolStatus.RUNNING,
+      nodeCountPerZone: granted.live,
+      targetNodeCountPerZone: wanted,
+      currentNodeCount: total,
       instanceGroupUrls: base.locations.map(
         (z) =>
           `https://www.googleapis.com/compute/v1/projects/${this.project}/zones/${z}/instanceGroupManagers/gke-${this.cluster}-${base.name}-grp`,
       ),
       etag: newEtag(),
+      ...(stockout ? { statusMessage: stockout.message, conditions: [stockout.condition] } : {}),
     });
+    if (!stockout) {
+      const put = this.#pool(base.name);
+      delete put.statusMessage;
+      delete put.conditions;
+      return;
+    }
+    op.error = stockout.error;
+    op.nodepoolConditions = [stockout.condition];
   }
 
-  #replace(type: number, current: NodePool, next: NodePool): Record<string, unknown> {
+  /**
+   * The instance groups keep trying to create the VMs a stockout refused: when capacity rules
+   * change, pools left short get what the zones give now, and leave the error state once full.
+   */
+  #retryShortPools(): void {
+    this.settle();
+    let changed = false;
+    for (const pool of this.#state.nodePools) {
+      const short = pool.status === NodePoolStatus.ERROR || pool.status === NodePoolStatus.RUNNING_WITH_ERROR;
+      if (!short || !pool.targetNodeCountPerZone) continue;
+      const granted = this.#grant(pool, pool.targetNodeCountPerZone);
+      if (!sameCounts(granted.live, pool.nodeCountPerZone, pool.locations)) {
+        pool.nodeCountPerZone = granted.live;
+        pool.currentNodeCount = sumOf(granted.live);
+        changed = true;
+      }
+      if (granted.short.length === 0) {
+        pool.status = NodePoolStatus.RUNNING;
+        delete pool.statusMessage;
+        delete pool.conditions;
+        changed = true;
+      } else if (sumOf(granted.live) > 0 && pool.status === NodePoolStatus.ERROR) {
+        pool.status = NodePoolStatus.RUNNING_WITH_ERROR;
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.#save();
+      this.#onChange();
+    }
+  }
+
+  /** Rolls an operation's change back (cancel, injected failure). */
+  #revert(e: Effect): void {
+    if (e.kind === 'create') {
+      this.#state.nodePools = this.#state.nodePools.filter((p) => p.name !== e.pool);
+    } else {
+      const now = this.#state.nodePools.find((p) => p.name === e.pool);
+      this.#put({
+        ...e.previous,
+        status: e.previous.status,
+        ...(now
+          ? {
+              nodeCountPerZone: now.nodeCountPerZone,
+              currentNodeCount: now.currentNodeCount,
+              ...(now.targetNodeCountPerZone ? { targetNodeCountPerZone: now.targetNodeCountPerZone } : {}),
+            }
+          : {}),
+      });
+    }
+  }
+
+  /**
+   * What the zones give: shrinking always works; growing gets at most what each zone's capacity
+   * rules leave, counting every pool's nodes there. Nodes already running are never taken away.
+   */
+  #grant(pool: NodePool, wanted: PerZone): { live: PerZone; short: string[] } {
+    const live: PerZone = {};
+    const short: string[] = [];
+    const machineType = pool.config.machineType ?? '';
+    for (const z of pool.locations) {
+      const want = wanted[z] ?? 0;
+      const have = pool.nodeCountPerZone[z] ?? 0;
+      if (want <= have) {
+        live[z] = want;
+        continue;
+      }
+      let room = Number.POSITIVE_INFINITY;
+      for (const rule of this.capacity.limitsFor(z, machineType)) {
+        const used = this.#state.nodePools
+          .filter((p) => p.name !== pool.name)
+          .filter((p) => rule.machineType === undefined || p.config.machineType === rule.machineType)
+          .reduce((n, p) => n + (p.nodeCountPerZone[z] ?? 0), have);
+        room = Math.min(room, rule.limit - used);
+      }
+      const add = Math.max(0, Math.min(want - have, room));
+      live[z] = have + add;
+      if (live[z] < want) short.push(z);
+    }
+    return { live, short };
+  }
+
+  /**
+   * A stockout as GKE reports it: the instance groups could not create every VM, the operation
+   * ends DONE with RESOURCE_EXHAUSTED and a GCE_STOCKOUT condition naming each short zone, in the
+   * wording of the Compute Engine error GKE passes on.
+   */
+  #stockout(
+    pool: NodePool,
+    wanted: PerZone,
+    granted: { live: PerZone; short: string[] },
+    phaseMs: number,
+  ): { message: string; condition: StatusCondition; error: OperationError } {
+    const expected = sumOf(wanted);
+    const running = sumOf(granted.live);
+    const zones = granted.short
+      .map(
+        (z) =>
+          `The zone 'projects/${this.project}/zones/${z}' does not have enough resources available to fulfill the request.  '(resource type:compute)'.`,
+      )
+      .join(' ');
+    const instance = `gke-${this.cluster}-${pool.name}-${randomBytes(4).toString('hex')}-${randomBytes(2).toString('hex')}`;
+    const message =
+      `Google Compute Engine: Not all instances running in IGM after ${(2 * Math.max(0, phaseMs)) / 1000}s. ` +
+      `Expected ${expected}, running ${running}, transitioning ${expected - running}. ` +
+      `Current errors: [GCE_STOCKOUT]: Instance '${instance}' creation failed: ${zones}`;
+    return {
+      message,
+      condition: {
+        code: StatusConditionCode.GCE_STOCKOUT,
+        message,
+        canonicalCode: RpcCode.RESOURCE_EXHAUSTED,
+      },
+      error: {
+        code: RpcCode.RESOURCE_EXHAUSTED,
+        message,
+      },
+    };
+  }
+
+  #replace(type: number, current: NodePool, next: NodePool, size?: number): Record<string, unknown> {
     const previous = structuredClone(current);
+    const copy = structuredClone(next);
     current.status = NodePoolStatus.RECONCILING;
-    return this.#start(type, { kind: 'replace', pool: current.name, previous, next: structuredClone(next) });
+    return this.#start(type, {
+      kind: 'replace',
+      pool: current.name,
+      previous,
+      next: copy,
+      ...(size === undefined ? {} : { size }),
+    });
   }
 
   #start(operationType: number, effect: Effect): Record<string, unknown> {
     const now = this.#clock.nowMs();
+    const fault = this.operationFaults.take(operationType, this.phaseMs);
     const op: StoredOperation = {
       id: `operation-${now}-${randomBytes(4).toString('hex')}`,
       operationType,
       targetLink: `${API}/${this.#poolPath(effect.pool)}`,
       startMs: now,
-      phaseMs: this.phaseMs,
+      phaseMs: fault.phaseMs,
       effect,
+      ...(fault.error ? { failWith: fault.error } : {}),
     };
     this.#state.operations.push(op);
     // Completed operations are kept for GetOperation, but not forever.
@@ -344,6 +615,7 @@ export class EmulatedCluster {
       this.#state.operations.splice(0, this.#state.operations.length - 500);
     this.settle();
     this.#save();
+    this.#onChange();
     return this.#wireOperation(op);
   }
 
@@ -368,7 +640,10 @@ export class EmulatedCluster {
   }
 
   #wireOperation(op: StoredOperation): Record<string, unknown> {
-    const status = this.#statusOf(op, this.#clock.nowMs());
+    // DONE only once settled: on the system clock time moves between settle() and here, and a
+    // DONE without its change applied (or its endTime) would mislead the caller.
+    const due = this.#statusOf(op, this.#clock.nowMs());
+    const status = op.endMs === undefined && due === OperationStatus.DONE ? OperationStatus.RUNNING : due;
     const path = `projects/${this.project}/locations/${this.location}/operations/${op.id}`;
     return {
       name: op.id,
@@ -381,12 +656,14 @@ export class EmulatedCluster {
       startTime: new Date(op.startMs).toISOString(),
       ...(op.endMs !== undefined ? { endTime: new Date(op.endMs).toISOString() } : {}),
       progress: { status },
-      ...(op.error ? { error: op.error, statusMessage: op.error.message } : {}),
+      ...(op.error ? { error: op.error, statusMessage: op.error.message, detail: op.error.message } : {}),
+      ...(op.nodepoolConditions ? { nodepoolConditions: op.nodepoolConditions } : {}),
     };
   }
 
   #wire(pool: NodePool): Record<string, unknown> {
-    return structuredClone(pool) as unknown as Record<string, unknown>;
+    const { nodeCountPerZone: _live, targetNodeCountPerZone: _target, ...served } = structuredClone(pool);
+    return served as unknown as Record<string, unknown>;
   }
 
   #pool(name: string): NodePool {
@@ -431,8 +708,14 @@ export class EmulatedCluster {
       return { version: 1, nodePools: [], operations: [] };
     }
     // The file is ours; the schema only guards against a truncated or foreign file.
-    const parsed = StateFileSchema.parse(JSON.parse(text));
-    return parsed as unknown as State;
+    const state = StateFileSchema.parse(JSON.parse(text)) as unknown as State;
+    // Files written before live counts were kept: the per-zone size was in initialNodeCount.
+    for (const p of state.nodePools) {
+      if (p.nodeCountPerZone) continue;
+      const perZone = p.locations.length > 0 ? Math.round(p.currentNodeCount / p.locations.length) : 0;
+      p.nodeCountPerZone = Object.fromEntries(p.locations.map((z) => [z, perZone]));
+    }
+    return state;
   }
 
   #save(): void {
@@ -447,6 +730,14 @@ function normalizeAutoscaling(a: NodePoolAutoscaling): NodePoolAutoscaling {
   return a.enabled
     ? { ...a }
     : { ...a, minNodeCount: 0, maxNodeCount: 0, totalMinNodeCount: 0, totalMaxNodeCount: 0 };
+}
+
+function sumOf(counts: PerZone): number {
+  return Object.values(counts).reduce((n, c) => n + c, 0);
+}
+
+function sameCounts(a: PerZone, b: PerZone, zones: readonly string[]): boolean {
+  return zones.every((z) => (a[z] ?? 0) === (b[z] ?? 0));
 }
 
 function newEtag(): string {

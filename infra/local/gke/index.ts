@@ -8,10 +8,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { type Clock, systemClock } from '../../../shared/runtime/clock';
 import { type LocalServer, readBody, sendJson, startLocalServer } from '../common/server';
-import { EmulatedCluster } from './cluster';
+import { EmulatedCluster, type GkeClock, type KubernetesEndpoint } from './cluster';
 import { GkeApiError, invalidArgument, notFound, statusOfHttp } from './errors';
+import {
+  type CapacityControl,
+  type CapacityRule,
+  capacityRuleProblems,
+  type OperationFaultConfig,
+  type OperationFaultControl,
+  operationFaultProblems,
+} from './faults';
 import {
   CreateNodePoolRequestSchema,
   type NodePool,
@@ -21,9 +28,21 @@ import {
   UpdateNodePoolRequestSchema,
   zodProblems,
 } from './model';
+import { type LocalNodePoolView, viewOf } from './view';
 
+export type { GkeClock, KubernetesEndpoint } from './cluster';
+export type {
+  CapacityControl,
+  CapacityRule,
+  FailingOperations,
+  OperationFaultConfig,
+  OperationFaultControl,
+  OperationTypeName,
+  SlowOperations,
+} from './faults';
 export type { NodePool, NodePoolAutoscaling } from './model';
 export { NodePoolStatus, OperationStatus, OperationType } from './model';
+export type { LocalNodePoolView } from './view';
 
 export interface GkeServerOptions {
   port?: number;
@@ -35,7 +54,10 @@ export interface GkeServerOptions {
   cluster?: string;
   /** Duration of each of the PENDING and RUNNING phases of an operation; 0 = DONE at once. */
   operationPhaseMs?: number;
-  clock?: Clock;
+  /** Defaults to the system clock; a manual clock moves operations only when it is advanced. */
+  clock?: GkeClock;
+  /** The cluster's apiserver, reported by GetCluster (`endpoint`, `masterAuth`, `privateClusterConfig`). */
+  kubernetes?: KubernetesEndpoint;
 }
 
 export interface GkeServer extends LocalServer {
@@ -44,19 +66,82 @@ export interface GkeServer extends LocalServer {
   readonly dir: string;
   /** Applies to operations started afterwards. */
   setOperationPhaseMs(ms: number): void;
+  /** Stored pools as served (plus the internal live counts), for assertions. */
   snapshot(): { nodePools: NodePool[] };
+  /** The live view of every pool, in creation order. */
+  nodePools(): LocalNodePoolView[];
+  /** Called after any pool change (create, resize, delete, status, ...); returns unsubscribe. */
+  onChange(listener: () => void): () => void;
+  /** The cluster autoscaler's resize: live nodes per zone, clamped to the autoscaling bounds; no operation. */
+  autoscale(pool: string, nodeCountPerZone: Record<string, number>): void;
+  /** Reports another apiserver from now on (one started after this server, say). */
+  setKubernetesEndpoint(kubernetes: KubernetesEndpoint | undefined): void;
+  /** Zone capacity (stockouts); also `POST /__capacity` with a CapacityRule, `DELETE /__capacity`. */
+  readonly capacity: CapacityControl;
+  /** Slow and failing operations; also `POST /__operation-faults`, `DELETE /__operation-faults`. */
+  readonly operationFaults: OperationFaultControl;
 }
 
 export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeServer> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'local-gke-'));
-  const cluster = new EmulatedCluster({
+  const listeners = new Set<() => void>();
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let notifying = false;
+  let again = false;
+  const cluster: EmulatedCluster = new EmulatedCluster({
     dir,
     project: opts.project ?? 'local-project',
     location: opts.location ?? 'us-central1',
     cluster: opts.cluster ?? 'inference',
     operationPhaseMs: opts.operationPhaseMs ?? 50,
-    clock: opts.clock ?? systemClock,
+    clock: opts.clock ?? { nowMs: () => Date.now() },
+    ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
+    onChange: () => {
+      // A listener that reads the view may settle a due operation, which is a change too: it
+      // is announced after the current round instead of re-entering the listeners.
+      if (notifying) {
+        again = true;
+        return;
+      }
+      notifying = true;
+      try {
+        do {
+          again = false;
+          for (const listener of [...listeners]) {
+            // A listener's bug must not fail the API call that caused the change.
+            try {
+              listener();
+            } catch (err) {
+              console.error('local gke: onChange listener failed', err);
+            }
+          }
+        } while (again);
+      } finally {
+        notifying = false;
+      }
+      schedule();
+    },
   });
+  // Operations settle lazily on reads; a timer also settles them when they are due, so the view
+  // and onChange listeners see a pool change without anyone polling the API.
+  function schedule(): void {
+    if (closed) return;
+    const due = cluster.nextDueInMs();
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (due === undefined) return;
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        cluster.settle();
+        schedule();
+      },
+      Math.max(1, due),
+    );
+    timer.unref();
+  }
+  schedule();
 
   const server = await startLocalServer((req, res) => handle(cluster, req, res), {
     ...(opts.port === undefined ? {} : { port: opts.port }),
@@ -76,6 +161,24 @@ export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeSe
       cluster.phaseMs = ms;
     },
     snapshot: () => ({ nodePools: cluster.snapshotPools() }),
+    nodePools: () => cluster.snapshotPools().map(viewOf),
+    onChange: (listener) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    autoscale: (pool, nodeCountPerZone) => cluster.autoscale(pool, nodeCountPerZone),
+    setKubernetesEndpoint: (kubernetes) => {
+      cluster.kubernetes = kubernetes;
+    },
+    capacity: cluster.capacity,
+    operationFaults: cluster.operationFaults,
+    close: async () => {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await server.close();
+    },
   };
 }
 
@@ -84,6 +187,11 @@ const PREFIX = '/v1/projects/';
 async function handle(cluster: EmulatedCluster, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const body = await readBody(req);
+    const pathname = new URL(req.url ?? '/', 'http://local').pathname;
+    if (pathname.startsWith('/__')) {
+      control(cluster, req.method ?? 'GET', pathname, body, res);
+      return;
+    }
     const result = route(
       cluster,
       req.method ?? 'GET',
@@ -98,6 +206,79 @@ async function handle(cluster: EmulatedCluster, req: IncomingMessage, res: Serve
     }
     throw err;
   }
+}
+
+/**
+ * Test controls over HTTP, for the sandbox and tests in other processes: `/__capacity` (POST a
+ * CapacityRule or a list of them, DELETE clears, GET lists), `/__operation-faults` (POST an
+ * OperationFaultConfig, DELETE clears, GET shows), `GET /__node-pools` (the view) and
+ * `POST /__autoscale` (`{pool, nodeCountPerZone}`, the autoscaler's resize).
+ */
+function control(
+  cluster: EmulatedCluster,
+  method: string,
+  path: string,
+  body: Buffer,
+  res: ServerResponse,
+): void {
+  let json: unknown;
+  try {
+    json = body.length === 0 ? undefined : JSON.parse(body.toString('utf8'));
+  } catch {
+    sendJson(res, 400, { error: 'body must be JSON' });
+    return;
+  }
+  if (path === '/__capacity') {
+    if (method === 'DELETE') cluster.capacity.clear();
+    else if (method === 'POST' || method === 'PUT') {
+      const rules = Array.isArray(json) ? json : [json];
+      const problems = rules.flatMap(capacityRuleProblems);
+      if (problems.length > 0) {
+        sendJson(res, 400, { error: problems.join(' ') });
+        return;
+      }
+      for (const rule of rules as CapacityRule[]) cluster.capacity.set(rule);
+    }
+    sendJson(res, 200, { rules: cluster.capacity.list() });
+    return;
+  }
+  if (path === '/__operation-faults') {
+    if (method === 'DELETE') cluster.operationFaults.clear();
+    else if (method === 'POST' || method === 'PUT') {
+      const problems = operationFaultProblems(json ?? {});
+      if (problems.length > 0) {
+        sendJson(res, 400, { error: problems.join(' ') });
+        return;
+      }
+      cluster.operationFaults.set((json ?? {}) as OperationFaultConfig);
+    }
+    sendJson(res, 200, { config: cluster.operationFaults.config });
+    return;
+  }
+  if (path === '/__node-pools' && method === 'GET') {
+    sendJson(res, 200, { nodePools: cluster.snapshotPools().map(viewOf) });
+    return;
+  }
+  if (path === '/__autoscale' && method === 'POST') {
+    const body = (json ?? {}) as { pool?: unknown; nodeCountPerZone?: unknown };
+    if (
+      typeof body.pool !== 'string' ||
+      typeof body.nodeCountPerZone !== 'object' ||
+      body.nodeCountPerZone === null
+    ) {
+      sendJson(res, 400, { error: 'body must be {"pool": NAME, "nodeCountPerZone": {ZONE: N}}' });
+      return;
+    }
+    try {
+      cluster.autoscale(body.pool, body.nodeCountPerZone as Record<string, number>);
+    } catch (err) {
+      sendJson(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    sendJson(res, 200, { nodePools: cluster.snapshotPools().map(viewOf) });
+    return;
+  }
+  sendJson(res, 404, { error: `no control endpoint ${path}` });
 }
 
 /** Maps one REST call to the cluster. Paths follow the `google.api.http` rules of ClusterManager. */

@@ -167,13 +167,25 @@ export type Accelerator = z.output<typeof AcceleratorSchema>;
 export interface NodePool {
   name: string;
   config: NodeConfig;
-  /** Per-zone node count. Unlike the real API, it follows setSize (see README). */
+  /** Per-zone node count asked for at creation; never changes afterwards (as in the real API). */
   initialNodeCount: number;
   /**
    * Nodes in the pool across all its zones. Not a NodePool field of the v1 proto, so the
    * official client drops it; raw HTTP callers and `snapshot()` see it.
    */
   currentNodeCount: number;
+  /**
+   * Live nodes per zone, as the pool's instance groups hold them (a stockout may leave a zone
+   * short). Internal: never served, as the real API does not serve it either.
+   */
+  nodeCountPerZone: PerZone;
+  /**
+   * What the instance groups were last asked for per zone; above `nodeCountPerZone` after a
+   * stockout, until capacity comes back. Internal, like the live counts.
+   */
+  targetNodeCountPerZone?: PerZone;
+  /** Why the pool is RUNNING_WITH_ERROR or ERROR (a real NodePool field). */
+  conditions?: StatusCondition[];
   locations: string[];
   autoscaling?: NodePoolAutoscaling;
   management?: z.output<typeof ManagementSchema>;
@@ -188,6 +200,20 @@ export interface NodePool {
   etag: string;
   podIpv4CidrSize: number;
 }
+
+/** google.container.v1.StatusCondition, with integer enums as on the wire. */
+export interface StatusCondition {
+  /** StatusCondition.Code (deprecated by Google, still set): 1 GCE_STOCKOUT. */
+  code: number;
+  message: string;
+  /** A google.rpc.Code: 8 RESOURCE_EXHAUSTED for a stockout. */
+  canonicalCode: number;
+}
+
+export const StatusConditionCode = { UNKNOWN: 0, GCE_STOCKOUT: 1, GCE_QUOTA_EXCEEDED: 3 } as const;
+
+/** google.rpc.Code values used here. */
+export const RpcCode = { CANCELLED: 1, RESOURCE_EXHAUSTED: 8, UNAVAILABLE: 14 } as const;
 
 // ---- validation (pure) ----
 
@@ -274,22 +300,39 @@ export function nodeConfigProblems(config: NodeConfig): Problems {
   ];
 }
 
+/** Nodes per zone, keyed by zone name. */
+export type PerZone = Record<string, number>;
+
 /**
- * Node count the pool settles on once an operation is DONE. With autoscaling enabled the real
- * autoscaler moves a pool that was sized outside its bounds back inside them some time later; this
- * server does it at once.
+ * Where the cluster autoscaler keeps a pool: each zone within `[minNodeCount, maxNodeCount]`, or
+ * the total within `[totalMinNodeCount, totalMaxNodeCount]` (nodes added to the smallest zones and
+ * removed from the largest, as BALANCED does). A pool without autoscaling is left as asked.
  */
-export function settledPerZoneCount(
-  pool: Pick<NodePool, 'initialNodeCount' | 'autoscaling' | 'locations'>,
-): number {
-  const a = pool.autoscaling;
-  const n = pool.initialNodeCount;
-  if (!a?.enabled) return n;
-  const zones = Math.max(1, pool.locations.length);
+export function clampToAutoscaling(
+  counts: PerZone,
+  zones: readonly string[],
+  a: NodePoolAutoscaling | undefined,
+): PerZone {
+  const out: PerZone = {};
+  for (const z of zones) out[z] = Math.max(0, counts[z] ?? 0);
+  if (!a?.enabled || zones.length === 0) return out;
   const total = a.totalMinNodeCount !== 0 || a.totalMaxNodeCount !== 0;
-  const min = total ? Math.ceil(a.totalMinNodeCount / zones) : a.minNodeCount;
-  const max = total ? Math.floor(a.totalMaxNodeCount / zones) : a.maxNodeCount;
-  return Math.min(Math.max(n, min), Math.max(min, max));
+  if (!total) {
+    for (const z of zones) out[z] = Math.min(Math.max(out[z] ?? 0, a.minNodeCount), a.maxNodeCount);
+    return out;
+  }
+  const sum = () => zones.reduce((n, z) => n + (out[z] ?? 0), 0);
+  const pick = (better: (x: number, y: number) => boolean) =>
+    zones.reduce((best, z) => (better(out[z] ?? 0, out[best] ?? 0) ? z : best), zones[0] as string);
+  while (sum() < a.totalMinNodeCount) {
+    const z = pick((x, y) => x < y);
+    out[z] = (out[z] ?? 0) + 1;
+  }
+  while (sum() > a.totalMaxNodeCount) {
+    const z = pick((x, y) => x > y);
+    out[z] = (out[z] ?? 0) - 1;
+  }
+  return out;
 }
 
 /** Turns a zod error into one readable line per issue, with the request field path. */

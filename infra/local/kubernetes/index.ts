@@ -8,7 +8,7 @@ import { type LocalServer, sendJson, startLocalServer } from '../common/server';
 import { KubeApi } from './api';
 import { injectedStatus } from './errors';
 import type { ManagedFieldsEntry } from './fields';
-import type { JsonObject } from './json';
+import { deepEqual, isObject, type JsonObject } from './json';
 import { findKind } from './resources';
 import { kubernetesHandler } from './server';
 import { KubeStore } from './store';
@@ -46,6 +46,26 @@ export interface KubernetesServer extends LocalServer {
   pods(namespace?: string): KubeObject[];
   /** Calls `listener` after every stored change (so pods may have changed); returns unsubscribe. */
   onChange(listener: () => void): () => void;
+  /** In-process subresource calls for local controllers (the HPA controller). */
+  readonly controllers: ControllerApi;
+}
+
+/** What a controller does through subresources, in-process; errors are `KubeApiError`s. */
+export interface ControllerApi {
+  /** GET deployments/{name}/scale (autoscaling/v1 Scale). */
+  scale(namespace: string, name: string): KubeObject;
+  /** PUT deployments/{name}/scale with `spec.replicas`, recorded for `fieldManager`. */
+  setScale(namespace: string, name: string, replicas: number, fieldManager: string): KubeObject;
+  /**
+   * PUT {kind}/{name}/status: replaces `status` only; a status equal to the stored one is not a
+   * write (no new resourceVersion, no change notification). Returns the stored object.
+   */
+  writeStatus(
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    status: Record<string, unknown>,
+  ): KubeObject;
 }
 
 export interface KubernetesServerOptions {
@@ -84,5 +104,30 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
       return api.pods(namespace).map((o) => o as unknown as KubeObject);
     },
     onChange: (listener: () => void) => store.subscribe(listener),
+    controllers: {
+      scale: (namespace: string, name: string) => api.scale(namespace, name) as unknown as KubeObject,
+      setScale: (namespace: string, name: string, replicas: number, fieldManager: string) =>
+        api.replaceScale(namespace, name, JSON.stringify({ spec: { replicas } }), {
+          fieldManager,
+          dryRun: false,
+        }) as unknown as KubeObject,
+      writeStatus: (
+        kind: string,
+        namespace: string | undefined,
+        name: string,
+        status: Record<string, unknown>,
+      ) => {
+        const resource = findKind(kind);
+        if (!resource || resource.readOnly) throw new Error(`writeStatus: no stored kind ${kind}`);
+        const object = api.get(resource, namespace, name);
+        if (deepEqual(object.status, status)) return object as unknown as KubeObject;
+        const next: JsonObject = { ...object, status: structuredClone(status) };
+        const meta = isObject(next.metadata) ? { ...next.metadata } : {};
+        meta.resourceVersion = store.nextResourceVersion();
+        next.metadata = meta;
+        store.put(resource, next);
+        return next as unknown as KubeObject;
+      },
+    },
   });
 }
