@@ -60,7 +60,9 @@ export class Ctx {
     return `${new Date(ms).toISOString().slice(0, 19)}Z`;
   }
 
+  /** Asks for a pass at `ms` (a time already past would spin: what is due now is this pass's). */
   wakeAt(ms: number): void {
+    if (ms <= this.now()) return;
     if (ms < this.wake) this.wake = ms;
   }
 

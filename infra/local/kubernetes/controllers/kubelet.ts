@@ -88,9 +88,9 @@ function readiness(ctx: Ctx, pod: JsonObject): boolean {
         )
         .then((ok) => {
           probe.inFlight = false;
-          const changed = probe.ready !== ok;
           probe.ready = ok;
-          if (changed) ctx.kick();
+          // Always: the pass that started this probe could not ask for the next one.
+          ctx.kick();
         });
     }
   }
