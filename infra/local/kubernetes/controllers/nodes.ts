@@ -277,7 +277,8 @@ export function reconcileNodes(ctx: Ctx): void {
         source: 'kubelet',
       });
     }
-    ctx.updateStatus(NODE, ctx.get(NODE, undefined, name) ?? node, next);
+    // The kubelet patches the fields it owns; others written to nodes/status stay.
+    ctx.updateStatus(NODE, ctx.get(NODE, undefined, name) ?? node, { ...prev, ...next });
   }
   // Pod GC: pods bound to a node that no longer exists are deleted at once.
   const live = new Set(ctx.list(NODE).map(nameOf));
