@@ -37,7 +37,7 @@ describe('local cluster: served kinds and status subresources', () => {
     };
 
     // Act
-    const created = await objects.create(body);
+    const created = (await objects.create(body)) as { metadata?: { generation?: number } };
     const patched = await custom.patchNamespacedCustomObject(
       {
         group: 'monitoring.googleapis.com',
