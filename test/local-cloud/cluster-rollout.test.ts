@@ -280,6 +280,28 @@ describe('local cluster: Deployment rollouts', () => {
     expect(rs).toHaveLength(1); // scaling is no template change
   });
 
+  it('says ProgressDeadlineExceeded when pods cannot become available within progressDeadlineSeconds', async () => {
+    // Prepare: no node has room, so the pods stay Pending.
+    c = await startTestCluster();
+    c.pools.set('system', { nodeCountPerZone: { 'us-central1-a': 0 } });
+    const body = deployment(2, 'web:1');
+    body.spec!.progressDeadlineSeconds = 60;
+    await c.apps.createNamespacedDeployment({ namespace: NS, body });
+
+    // Act
+    c.timers.advance(59_000);
+    const before = await c.apps.readNamespacedDeployment({ name: 'web', namespace: NS });
+    c.timers.advance(1_000);
+    const after = await c.apps.readNamespacedDeployment({ name: 'web', namespace: NS });
+
+    // Assess
+    const progressing = (d: typeof after) => d.status?.conditions?.find((x) => x.type === 'Progressing');
+    expect(progressing(before)).toMatchObject({ status: 'True', reason: 'ReplicaSetUpdated' });
+    expect(progressing(after)).toMatchObject({ status: 'False', reason: 'ProgressDeadlineExceeded' });
+    expect(progressing(after)?.message).toMatch(/^ReplicaSet "web-[a-z0-9]+" has timed out progressing\.$/);
+    expect(await rolloutStatus(c.apps)).toEqual({ done: false, message: 'exceeded its progress deadline' });
+  });
+
   it('deleting the Deployment removes its ReplicaSets and pods (ownerReferences)', async () => {
     // Prepare
     c = await startTestCluster({ podTerminationMs: STOP });
