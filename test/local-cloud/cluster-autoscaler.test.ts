@@ -53,6 +53,30 @@ describe('local cluster: cluster autoscaler', () => {
     expect((await c.core.listNode()).items).toHaveLength(3);
   });
 
+  it('asks once while a resize is still on its way, then the pods run', async () => {
+    // Prepare: the pool view shows the new size only when the resize lands.
+    c = await startTestCluster({ scaleUpDelayMs: UP });
+    c.pools.deferResizes = true;
+    c.pools.set('triton-l4', l4Pool(0, { autoscaling: autoscaling(0, 5) }));
+    await c.apps.createNamespacedDeployment({
+      namespace: 'default',
+      body: gpuDeployment('t', 'triton-l4', 2),
+    });
+
+    // Act
+    c.timers.advance(UP);
+    c.server.reconcile(); // passes happen on any change: none may ask again
+    c.timers.advance(UP * 4);
+    c.server.reconcile();
+    const asked = [...c.pools.resizes];
+    c.pools.flush();
+    const pods = (await c.core.listNamespacedPod({ namespace: 'default' })).items;
+
+    // Assess
+    expect(asked).toEqual([{ pool: 'triton-l4', nodeCountPerZone: { 'us-central1-a': 2 } }]);
+    expect(pods.filter(isReady)).toHaveLength(2);
+  });
+
   it('stops at the maximum and records why the rest stay Pending', async () => {
     // Prepare
     c = await startTestCluster({ scaleUpDelayMs: UP });

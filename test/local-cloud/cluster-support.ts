@@ -34,9 +34,18 @@ export class FakeNodePools implements LocalNodePoolSource {
     return () => this.#listeners.delete(listener);
   }
 
+  /** When true, autoscale() resizes are held until `flush()` (a slow resize). */
+  deferResizes = false;
+  readonly #held: { pool: string; nodeCountPerZone: Record<string, number> }[] = [];
+
   autoscale(pool: string, nodeCountPerZone: Record<string, number>): void {
     this.resizes.push({ pool, nodeCountPerZone: { ...nodeCountPerZone } });
-    this.set(pool, { nodeCountPerZone: { ...nodeCountPerZone } });
+    if (this.deferResizes) this.#held.push({ pool, nodeCountPerZone: { ...nodeCountPerZone } });
+    else this.set(pool, { nodeCountPerZone: { ...nodeCountPerZone } });
+  }
+
+  flush(): void {
+    for (const r of this.#held.splice(0)) this.set(r.pool, { nodeCountPerZone: r.nodeCountPerZone });
   }
 
   /** Adds or changes a pool (as a GKE create/resize would) and notifies listeners. */

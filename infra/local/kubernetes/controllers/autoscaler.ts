@@ -142,6 +142,15 @@ export function autoscale(ctx: Ctx): void {
       if (placed) continue;
       let reason = "pod didn't trigger scale-up: no node group would fit it";
       for (const pool of [...pools].sort((a, b) => a.name.localeCompare(b.name))) {
+        // A resize asked for and not yet visible in the pool: wait for it rather than ask twice.
+        // (A stockout may leave it short for good: after a minute, ask again.)
+        const asked = ctx.memo.requestedTotal.get(pool.name);
+        if (asked && total(pool.nodeCountPerZone) < asked.total && now < asked.at + 60_000) {
+          ctx.wakeAt(asked.at + 60_000);
+          reason = `pod didn't trigger scale-up: a scale-up of ${pool.name} is in progress`;
+          continue;
+        }
+        ctx.memo.requestedTotal.delete(pool.name);
         const plan = growth.get(pool.name) ?? {
           pool,
           counts: { ...pool.nodeCountPerZone },
@@ -167,7 +176,10 @@ export function autoscale(ctx: Ctx): void {
         placed = true;
         break;
       }
-      if (!placed) blocked.push(`${String(meta(pod).namespace)}/${nameOf(pod)}: ${reason}`);
+      if (!placed && ctx.memo.notTriggered.get(uidOf(pod)) !== reason) {
+        ctx.memo.notTriggered.set(uidOf(pod), reason);
+        blocked.push(`${String(meta(pod).namespace)}/${nameOf(pod)}: ${reason}`);
+      }
     }
     for (const plan of growth.values()) {
       const before = total(plan.pool.nodeCountPerZone);
@@ -179,19 +191,18 @@ export function autoscale(ctx: Ctx): void {
         message: `pod triggered scale-up: [{${plan.pool.name} ${before}->${after} (max: ${maxOf(plan.pool)})}] for ${plan.pods.join(', ')}`,
         source: 'cluster-autoscaler',
       });
+      ctx.memo.requestedTotal.set(plan.pool.name, { total: after, at: now });
       source.autoscale(plan.pool.name, plan.counts);
     }
     for (const b of blocked) {
-      const key = `NotTriggerScaleUp ${b}`;
-      if (ctx.events.at(-1)?.message !== key) {
-        ctx.record({
-          object: `Pod ${b.split(':')[0]}`,
-          type: 'Normal',
-          reason: 'NotTriggerScaleUp',
-          message: b.split(': ').slice(1).join(': '),
-          source: 'cluster-autoscaler',
-        });
-      }
+      const [object, ...why] = b.split(': ');
+      ctx.record({
+        object: `Pod ${object}`,
+        type: 'Normal',
+        reason: 'NotTriggerScaleUp',
+        message: why.join(': '),
+        source: 'cluster-autoscaler',
+      });
     }
   }
 

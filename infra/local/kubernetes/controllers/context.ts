@@ -24,6 +24,10 @@ export interface Memo {
   unschedulableSince: Map<string, number>;
   nodeIdleSince: Map<string, number>;
   probes: Map<string, { ready?: boolean; nextAt: number; inFlight: boolean }>;
+  /** Pod uid -> why it did not trigger a scale-up (recorded once per reason). */
+  notTriggered: Map<string, string>;
+  /** Pool -> the node total the autoscaler asked for (and when), until the pool view shows it. */
+  requestedTotal: Map<string, { total: number; at: number }>;
 }
 
 export class Ctx {
@@ -39,6 +43,8 @@ export class Ctx {
     unschedulableSince: new Map(),
     nodeIdleSince: new Map(),
     probes: new Map(),
+    notTriggered: new Map(),
+    requestedTotal: new Map(),
   };
   readonly events: ClusterEvent[] = [];
   wake = Number.POSITIVE_INFINITY;
