@@ -208,6 +208,8 @@ export function autoscale(ctx: Ctx): void {
 
   // Scale-down.
   const fresh = source.nodePools().filter((p) => p.autoscaling?.enabled === true);
+  // Sizes this pass already asked for (the views are the source's: never written to).
+  const shrunk = new Map<string, Record<string, number>>();
   for (const node of ctx.list(NODE)) {
     const name = nameOf(node);
     const pool = fresh.find((p) => p.name === labelsOf(node)[POOL_LABEL]);
@@ -234,7 +236,7 @@ export function autoscale(ctx: Ctx): void {
       continue;
     }
     const zone = labelsOf(node)[ZONE_LABEL] ?? '';
-    const counts = { ...pool.nodeCountPerZone };
+    const counts = { ...(shrunk.get(pool.name) ?? pool.nodeCountPerZone) };
     if (!canShrink(pool, counts, zone)) continue;
     counts[zone] = Math.max(0, (counts[zone] ?? 0) - 1);
     ctx.update(NODE, {
@@ -257,6 +259,6 @@ export function autoscale(ctx: Ctx): void {
     });
     ctx.memo.nodeIdleSince.delete(name);
     source.autoscale(pool.name, counts);
-    pool.nodeCountPerZone = counts;
+    shrunk.set(pool.name, counts);
   }
 }

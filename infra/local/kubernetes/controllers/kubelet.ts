@@ -73,7 +73,7 @@ function readiness(ctx: Ctx, pod: JsonObject): boolean {
     probe.nextAt = now + ctx.timings.readinessPeriodMs;
     let answer: boolean | Promise<boolean>;
     try {
-      answer = hook(pod);
+      answer = hook(structuredClone(pod)); // the cached object is shared: the hook gets its own
     } catch {
       answer = false;
     }
