@@ -5,7 +5,7 @@
  * objects, and prints what would change now to match the policy file. It touches nothing: the
  * dependencies below are typed down to read calls, so a write cannot even be expressed.
  */
-import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../shared/adapters/gke';
+import { createContainerClient, GkeNodePools, kubernetesNodeCount } from '../shared/adapters/gke';
 import { createKubeConfig, createKubeObjects } from '../shared/adapters/kubernetes';
 import { createStorageClient, GcsObjectStore } from '../shared/adapters/storage';
 import { clusterPath } from '../shared/cluster/names';
@@ -71,18 +71,16 @@ export async function buildPlanDeps(config: Config): Promise<PlanDeps> {
   );
   try {
     const name = clusterPath({ project: config.project, location: config.location, name: config.cluster });
-    const nodePools = new GkeNodePools(containerClient, name, {
-      // The local GKE server keeps a pool's live size in initialNodeCount; the real API does not.
-      ...(config.endpoints.gke ? { nodeCount: initialNodeCountSource } : {}),
-    });
     const kc = config.endpoints.kubernetes
       ? createKubeConfig({ endpoint: config.endpoints.kubernetes, namespace: config.namespace })
       : gkeKubeConfig((await containerClient.getCluster({ name }))[0], config.namespace);
+    const kubeObjects = createKubeObjects(kc);
     return {
       policy,
       registry: new ModelRegistry(objects, config.stateBucket),
-      nodePools,
-      kubeObjects: createKubeObjects(kc),
+      // A pool's live size: its Nodes, as GKE labels them (the v1 NodePool does not carry it).
+      nodePools: new GkeNodePools(containerClient, name, { nodeCount: kubernetesNodeCount(kubeObjects) }),
+      kubeObjects,
       clock: systemClock,
       close: () => containerClient.close(),
     };

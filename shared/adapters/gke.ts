@@ -11,6 +11,7 @@
 import { ClusterManagerClient } from '@google-cloud/container';
 import { PassThroughClient } from 'google-auth-library';
 import type { NodePool, NodePoolAutoscaling } from '../domain/plan';
+import type { KubeObjects } from '../ports/kubernetes';
 import {
   CLUSTER_ALREADY_HAS_OPERATION,
   ClusterBusyError,
@@ -24,21 +25,37 @@ import {
 import { type ControlPlaneError, PermanentError, RetryableError } from '../runtime/errors';
 
 /**
- * Where the live node count of a pool comes from. The real API keeps `initialNodeCount` at its
- * creation value and the live size in the pool's instance groups (Compute API, not wired here), so
- * the default answers "unknown" and the planner then always asks for a `setSize`, which is
- * idempotent. The local server keeps the live per-zone size in `initialNodeCount`.
+ * Where the live node count of a pool comes from. The v1 NodePool keeps `initialNodeCount` at its
+ * creation value; the live size is in the pool's instance groups. Kubernetes sees the same nodes:
+ * each carries the label `cloud.google.com/gke-nodepool=<pool>` (see `kubernetesNodeCount`).
  */
 export type NodeCountSource = (pool: NodePool) => Promise<number | undefined>;
 
 export const unknownNodeCount: NodeCountSource = async () => undefined;
 
-/** Only valid against the local GKE server, whose `initialNodeCount` follows `setSize`. */
-export const initialNodeCountSource: NodeCountSource = async (pool) => {
-  if (pool.autoscaling?.enabled) return undefined;
-  const n = Number(pool.initialNodeCount ?? Number.NaN);
-  return Number.isFinite(n) ? n : undefined;
-};
+export const GKE_NODEPOOL_LABEL = 'cloud.google.com/gke-nodepool';
+const ZONE_LABEL = 'topology.kubernetes.io/zone';
+
+/**
+ * Live nodes per zone, counted from the cluster's Node objects. When the zones differ (a stockout
+ * left one short) there is no single per-zone count: undefined, so a fixed-size pool gets its
+ * (idempotent) setSize planned again.
+ */
+export function kubernetesNodeCount(kube: KubeObjects): NodeCountSource {
+  return async (pool) => {
+    const name = pool.name ?? '';
+    const nodes = await kube.list('v1', 'Node', undefined, `${GKE_NODEPOOL_LABEL}=${name}`);
+    const zones = pool.locations && pool.locations.length > 0 ? [...pool.locations] : undefined;
+    const perZone = new Map<string, number>((zones ?? []).map((z) => [z, 0]));
+    for (const node of nodes) {
+      const zone = node.metadata.labels?.[ZONE_LABEL] ?? '';
+      perZone.set(zone, (perZone.get(zone) ?? 0) + 1);
+    }
+    const counts = [...perZone.values()];
+    if (counts.length === 0) return 0;
+    return counts.every((c) => c === counts[0]) ? counts[0] : undefined;
+  };
+}
 
 type ClientOptions = NonNullable<ConstructorParameters<typeof ClusterManagerClient>[0]>;
 

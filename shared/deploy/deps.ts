@@ -3,7 +3,7 @@
  * (ADC credentials, the GKE API over gRPC, the cluster's apiserver) unless local endpoints are set.
  */
 import type { protos } from '@google-cloud/container';
-import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../adapters/gke';
+import { createContainerClient, GkeNodePools, kubernetesNodeCount } from '../adapters/gke';
 import { createKubeConfig, createKubeObjects } from '../adapters/kubernetes';
 import { tritonPodsFinder } from '../adapters/triton-pods';
 import { clusterPath } from '../cluster/names';
@@ -44,14 +44,12 @@ export async function buildDeployModelDeps(config: Config): Promise<DeployModelD
     buildSharedDeps(config),
     containerClient.getCluster({ name }),
   ]);
-  const nodePools = new GkeNodePools(containerClient, name, {
-    // The local GKE server keeps a pool's live size in initialNodeCount; the real API does not.
-    ...(config.endpoints.gke ? { nodeCount: initialNodeCountSource } : {}),
-  });
   const kc = config.endpoints.kubernetes
     ? createKubeConfig({ endpoint: config.endpoints.kubernetes, namespace: config.namespace })
     : gkeKubeConfig(cluster, config.namespace);
   const kubeObjects = createKubeObjects(kc);
+  // A pool's live size: its Nodes, as GKE labels them (the v1 NodePool does not carry it).
+  const nodePools = new GkeNodePools(containerClient, name, { nodeCount: kubernetesNodeCount(kubeObjects) });
   const findTritonPods = tritonPodsFinder({
     kubeObjects,
     urlTemplate: config.tritonUrl,

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planCommand } from '../../cli/plan';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localStorageClient } from '../../infra/local/storage/client';
-import { createContainerClient, GkeNodePools, initialNodeCountSource } from '../../shared/adapters/gke';
+import { createContainerClient, GkeNodePools } from '../../shared/adapters/gke';
 import { createKubeConfig, createKubeObjects } from '../../shared/adapters/kubernetes';
 import { nodePoolActions, planNodePoolChanges } from '../../shared/cluster/nodepool';
 import { planObjectChanges, secretValuesOf } from '../../shared/cluster/objects';
@@ -24,6 +24,7 @@ import { KubeApplier, KubeRunner } from '../../shared/execute/kube-applier';
 import { NodePoolExecutor, NodePoolRunner } from '../../shared/execute/nodepool-executor';
 import { loadPolicy } from '../../shared/policy';
 import { createMemoryLogger } from '../../shared/runtime/log';
+import { gkeViewNodeCount } from '../support/node-count';
 
 const REPOSITORY_BUCKET = 'local-triton-repo';
 
@@ -164,7 +165,7 @@ describe('inferctl plan against the local cloud', () => {
     const client = createContainerClient({ endpoint: cloud.endpoints.gke });
     try {
       const nodePools = new GkeNodePools(client, cloud.endpoints.cluster, {
-        nodeCount: initialNodeCountSource,
+        nodeCount: gkeViewNodeCount(cloud.gke),
       });
       const zones = Math.max(1, (await nodePools.getCluster()).locations.length);
       const [pool] = desiredServingPools(

@@ -96,6 +96,8 @@ function applier(logger = createMemoryLogger().logger): KubeApplier {
 function versions(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const o of server.objects()) {
+    // ReplicaSets and Pods are the controllers', written whenever the Deployment scales.
+    if (o.kind === 'ReplicaSet' || o.kind === 'Pod') continue;
     if (o.metadata.namespace === NS || (o.kind === 'Namespace' && o.metadata.name === NS)) {
       out[`${o.kind}/${o.metadata.name}`] = o.metadata.resourceVersion;
     }

@@ -1,12 +1,16 @@
 /**
- * Pods of the local apiserver, synthesized from Deployments, through the official client: what
- * deployModel relies on to find every Triton replica of a pool.
+ * Pods of the local apiserver through the official client: stored objects that the controllers
+ * create for Deployments (through ReplicaSets), and that clients may create, read, patch status of
+ * and delete. With the default (instant) timings they are Running and Ready by the time the write
+ * that caused them has answered: what deployModel relies on to find every Triton replica.
  */
 import {
   ApiException,
   AppsV1Api,
   CoreV1Api,
   KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +46,7 @@ async function codeOf(call: Promise<unknown>): Promise<number> {
   throw new Error('expected the call to fail');
 }
 
-describe('local apiserver: Pods of Deployments (CoreV1Api)', () => {
+describe('local apiserver: Pods (CoreV1Api)', () => {
   let server: KubernetesServer;
   let core: CoreV1Api;
   let apps: AppsV1Api;
@@ -68,29 +72,42 @@ describe('local apiserver: Pods of Deployments (CoreV1Api)', () => {
     await server?.close();
   });
 
-  it('lists spec.replicas Running, Ready pods per Deployment, selected by label', async () => {
+  it('lists spec.replicas Running, Ready pods per Deployment, owned by its ReplicaSet', async () => {
     // Act
     const a = await podsOf('pool-a');
     const b = await podsOf('pool-b');
+    const rs = await apps.listNamespacedReplicaSet({ namespace: NS });
 
     // Assess
+    const rsA = rs.items.find((r) => r.metadata?.ownerReferences?.[0]?.name === 'pool-a');
+    expect(rsA?.metadata?.name).toMatch(/^pool-a-[bcdfghjklmnpqrstvwxz2456789]{6,10}$/);
     expect(a.map((p) => p.metadata?.name)).toEqual([
-      expect.stringMatching(/^pool-a-[a-z0-9]+-0$/),
-      expect.stringMatching(/^pool-a-[a-z0-9]+-1$/),
+      expect.stringMatching(new RegExp(`^${rsA?.metadata?.name}-[bcdfghjklmnpqrstvwxz2456789]{5}$`)),
+      expect.stringMatching(new RegExp(`^${rsA?.metadata?.name}-[bcdfghjklmnpqrstvwxz2456789]{5}$`)),
     ]);
     expect(b).toHaveLength(1); // replicas unset: the apiserver's default of 1
     for (const pod of [...a, ...b]) {
       expect(pod.status?.phase).toBe('Running');
       expect(pod.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
       expect(pod.status?.podIP).toMatch(/^10\.244\.\d{1,3}\.\d{1,3}$/);
+      expect(pod.spec?.nodeName).toBe('local-node');
       expect(pod.metadata?.labels?.tier).toBe('gpu');
+      expect(pod.metadata?.labels?.['pod-template-hash']).toBeDefined();
+      expect(pod.metadata?.ownerReferences).toEqual([
+        expect.objectContaining({ kind: 'ReplicaSet', controller: true, blockOwnerDeletion: true }),
+      ]);
       expect(pod.spec?.containers[0]?.name).toBe('triton');
+      expect(pod.status?.containerStatuses?.[0]).toMatchObject({
+        name: 'triton',
+        ready: true,
+        started: true,
+      });
     }
     const ips = [...a, ...b].map((p) => p.status?.podIP);
     expect(new Set(ips).size).toBe(3);
   });
 
-  it('keeps pod names and IPs stable, and follows the scale subresource', async () => {
+  it('keeps pod names and IPs across a scale-up, and removes every pod at 0', async () => {
     // Prepare
     const before = await podsOf('pool-a');
 
@@ -109,7 +126,8 @@ describe('local apiserver: Pods of Deployments (CoreV1Api)', () => {
     const scaledDown = await podsOf('pool-a');
 
     // Assess
-    expect(scaledUp.slice(0, 2).map((p) => [p.metadata?.name, p.status?.podIP])).toEqual(
+    const kept = scaledUp.filter((p) => before.some((b) => b.metadata?.name === p.metadata?.name));
+    expect(kept.map((p) => [p.metadata?.name, p.status?.podIP])).toEqual(
       before.map((p) => [p.metadata?.name, p.status?.podIP]),
     );
     expect(scaledUp).toHaveLength(3);
@@ -119,30 +137,46 @@ describe('local apiserver: Pods of Deployments (CoreV1Api)', () => {
     );
   });
 
-  it('reads one pod by name, answers 404 for an unknown one, and refuses writes (405)', async () => {
-    // Prepare
-    const [pod] = await podsOf('pool-b');
-    const name = pod!.metadata!.name!;
-
+  it('creates, reads, writes status of and deletes a bare pod; 404 for an unknown one', async () => {
     // Act
-    const read = await core.readNamespacedPod({ name, namespace: NS });
-    const missing = await codeOf(core.readNamespacedPod({ name: 'pool-b-nope-0', namespace: NS }));
-    const deleted = await codeOf(core.deleteNamespacedPod({ name, namespace: NS }));
-    const created = await codeOf(
+    const created = await core.createNamespacedPod({
+      namespace: NS,
+      body: { metadata: { name: 'mine' }, spec: { containers: [{ name: 'c', image: 'busybox:1.36' }] } },
+    });
+    const read = await core.readNamespacedPod({ name: 'mine', namespace: NS });
+    // A pod for another scheduler: no kubelet runs it, so its status is what clients write.
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'elsewhere' },
+        spec: { schedulerName: 'my-scheduler', containers: [{ name: 'c', image: 'busybox:1.36' }] },
+      },
+    });
+    const patched = await core.patchNamespacedPodStatus(
+      { name: 'elsewhere', namespace: NS, body: { status: { message: 'hello' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const invalid = await codeOf(
       core.createNamespacedPod({
         namespace: NS,
-        body: { metadata: { name: 'mine' }, spec: { containers: [] } },
+        body: { metadata: { name: 'bad' }, spec: { containers: [] } },
       }),
     );
+    const missing = await codeOf(core.readNamespacedPod({ name: 'nope', namespace: NS }));
+    await core.deleteNamespacedPod({ name: 'mine', namespace: NS });
+    await core.deleteNamespacedPod({ name: 'elsewhere', namespace: NS });
+    const gone = await codeOf(core.readNamespacedPod({ name: 'mine', namespace: NS }));
 
     // Assess
-    expect(read.metadata?.name).toBe(name);
-    expect(read.status?.podIP).toBe(pod!.status?.podIP);
-    expect([missing, deleted, created]).toEqual([404, 405, 405]);
-    expect((await podsOf('pool-b')).map((p) => p.metadata?.name)).toEqual([name]);
+    expect(created.status?.phase).toBe('Running');
+    expect(created.spec).toMatchObject({ restartPolicy: 'Always', schedulerName: 'default-scheduler' });
+    expect(read.status?.podIP).toBe(created.status?.podIP);
+    expect(patched.status).toMatchObject({ phase: 'Pending', message: 'hello' });
+    expect(patched.spec?.nodeName).toBeUndefined();
+    expect([invalid, missing, gone]).toEqual([422, 404, 404]);
   });
 
-  it('is discoverable: KubernetesObjectApi lists Pods by kind, and discovery says get and list only', async () => {
+  it('is discoverable: KubernetesObjectApi lists Pods by kind, discovery names pods/status', async () => {
     // Act
     const objects = localKubeConfig(server.url).makeApiClient(KubernetesObjectApi);
     const list = await objects.list('v1', 'Pod', NS);
@@ -153,11 +187,20 @@ describe('local apiserver: Pods of Deployments (CoreV1Api)', () => {
     // Assess
     expect(list.items.map((p) => p.metadata?.name)).toEqual(server.pods(NS).map((p) => p.metadata.name));
     expect(discovery.resources.find((r) => r.name === 'pods')).toEqual(
-      expect.objectContaining({ kind: 'Pod', namespaced: true, verbs: ['get', 'list'] }),
+      expect.objectContaining({
+        kind: 'Pod',
+        namespaced: true,
+        verbs: expect.arrayContaining(['create', 'delete']),
+      }),
     );
+    expect(discovery.resources.find((r) => r.name === 'pods/status')?.verbs).toEqual([
+      'get',
+      'patch',
+      'update',
+    ]);
   });
 
-  it('drops the pods of a deleted Deployment and tells subscribers that something changed', async () => {
+  it('drops the pods and ReplicaSet of a deleted Deployment and tells subscribers', async () => {
     // Prepare
     let changes = 0;
     const unsubscribe = server.onChange(() => {
@@ -170,6 +213,8 @@ describe('local apiserver: Pods of Deployments (CoreV1Api)', () => {
 
     // Assess
     expect(await podsOf('pool-b')).toEqual([]);
+    const rs = await apps.listNamespacedReplicaSet({ namespace: NS });
+    expect(rs.items.filter((r) => r.metadata?.ownerReferences?.[0]?.name === 'pool-b')).toEqual([]);
     expect(changes).toBeGreaterThan(0);
   });
 });

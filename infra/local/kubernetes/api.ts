@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../../../shared/runtime/clock';
-import { applyDefaults, clusterIp, deploymentStatus } from './defaults';
+import { applyDefaults, clusterIp } from './defaults';
 import {
   alreadyExists,
   badRequest,
@@ -30,7 +30,6 @@ import {
 } from './fields';
 import { clone, deepEqual, isObject, type JsonObject } from './json';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch';
-import { podsOf } from './pods';
 import { findKind, groupVersion, type ResourceType } from './resources';
 import {
   type LabelSelector,
@@ -58,6 +57,16 @@ const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 const NAMESPACE = findKind('Namespace')!;
 const DEPLOYMENT = findKind('Deployment')!;
 const SERVICE = findKind('Service')!;
+const POD = findKind('Pod')!;
+
+/**
+ * What the in-process controllers add to the apiserver's generic machinery (see controllers/).
+ * `onDelete` may defer a removal (graceful deletion): it returns the object to store instead,
+ * marked with `deletionTimestamp`, or undefined to remove it now.
+ */
+export interface ApiHooks {
+  onDelete?(resource: ResourceType, existing: JsonObject, options: JsonObject): JsonObject | undefined;
+}
 
 export interface WriteOptions {
   fieldManager?: string | undefined;
@@ -117,6 +126,7 @@ function keepTimes(next: ManagedFieldsEntry[], previous: unknown): ManagedFields
 export class KubeApi {
   readonly #store: KubeStore;
   readonly #clock: Clock;
+  hooks: ApiHooks = {};
 
   constructor(store: KubeStore, clock: Clock) {
     this.#store = store;
@@ -182,9 +192,11 @@ export class KubeApi {
     candidate: JsonObject,
     ownersFor: (after: JsonObject) => Owner[],
     dryRun: boolean,
+    status?: unknown,
   ): JsonObject {
     const now = this.#now();
     const obj = this.#normalize(resource, namespace, previous, candidate);
+    if (status !== undefined) obj.status = clone(status);
     const causes = validateObject(resource, obj);
     const meta = metaOf(obj);
     if (causes.length > 0) throw invalid(resource.kind, resource.group, String(meta.name ?? ''), causes);
@@ -212,7 +224,6 @@ export class KubeApi {
     }
     if (typeof meta.generateName === 'string') ordered.generateName = meta.generateName;
     obj.metadata = ordered;
-    if (resource.kind === 'Deployment') obj.status = deploymentStatus(obj, previous, now);
     ordered.managedFields = keepTimes(
       toManagedFields(ownersFor(obj), groupVersion(resource), now),
       prevMeta.managedFields,
@@ -225,7 +236,8 @@ export class KubeApi {
     }
     ordered.resourceVersion = this.#store.nextResourceVersion();
     this.#store.put(resource, obj);
-    return obj;
+    // Store listeners (the controllers) may have written it again already: answer what is stored.
+    return this.#store.get(resource, resource.namespaced ? namespace : undefined, String(meta.name)) ?? obj;
   }
 
   /** Fills what the server owns: identity, defaults, and status (never taken from a main-resource write). */
@@ -264,7 +276,8 @@ export class KubeApi {
     }
     const labels = parseLabelSelector(query.get('labelSelector') ?? '');
     const fields = parseFieldSelector(query.get('fieldSelector') ?? '');
-    const items = this.#objectsOf(resource, resource.namespaced ? namespace : undefined)
+    const items = this.#store
+      .list(resource, resource.namespaced ? namespace : undefined)
       .filter((o) => {
         const meta = metaOf(o);
         const objLabels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
@@ -284,23 +297,89 @@ export class KubeApi {
   }
 
   get(resource: ResourceType, namespace: string | undefined, name: string): JsonObject {
-    if (resource.kind === 'Pod') {
-      const pod = this.#objectsOf(resource, namespace).find((p) => metaOf(p).name === name);
-      if (!pod) throw notFound(resource.plural, resource.group, name);
-      return pod;
-    }
     return this.#existing(resource, namespace, name);
   }
 
-  /** The pods every Deployment runs now, in namespace/name order. */
+  /** The stored pods, in namespace/name order. */
   pods(namespace?: string): JsonObject[] {
-    return this.#store.list(DEPLOYMENT, namespace).flatMap(podsOf);
+    return this.#store.list(POD, namespace);
   }
 
-  /** Stored objects, or for Pods the ones the Deployments run. */
-  #objectsOf(resource: ResourceType, namespace: string | undefined): JsonObject[] {
-    if (resource.kind !== 'Pod') return this.#store.list(resource, namespace);
-    return this.pods(namespace);
+  /**
+   * A write by an in-process controller (no HTTP, no preconditions): the object as given, or with
+   * `status: true` only its status. managedFields are left as they are (see README).
+   * @returns the stored object, or undefined when it does not exist (any more).
+   */
+  controllerWrite(resource: ResourceType, candidate: JsonObject, opts: { status?: boolean } = {}) {
+    const meta = metaOf(candidate);
+    const namespace = resource.namespaced ? strOf(meta.namespace) : undefined;
+    const existing = this.#store.get(resource, namespace, String(meta.name));
+    if (!existing) return undefined;
+    const owners = ownersOf(metaOf(existing).managedFields);
+    const next = opts.status ? { ...clone(existing) } : clone(candidate);
+    next.metadata = opts.status ? metaOf(next) : { ...metaOf(next), name: metaOf(existing).name };
+    return this.#write(
+      resource,
+      namespace,
+      existing,
+      next,
+      () => owners,
+      false,
+      opts.status ? (candidate.status ?? {}) : undefined,
+    );
+  }
+
+  replaceStatus(
+    resource: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    raw: string,
+    opts: WriteOptions,
+  ): JsonObject {
+    const body = parseJson(raw);
+    if (!isObject(body)) throw badRequest('the body of the request must be an object');
+    this.#checkIdentity(resource, body, namespace, name);
+    const existing = this.#existing(resource, namespace, name);
+    const rv = metaOf(body).resourceVersion;
+    if (rv !== undefined && rv !== '' && rv !== metaOf(existing).resourceVersion) {
+      throw staleConflict(resource.plural, resource.group, name);
+    }
+    return this.#writeStatus(resource, namespace, existing, body.status, opts);
+  }
+
+  patchStatus(
+    resource: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    contentType: string,
+    raw: string,
+    opts: WriteOptions,
+  ): JsonObject {
+    const existing = this.#existing(resource, namespace, name);
+    const patched = this.#patchDocument(contentType, existing, raw);
+    this.#checkIdentity(resource, patched, namespace, name);
+    return this.#writeStatus(resource, namespace, existing, patched.status, opts);
+  }
+
+  /** A `<plural>/status` write: only status changes, recorded as the writer's `subresource: status`. */
+  #writeStatus(
+    resource: ResourceType,
+    namespace: string | undefined,
+    existing: JsonObject,
+    status: unknown,
+    opts: WriteOptions,
+  ): JsonObject {
+    const owners = ownersOf(metaOf(existing).managedFields);
+    const writer = this.#writer(opts, 'status');
+    return this.#write(
+      resource,
+      namespace,
+      existing,
+      clone(existing),
+      (after) => recordUpdate(owners, writer, existing, after),
+      opts.dryRun,
+      isObject(status) ? status : {},
+    );
   }
 
   create(resource: ResourceType, namespace: string | undefined, raw: string, opts: WriteOptions): Result {
@@ -515,7 +594,7 @@ export class KubeApi {
     name: string,
     raw: string,
     opts: WriteOptions,
-  ): KubeStatus {
+  ): KubeStatus | JsonObject {
     const existing = this.#existing(resource, namespace, name);
     const meta = metaOf(existing);
     const options = raw.trim() ? parseJson(raw) : {};
@@ -544,6 +623,12 @@ export class KubeApi {
           kind: 'namespaces',
         },
       );
+    }
+    const marked = this.hooks.onDelete?.(resource, existing, isObject(options) ? options : {});
+    if (marked) {
+      if (opts.dryRun) return marked;
+      const owners = ownersOf(meta.managedFields);
+      return this.#write(resource, namespace, existing, marked, () => owners, false);
     }
     if (!opts.dryRun) {
       if (resource.kind === 'Namespace') this.#store.deleteNamespaceContents(name);

@@ -1,9 +1,8 @@
 /**
- * What the apiserver and the controllers would add to a stored object: defaults, and for
- * Deployments a status that follows the spec at once (no pods run here, so every replica is
- * "ready" as soon as it is asked for; callers that await readiness see it on the next read).
+ * What the apiserver adds to a stored object: defaults. Status is the controllers' (controllers/).
  */
 import { isObject, type JsonObject } from './json';
+import { podDefaults } from './pods';
 import type { ResourceType } from './resources';
 
 function setDefault(obj: JsonObject, field: string, value: unknown): void {
@@ -49,6 +48,14 @@ export function applyDefaults(
       setDefault(spec, 'progressDeadlineSeconds', 600);
       break;
     }
+    case 'ReplicaSet': {
+      setDefault(objectField(obj, 'spec'), 'replicas', 1);
+      obj.status = previous?.status ?? { replicas: 0 };
+      break;
+    }
+    case 'Pod':
+      podDefaults(obj, previous);
+      break;
     case 'Service': {
       const spec = objectField(obj, 'spec');
       setDefault(spec, 'type', 'ClusterIP');
@@ -94,40 +101,4 @@ export function applyDefaults(
       break;
     }
   }
-}
-
-/** Status a Deployment controller would report once the rollout finished; zero counts omitted as in the API. */
-export function deploymentStatus(obj: JsonObject, previous: JsonObject | undefined, now: string): JsonObject {
-  const spec = isObject(obj.spec) ? obj.spec : {};
-  const meta = isObject(obj.metadata) ? obj.metadata : {};
-  const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
-  const prevStatus = previous && isObject(previous.status) ? previous.status : {};
-  const prevConditions = Array.isArray(prevStatus.conditions) ? prevStatus.conditions.filter(isObject) : [];
-  const condition = (type: string, reason: string, message: string): JsonObject => {
-    const prev = prevConditions.find((c) => c.type === type);
-    return {
-      type,
-      status: 'True',
-      lastUpdateTime: prev?.lastUpdateTime ?? now,
-      lastTransitionTime: prev?.lastTransitionTime ?? now,
-      reason,
-      message,
-    };
-  };
-  const status: JsonObject = { observedGeneration: meta.generation };
-  if (replicas > 0) {
-    status.replicas = replicas;
-    status.updatedReplicas = replicas;
-    status.readyReplicas = replicas;
-    status.availableReplicas = replicas;
-  }
-  status.conditions = [
-    condition('Available', 'MinimumReplicasAvailable', 'Deployment has minimum availability.'),
-    condition(
-      'Progressing',
-      'NewReplicaSetAvailable',
-      `ReplicaSet "${String(meta.name)}" has successfully progressed.`,
-    ),
-  ];
-  return status;
 }

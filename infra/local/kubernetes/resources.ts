@@ -13,8 +13,10 @@ export interface ResourceType {
   shortNames?: string[];
   /** Whether `metadata.generation` is kept (bumped on spec changes). */
   generation: boolean;
-  /** Served from other objects (get and list only), never stored: Pods. */
+  /** Served from other objects (get and list only), never stored. */
   readOnly?: boolean;
+  /** Has a `status` subresource: main-resource writes never change status, `<plural>/status` writes only it. */
+  status?: boolean;
 }
 
 // watch and deletecollection are not served, so discovery does not claim them.
@@ -79,7 +81,18 @@ export const RESOURCES: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['po'],
     generation: false,
-    readOnly: true,
+    status: true,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'nodes',
+    singular: 'node',
+    kind: 'Node',
+    namespaced: false,
+    shortNames: ['no'],
+    generation: false,
+    status: true,
   },
   {
     group: 'apps',
@@ -90,6 +103,18 @@ export const RESOURCES: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['deploy'],
     generation: true,
+    status: true,
+  },
+  {
+    group: 'apps',
+    version: 'v1',
+    plural: 'replicasets',
+    singular: 'replicaset',
+    kind: 'ReplicaSet',
+    namespaced: true,
+    shortNames: ['rs'],
+    generation: true,
+    status: true,
   },
   {
     group: 'autoscaling',
@@ -119,6 +144,15 @@ export const RESOURCES: readonly ResourceType[] = [
     kind: 'PodDisruptionBudget',
     namespaced: true,
     shortNames: ['pdb'],
+    generation: true,
+  },
+  {
+    group: 'monitoring.googleapis.com',
+    version: 'v1',
+    plural: 'podmonitorings',
+    singular: 'podmonitoring',
+    kind: 'PodMonitoring',
+    namespaced: true,
     generation: true,
   },
 ];
@@ -176,6 +210,15 @@ export function apiResourceList(group: string, version: string): Record<string, 
       verbs: r.readOnly ? ['get', 'list'] : VERBS,
       ...(r.shortNames ? { shortNames: r.shortNames } : {}),
     });
+    if (r.status) {
+      resources.push({
+        name: `${r.plural}/status`,
+        singularName: '',
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: ['get', 'patch', 'update'],
+      });
+    }
     if (r.kind === 'Deployment') {
       resources.push({
         name: 'deployments/scale',

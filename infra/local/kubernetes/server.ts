@@ -43,8 +43,8 @@ function route(group: string, version: string, rest: string[]): Route | undefine
       ? { resource, namespace: undefined, name: undefined, subresource: undefined }
       : undefined;
   }
-  if (c !== undefined) return undefined;
-  return { resource, namespace: undefined, name: b, subresource: undefined };
+  if (d !== undefined || (c !== undefined && b === undefined)) return undefined;
+  return { resource, namespace: undefined, name: b, subresource: c };
 }
 
 function writeOptions(query: URLSearchParams): WriteOptions {
@@ -83,6 +83,18 @@ async function serveResource(
   const { resource, namespace, name, subresource } = r;
   if (resource.readOnly && method !== 'GET') throw methodNotAllowed(method);
 
+  if (subresource === 'status' && resource.status && name !== undefined) {
+    if (method === 'GET') return { code: 200, body: api.get(resource, namespace, name) };
+    if (method === 'PUT')
+      return { code: 200, body: api.replaceStatus(resource, namespace, name, raw, writeOptions(query)) };
+    if (method === 'PATCH') {
+      return {
+        code: 200,
+        body: api.patchStatus(resource, namespace, name, mediaType(req), raw, writeOptions(query)),
+      };
+    }
+    throw methodNotAllowed(method);
+  }
   if (subresource !== undefined) {
     if (subresource !== 'scale' || resource.kind !== 'Deployment' || name === undefined) {
       throw new KubeApiError(404, 'NotFound', 'the server could not find the requested resource');

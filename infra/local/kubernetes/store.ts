@@ -21,7 +21,7 @@ export function metaOf(obj: JsonObject): JsonObject {
 export class KubeStore {
   readonly #objects = new Map<string, { plural: string; object: JsonObject }>();
   readonly #dir: string | undefined;
-  readonly #listeners = new Set<() => void>();
+  readonly #listeners = new Set<(plural?: string) => void>();
   #resourceVersion = 0;
 
   constructor(dir?: string) {
@@ -52,6 +52,15 @@ export class KubeStore {
       .map(([, v]) => clone(v.object));
   }
 
+  /** A resource's objects in key order, not copied: for in-process readers that never mutate them. */
+  peek(resource: ResourceType): readonly JsonObject[] {
+    const prefix = `${resource.plural}/`;
+    return [...this.#objects.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, v]) => v.object);
+  }
+
   all(): JsonObject[] {
     return [...this.#objects.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -65,12 +74,12 @@ export class KubeStore {
       plural: resource.plural,
       object: clone(object),
     });
-    this.#save();
+    this.#save(resource.plural);
   }
 
   delete(resource: ResourceType, namespace: string | undefined, name: string): void {
     this.#objects.delete(key(resource.plural, namespace, name));
-    this.#save();
+    this.#save(resource.plural);
   }
 
   /** Drops every namespaced object in a namespace (namespace deletion, done at once here). */
@@ -98,14 +107,14 @@ export class KubeStore {
     }
   }
 
-  /** Calls `listener` after every stored change; returns the unsubscribe function. */
-  subscribe(listener: () => void): () => void {
+  /** Calls `listener` after every stored change (with the resource's plural, none for bulk changes); returns the unsubscribe function. */
+  subscribe(listener: (plural?: string) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  #save(): void {
-    for (const listener of this.#listeners) listener();
+  #save(plural?: string): void {
+    for (const listener of this.#listeners) listener(plural);
     if (!this.#dir) return;
     mkdirSync(this.#dir, { recursive: true });
     const path = join(this.#dir, FILE);

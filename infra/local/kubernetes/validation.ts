@@ -110,6 +110,22 @@ function validateDeployment(obj: JsonObject): StatusCause[] {
   return causes;
 }
 
+function validatePod(obj: JsonObject): StatusCause[] {
+  const spec = isObject(obj.spec) ? obj.spec : {};
+  const containers = spec.containers;
+  if (!Array.isArray(containers) || containers.length === 0) return [required('spec.containers')];
+  const causes: StatusCause[] = [];
+  containers.forEach((c, i) => {
+    if (!isObject(c) || typeof c.name !== 'string' || c.name === '') {
+      causes.push(required(`spec.containers[${i}].name`));
+    }
+    if (!isObject(c) || typeof c.image !== 'string' || c.image === '') {
+      causes.push(required(`spec.containers[${i}].image`));
+    }
+  });
+  return causes;
+}
+
 function validateHpa(obj: JsonObject): StatusCause[] {
   const causes: StatusCause[] = [];
   const spec = isObject(obj.spec) ? obj.spec : {};
@@ -156,7 +172,11 @@ export function validateObject(resource: ResourceType, obj: JsonObject): StatusC
   }
   switch (resource.kind) {
     case 'Deployment':
+    case 'ReplicaSet':
       causes.push(...validateDeployment(obj));
+      break;
+    case 'Pod':
+      causes.push(...validatePod(obj));
       break;
     case 'HorizontalPodAutoscaler':
       causes.push(...validateHpa(obj));
