@@ -50,7 +50,7 @@ export class Scraper {
   readonly #o: ScraperOptions;
   readonly #lastScrape = new Map<string, number>();
   /** Start time and last value of each cumulative series, to set start times and spot resets. */
-  readonly #cumulative = new Map<string, { startMs: number; last: number }>();
+  readonly #cumulative = new Map<string, { startMs: number; base: number[]; last: number[] }>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
   lastResults: ScrapeResult[] = [];
@@ -147,18 +147,14 @@ export class Scraper {
     const cumulative = (type: string, labels: Record<string, string>, value: number, ts?: number) => {
       if (!Number.isFinite(value)) return;
       const endMs = ts ?? now;
+      const adjusted = this.#resetAdjusted(prefix + type, labels, resource, [value], endMs);
+      if (!adjusted) return;
       out.push({
         metric: { type: prefix + type, labels },
         resource,
         metricKind: 'CUMULATIVE',
         valueType: 'DOUBLE',
-        points: [
-          {
-            startMs: this.#startOf(prefix + type, labels, resource, value, endMs),
-            endMs,
-            value: { doubleValue: value },
-          },
-        ],
+        points: [{ startMs: adjusted.startMs, endMs, value: { doubleValue: adjusted.values[0] ?? 0 } }],
       });
     };
     switch (f.type) {
@@ -215,54 +211,71 @@ export class Scraper {
       groups.set(key, g);
     }
     const type = `prometheus.googleapis.com/${f.name}/histogram`;
-    return [...groups.values()].map((g) => {
+    const out: SeriesWrite[] = [];
+    for (const g of groups.values()) {
       const sorted = g.buckets.sort((a, b) => a[0] - b[0]);
       const bounds = sorted.filter(([le]) => Number.isFinite(le)).map(([le]) => le);
-      const counts: string[] = [];
+      const counts: number[] = [];
       let prev = 0;
       for (const [le, cum] of sorted) {
         if (!Number.isFinite(le)) continue;
-        counts.push(String(Math.max(0, cum - prev)));
+        counts.push(Math.max(0, cum - prev));
         prev = cum;
       }
-      counts.push(String(Math.max(0, g.count - prev)));
+      counts.push(Math.max(0, g.count - prev));
       const endMs = g.ts ?? now;
+      const adjusted = this.#resetAdjusted(type, g.labels, resource, [g.count, g.sum, ...counts], endMs);
+      if (!adjusted) continue;
+      const [count = 0, sum = 0, ...bucketCounts] = adjusted.values;
       const point: Point = {
-        startMs: this.#startOf(type, g.labels, resource, g.count, endMs),
+        startMs: adjusted.startMs,
         endMs,
         value: {
           distributionValue: {
-            count: String(g.count),
-            mean: g.count > 0 ? g.sum / g.count : 0,
+            count: String(count),
+            mean: count > 0 ? sum / count : 0,
             bucketOptions: { explicitBuckets: { bounds } },
-            bucketCounts: counts,
+            bucketCounts: bucketCounts.map(String),
           },
         },
       };
-      return {
+      out.push({
         metric: { type, labels: g.labels },
         resource,
         metricKind: 'CUMULATIVE',
         valueType: 'DISTRIBUTION',
         points: [point],
-      };
-    });
+      });
+    }
+    return out;
   }
 
-  /** The start time of a cumulative series: its first scrape, moved on a reset (value went down). */
-  #startOf(
+  /**
+   * GMP's reset handling for cumulative samples: the first sample of a series is not written but
+   * kept as its reset point (start time and baseline); later samples are written as the increase
+   * over the baseline since that start time. A value going down is a reset: the new start is just
+   * before it and the baseline zero.
+   */
+  #resetAdjusted(
     type: string,
     labels: Record<string, string>,
     resource: SeriesWrite['resource'],
-    value: number,
+    values: number[],
     endMs: number,
-  ): number {
+  ): { startMs: number; values: number[] } | undefined {
     const key = seriesKey({ type, labels }, resource);
     const known = this.#cumulative.get(key);
-    let startMs = known?.startMs ?? endMs - 1;
-    if (known && value < known.last) startMs = endMs - 1;
-    this.#cumulative.set(key, { startMs, last: value });
-    return startMs;
+    if (!known) {
+      this.#cumulative.set(key, { startMs: endMs, base: values, last: values });
+      return undefined;
+    }
+    if ((values[0] ?? 0) < (known.last[0] ?? 0) || values.length !== known.base.length) {
+      known.startMs = endMs - 1;
+      known.base = values.map(() => 0);
+    }
+    known.last = values;
+    if (endMs <= known.startMs) return undefined;
+    return { startMs: known.startMs, values: values.map((v, i) => Math.max(0, v - (known.base[i] ?? 0))) };
   }
 
   start(pollMs: number): void {
