@@ -792,23 +792,32 @@ function splitPromLabels(labels: Record<string, string>, project: string) {
   };
 }
 
+/** Aggregations as the API returns them (`alignmentPeriod: "60s"`, enum names), validated. */
 function normaliseAggregations(raw: unknown, f: string): Json[] {
   if (!Array.isArray(raw)) return [];
   return raw.filter(isRecord).map((a, i) => {
-    const af = `${f}[${i}]`;
-    const aligner = enumName(ALIGNERS, a.perSeriesAligner, `${af}.per_series_aligner`);
-    const reducer = enumName(REDUCERS, a.crossSeriesReducer, `${af}.cross_series_reducer`);
-    const agg: Aggregation = {
-      ...(a.alignmentPeriod
-        ? { alignmentPeriodMs: parseDuration(a.alignmentPeriod, `${af}.alignment_period`) }
-        : {}),
-      ...(aligner ? { perSeriesAligner: aligner } : {}),
-      ...(reducer ? { crossSeriesReducer: reducer } : {}),
-      groupByFields: Array.isArray(a.groupByFields) ? a.groupByFields.map(String) : [],
+    const agg = toAggregation(a, `${f}[${i}]`);
+    validateAggregation(agg, `${f}[${i}]`);
+    return {
+      ...(agg.alignmentPeriodMs === undefined ? {} : { alignmentPeriod: `${agg.alignmentPeriodMs / 1000}s` }),
+      ...(agg.perSeriesAligner ? { perSeriesAligner: agg.perSeriesAligner } : {}),
+      ...(agg.crossSeriesReducer ? { crossSeriesReducer: agg.crossSeriesReducer } : {}),
+      ...(agg.groupByFields && agg.groupByFields.length > 0 ? { groupByFields: agg.groupByFields } : {}),
     };
-    validateAggregation(agg, af);
-    return agg as unknown as Json;
   });
+}
+
+function toAggregation(a: Json, f: string): Aggregation {
+  const aligner = enumName(ALIGNERS, a.perSeriesAligner, `${f}.per_series_aligner`);
+  const reducer = enumName(REDUCERS, a.crossSeriesReducer, `${f}.cross_series_reducer`);
+  return {
+    ...(a.alignmentPeriod
+      ? { alignmentPeriodMs: parseDuration(a.alignmentPeriod, `${f}.alignment_period`) }
+      : {}),
+    ...(aligner ? { perSeriesAligner: aligner } : {}),
+    ...(reducer ? { crossSeriesReducer: reducer } : {}),
+    groupByFields: Array.isArray(a.groupByFields) ? a.groupByFields.map(String) : [],
+  };
 }
 
 function normaliseThreshold(t: Json, f: string): Json {
