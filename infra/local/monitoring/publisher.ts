@@ -1,9 +1,10 @@
 /**
  * A ready-made `publish` for the alert evaluator: the official Pub/Sub client against the
  * emulator (`emulatorHost`, or PUBSUB_EMULATOR_HOST). Topics are full names
- * (`projects/P/topics/T`), as a pubsub notification channel's `labels.topic` holds them.
+ * (`projects/P/topics/T`), as a pubsub notification channel's `labels.topic` holds them. The
+ * client is loaded on first publish, so importing this folder stays cheap.
  */
-import { PubSub } from '@google-cloud/pubsub';
+import type { PubSub } from '@google-cloud/pubsub';
 import type { Publish } from './alerts';
 
 export interface PubSubPublisher {
@@ -14,15 +15,20 @@ export interface PubSubPublisher {
 export function pubsubPublisher(opts: { projectId?: string; emulatorHost?: string } = {}): PubSubPublisher {
   const host = opts.emulatorHost ?? process.env.PUBSUB_EMULATOR_HOST;
   if (!host) throw new Error('pubsubPublisher needs emulatorHost or PUBSUB_EMULATOR_HOST');
-  const pubsub = new PubSub({
-    projectId: opts.projectId ?? 'local-project',
-    apiEndpoint: host,
-    emulatorMode: true,
-  });
+  let client: Promise<PubSub> | undefined;
+  const pubsub = () => {
+    client ??= import('@google-cloud/pubsub').then(
+      ({ PubSub }) =>
+        new PubSub({ projectId: opts.projectId ?? 'local-project', apiEndpoint: host, emulatorMode: true }),
+    );
+    return client;
+  };
   return {
     publish: async (topic, data, attributes) => {
-      await pubsub.topic(topic).publishMessage({ data, attributes });
+      await (await pubsub()).topic(topic).publishMessage({ data, attributes });
     },
-    close: () => pubsub.close(),
+    close: async () => {
+      if (client) await (await client).close();
+    },
   };
 }
