@@ -396,6 +396,74 @@ describe('local Cloud Monitoring alerting', () => {
       expect(published.map((p) => p.message.incident.state)).toEqual(['open', 'closed']);
     });
 
+    const missing: [string, string, ('open' | 'closed')[]][] = [
+      ['INACTIVE closes the incident when the data stops', 'EVALUATION_MISSING_DATA_INACTIVE', ['closed']],
+      ['ACTIVE keeps it open while no data arrives', 'EVALUATION_MISSING_DATA_ACTIVE', ['open']],
+      ['NO_OP leaves it as it was', 'EVALUATION_MISSING_DATA_NO_OP', ['open']],
+    ];
+    it.each(missing)('evaluationMissingData %s', async (_name, mode, states) => {
+      await clients.alertPolicies.createAlertPolicy({
+        name: P,
+        alertPolicy: {
+          displayName: 'missing data',
+          conditions: [
+            {
+              displayName: 'queue',
+              conditionThreshold: {
+                filter: `metric.type = "${QUEUE}"`,
+                comparison: 'COMPARISON_GT',
+                thresholdValue: 10,
+                duration: { seconds: 0 },
+                aggregations: [{ alignmentPeriod: { seconds: 60 }, perSeriesAligner: 'ALIGN_MAX' }],
+                evaluationMissingData: mode as 'EVALUATION_MISSING_DATA_INACTIVE',
+              },
+            },
+          ],
+          notificationChannels: [await channel()],
+        },
+      });
+      await step(93_000);
+      expect(server.incidents().map((i) => i.state)).toEqual(['open']);
+      clock.advance(120_000); // the last point has left the 60 s window
+      await server.evaluateAlerts();
+      expect(server.incidents().map((i) => i.state)).toEqual(states);
+    });
+
+    it('renotifies an open incident every renotifyInterval', async () => {
+      const ch = await channel();
+      await clients.alertPolicies.createAlertPolicy({
+        name: P,
+        alertPolicy: {
+          displayName: 'renotify',
+          conditions: [
+            {
+              displayName: 'queue',
+              conditionThreshold: {
+                filter: `metric.type = "${QUEUE}"`,
+                comparison: 'COMPARISON_GT',
+                thresholdValue: 10,
+                duration: { seconds: 0 },
+              },
+            },
+          ],
+          notificationChannels: [ch],
+          alertStrategy: {
+            notificationChannelStrategy: [
+              { notificationChannelNames: [ch], renotifyInterval: { seconds: 1800 } },
+            ],
+          },
+        },
+      });
+      await step(93_000);
+      clock.advance(1_000_000);
+      await step(93_000);
+      expect(published).toHaveLength(1);
+      clock.advance(800_000);
+      await step(93_000);
+      expect(published.map((p) => p.message.incident.state)).toEqual(['open', 'open']);
+      expect(published[1]?.message.incident.incident_id).toBe(published[0]?.message.incident.incident_id);
+    });
+
     it('evaluates a ratio of two filters (denominatorFilter) per matching series', async () => {
       const errors = 'custom.googleapis.com/inferplane/errors';
       const requests = 'custom.googleapis.com/inferplane/requests';
