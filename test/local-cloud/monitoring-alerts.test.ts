@@ -225,6 +225,14 @@ describe('local Cloud Monitoring alerting', () => {
         'comparison',
       ],
       [
+        'a bad regular expression in a PromQL matcher',
+        {
+          displayName: 'x',
+          conditions: [{ displayName: 'c', conditionPrometheusQueryLanguage: { query: 'up{job=~"("} > 0' } }],
+        },
+        'bad regular expression',
+      ],
+      [
         'a bad PromQL query',
         {
           displayName: 'x',
@@ -427,6 +435,38 @@ describe('local Cloud Monitoring alerting', () => {
       clock.advance(120_000); // the last point has left the 60 s window
       await server.evaluateAlerts();
       expect(server.incidents().map((i) => i.state)).toEqual(states);
+    });
+
+    it('reports a condition that fails at evaluation and keeps evaluating the other policies', async () => {
+      const ch = await channel();
+      const [broken] = await clients.alertPolicies.createAlertPolicy({
+        name: P,
+        alertPolicy: {
+          displayName: 'rate of a gauge',
+          conditions: [
+            {
+              displayName: 'rate',
+              conditionThreshold: {
+                filter: `metric.type = "${QUEUE}"`,
+                comparison: 'COMPARISON_GT',
+                thresholdValue: 1,
+                duration: { seconds: 0 },
+                aggregations: [{ alignmentPeriod: { seconds: 60 }, perSeriesAligner: 'ALIGN_RATE' }],
+              },
+            },
+          ],
+          notificationChannels: [ch],
+        },
+      });
+      await queuePolicy(ch);
+      for (let i = 0; i <= 2; i++) {
+        await step(93_000);
+        clock.advance(60_000);
+      }
+      expect(server.alerts.conditionErrors.get(broken.conditions?.[0]?.name ?? '')).toContain(
+        'The aligner cannot be applied to metrics with kind GAUGE and value type DOUBLE.',
+      );
+      expect(published.map((p) => p.message.incident.policy_name)).toEqual(['triton-queue-high']);
     });
 
     it('renotifies an open incident every renotifyInterval', async () => {

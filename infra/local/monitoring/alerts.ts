@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Aggregation, aggregate, type ResultSeries, validateAggregation } from './aggregate';
-import { invalidArgument, invalidField, notFound } from './errors';
+import { invalidArgument, invalidField, MonitoringApiError, notFound } from './errors';
 import { parseFilter } from './filter';
 import { evaluatePromQL, parsePromQL } from './promql';
 import type { MetricStore } from './store';
@@ -88,6 +88,8 @@ export class Alerts {
   readonly #incidents: Incident[] = [];
   readonly #pending: { topic: string; channel: string; payload: Json; attempts: number }[] = [];
   readonly sent: SentNotification[] = [];
+  /** Why a condition could not be evaluated at its last evaluation, by condition name. */
+  readonly conditionErrors = new Map<string, string>();
   #nextId = 1;
   #evaluating: Promise<void> = Promise.resolve();
   publish: Publish | undefined;
@@ -366,8 +368,16 @@ export class Alerts {
       const active = new Map<string, Map<string, SeriesState>>();
       for (const c of conditions) {
         const name = String(c.name);
-        const states = this.#evaluateCondition(policy, c, now);
-        if (states) active.set(name, states);
+        try {
+          const states = this.#evaluateCondition(policy, c, now);
+          if (states) active.set(name, states);
+          this.conditionErrors.delete(name);
+        } catch (err) {
+          // A condition that cannot be evaluated (a query failing at run time) keeps its
+          // incidents as they are, as the real service does while it reports the error.
+          if (!(err instanceof MonitoringApiError)) throw err;
+          this.conditionErrors.set(name, err.message);
+        }
       }
       const combiner = String(policy.combiner);
       const allTriggered = conditions.every((c) => (active.get(String(c.name))?.size ?? 0) > 0);

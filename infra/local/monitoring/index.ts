@@ -287,7 +287,7 @@ function json(body: Buffer): unknown {
   }
 }
 
-function page<T>(items: T[], q: URLSearchParams, key: string): Record<string, unknown> {
+function page<T>(items: T[], q: URLSearchParams, key: string, withTotal = true): Record<string, unknown> {
   const size = Number(q.get('pageSize') ?? 0) || items.length || 1;
   const offset = q.get('pageToken')
     ? Number(Buffer.from(q.get('pageToken') ?? '', 'base64url').toString())
@@ -297,7 +297,11 @@ function page<T>(items: T[], q: URLSearchParams, key: string): Record<string, un
   const slice = items.slice(offset, offset + size);
   const next =
     offset + size < items.length ? Buffer.from(String(offset + size)).toString('base64url') : undefined;
-  return { [key]: slice, ...(next ? { nextPageToken: next } : {}), totalSize: items.length };
+  return {
+    [key]: slice,
+    ...(next ? { nextPageToken: next } : {}),
+    ...(withTotal ? { totalSize: items.length } : {}),
+  };
 }
 
 function mask(q: URLSearchParams): string[] {

@@ -145,6 +145,13 @@ export function parsePromQL(src: string): Expr {
         throw new PromQLError('expected a matcher operator');
       const value = take();
       if (value.t !== 'str') throw new PromQLError('expected a quoted label value');
+      if (op.v === '=~' || op.v === '!~') {
+        try {
+          new RegExp(value.v);
+        } catch {
+          throw new PromQLError(`bad regular expression ${JSON.stringify(value.v)}`);
+        }
+      }
       out.push({ name: name.v, op: op.v as Matcher['op'], value: value.v });
       if (isOp(',')) p += 1;
     }
