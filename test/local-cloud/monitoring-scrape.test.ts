@@ -391,3 +391,61 @@ describe('scraping into prometheus.googleapis.com series', () => {
     }
   });
 });
+
+describe('timers (real clock)', () => {
+  /** Bounded polling for a condition; never asserts on elapsed time. */
+  async function eventually<T>(probe: () => T | undefined, what: string): Promise<T> {
+    for (let i = 0; i < 400; i++) {
+      const v = probe();
+      if (v !== undefined) return v;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`gave up waiting for ${what}`);
+  }
+
+  it('scrapes on the poll timer and evaluates policies on the evaluation timer', async () => {
+    const published: string[] = [];
+    let gauge = 1;
+    const server = await startMonitoringServer({
+      scrapePollMs: 20,
+      scrapeIntervalMs: 50,
+      evaluationIntervalMs: 20,
+      targets: () => [
+        {
+          namespace: 'n',
+          job: 'j',
+          instance: 'i:1',
+          fetch: async () => `# TYPE busy gauge\nbusy ${gauge}\n`,
+        },
+      ],
+      publish: async (_topic, data) => {
+        published.push(JSON.parse(data.toString()).incident.state);
+      },
+    });
+    try {
+      const type = 'prometheus.googleapis.com/busy/gauge';
+      await eventually(
+        () => (server.query({ filter: `metric.type = "${type}"` })[0]?.points.length ?? 0) >= 2 || undefined,
+        'two scrapes',
+      );
+      const ch = server.alerts.createChannel('local-project', {
+        type: 'pubsub',
+        labels: { topic: 'projects/local-project/topics/t' },
+      });
+      server.alerts.createPolicy('local-project', {
+        displayName: 'busy',
+        conditions: [
+          {
+            displayName: 'busy > 5',
+            conditionPrometheusQueryLanguage: { query: 'busy > 5', evaluationInterval: '1s' },
+          },
+        ],
+        notificationChannels: [ch.name],
+      });
+      gauge = 10;
+      expect(await eventually(() => published[0], 'the incident to open')).toBe('open');
+    } finally {
+      await server.close();
+    }
+  });
+});
