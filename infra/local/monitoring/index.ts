@@ -25,7 +25,8 @@ import {
 } from './types';
 
 export type { Aggregation, ResultSeries } from './aggregate';
-export type { Incident, Publish, SentNotification } from './alerts';
+export type { Alerts, Incident, Publish, SentNotification } from './alerts';
+export { MonitoringApiError } from './errors';
 export { type PromFamily, type PromSample, parsePrometheusText } from './promtext';
 export {
   DEFAULT_SCRAPE_INTERVAL_MS,
@@ -36,6 +37,8 @@ export {
   type ScrapeTarget,
   scrapeTargetsFromPodMonitorings,
 } from './scraper';
+export type { MetricStore, Series } from './store';
+export type { Aligner, MetricKind, Point, Reducer, TypedValue, ValueType } from './types';
 
 /** Structurally the repository's Clock (only `nowMs` is used). */
 export interface MonitoringClock {
