@@ -469,6 +469,35 @@ describe('local Cloud Monitoring alerting', () => {
       expect(published.map((p) => p.message.incident.policy_name)).toEqual(['triton-queue-high']);
     });
 
+    it('with combiner AND opens only while every condition holds', async () => {
+      const other = 'custom.googleapis.com/inferplane/gpu_util';
+      const cond = (displayName: string, type: string, thresholdValue: number) => ({
+        displayName,
+        conditionThreshold: {
+          filter: `metric.type = "${type}"`,
+          comparison: 'COMPARISON_GT' as const,
+          thresholdValue,
+          duration: { seconds: 0 },
+        },
+      });
+      await clients.alertPolicies.createAlertPolicy({
+        name: P,
+        alertPolicy: {
+          displayName: 'queue and gpu',
+          combiner: 'AND',
+          conditions: [cond('queue', QUEUE, 10), cond('gpu', other, 0.8)],
+          notificationChannels: [await channel()],
+        },
+      });
+      server.writePoint({ metricType: other, value: 0.5 });
+      await step(93_000); // queue high, GPU not busy
+      expect(published).toHaveLength(0);
+      clock.advance(30_000);
+      server.writePoint({ metricType: other, value: 0.95 });
+      await step(93_000);
+      expect(published.map((p) => p.message.incident.condition_name).sort()).toEqual(['gpu', 'queue']);
+    });
+
     it('renotifies an open incident every renotifyInterval', async () => {
       const ch = await channel();
       await clients.alertPolicies.createAlertPolicy({
