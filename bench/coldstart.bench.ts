@@ -21,9 +21,9 @@ import { promisify } from 'node:util';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Storage } from '@google-cloud/storage';
 import { type LocalCloud, startLocalCloud } from '../infra/local/cloud';
-import { type DeployBuckets, ensureBuckets, writeLocalPolicy } from '../infra/local/control-plane';
 import { localStorageClient } from '../infra/local/storage/client';
 import { buildFunction } from '../scripts/build';
+import { type DeployBuckets, ensureBuckets, writeLocalPolicy } from '../scripts/control-plane';
 import { idempotencyKeyFromEvent } from '../shared/runtime/idempotency';
 import { deployEnv } from './deploy-env';
 import {

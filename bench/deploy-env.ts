@@ -4,7 +4,7 @@
  * ones Eventarc (and the local storage server's notifications) deliver.
  */
 import { randomUUID } from 'node:crypto';
-import { type DeployBuckets, type LocalEndpoints, localControlPlaneEnv } from '../infra/local/control-plane';
+import { type DeployBuckets, type LocalEndpoints, localControlPlaneEnv } from '../scripts/control-plane';
 import type { Env } from '../shared/runtime/config';
 import type { IncomingCloudEvent } from '../shared/runtime/function';
 

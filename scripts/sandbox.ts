@@ -16,9 +16,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type LocalCloud, startLocalCloud } from '../infra/local/cloud';
-import { ensureBuckets, localControlPlaneEnv, writeLocalPolicy } from '../infra/local/control-plane';
 import { localStorageClient } from '../infra/local/storage/client';
 import { buildFunction, listFunctions } from './build';
+import { ensureBuckets, localControlPlaneEnv, writeLocalPolicy } from './control-plane';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const INCOMING = 'sandbox-models-incoming';

@@ -1,13 +1,18 @@
 /**
- * The whole local cloud in one process: Cloud Storage, GKE, Kubernetes and Triton servers, each on
- * its own loopback port, with state under one directory. Tests start it in-process; the sandbox
- * and `npm run local-cloud` start it as a process.
+ * The whole local cloud in one process: Cloud Storage, GKE, Kubernetes, Cloud Monitoring and a
+ * Triton per pod, each on its own loopback port, with state under one directory, wired as a GKE
+ * cluster is: the GKE node pools' nodes are the apiserver's Nodes, pods run a Triton started from
+ * their own args and are Ready when it is, the HPA controller reads External metrics from
+ * Monitoring, and Monitoring scrapes the pods that PodMonitorings select. Tests start it
+ * in-process; the sandbox and `npm run local-cloud` start it as a process.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type GkeServer, startGkeServer } from './gke';
-import { type KubernetesServer, startKubernetesServer } from './kubernetes';
+import { type KubernetesServer, SANDBOX_TIMINGS, startKubernetesServer } from './kubernetes';
+import { type ExternalMetricSource, startHpaController } from './kubernetes/hpa-controller';
+import { type MonitoringServer, scrapeTargetsFromPodMonitorings, startMonitoringServer } from './monitoring';
 import { tritonProcesses } from './pod-triton';
 import { type StorageServer, startStorageServer } from './storage';
 import { startTritonFleet, type TritonFleet } from './triton/fleet';
@@ -28,7 +33,22 @@ export interface LocalCloudOptions {
   tritonLoadDelayMs?: number;
   /** Simulated compute time of one Triton execution, in ms (default 5). */
   tritonComputeMs?: number;
-  ports?: { storage?: number; gke?: number; kubernetes?: number; triton?: number };
+  /**
+   * GKE node pools back the apiserver's Nodes: pods are scheduled onto them (Pending while no node
+   * has room), and the cluster autoscaler grows and shrinks autoscaled pools. Off (the default for
+   * tests of other things), every pod is bound at once to one roomy node.
+   */
+  nodes?: boolean;
+  /**
+   * Cluster timings: `instant` (default) makes nodes and pods follow at once; `sandbox` uses
+   * watchable delays (GPU node start-up, container start, autoscaler).
+   */
+  timings?: 'instant' | 'sandbox';
+  /** HPA controller sync period (the real one: 15 s). */
+  hpaSyncPeriodMs?: number;
+  /** Scrape interval for every PodMonitoring (Managed Prometheus default: 60 s). */
+  scrapeIntervalMs?: number;
+  ports?: { storage?: number; gke?: number; kubernetes?: number; triton?: number; monitoring?: number };
 }
 
 export interface LocalCloud {
@@ -37,11 +57,21 @@ export interface LocalCloud {
   gke: GkeServer;
   kubernetes: KubernetesServer;
   triton: TritonFleet;
+  monitoring: MonitoringServer;
+  /** Resolves once every pod change so far has reached its Triton and the pods' readiness. */
+  settled(): Promise<void>;
   /**
    * `triton` is the per-pod URL template the control plane takes (INFERPLANE_TRITON_URL):
    * `{pool}` stands for the GPU pool's name, `{pod}` for a pod name served by `kubernetes`.
    */
-  endpoints: { storage: string; gke: string; kubernetes: string; triton: string; cluster: string };
+  endpoints: {
+    storage: string;
+    gke: string;
+    kubernetes: string;
+    triton: string;
+    monitoring: string;
+    cluster: string;
+  };
   close(): Promise<void>;
 }
 
@@ -56,39 +86,123 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     cluster: options.cluster ?? 'inference',
     ...(options.operationPhaseMs === undefined ? {} : { operationPhaseMs: options.operationPhaseMs }),
   });
-  const kubernetes = await startKubernetesServer({
-    dir: path.join(dir, 'kubernetes'),
-    port: options.ports?.kubernetes,
-  });
   const triton = await startTritonFleet({
     port: options.ports?.triton,
     storageUrl: storage.url,
     ...(options.tritonLoadDelayMs === undefined ? {} : { loadDelayMs: options.tritonLoadDelayMs }),
     ...(options.tritonComputeMs === undefined ? {} : { computeMs: options.tritonComputeMs }),
   });
+  const project = options.project ?? 'local-project';
+  const cluster = options.cluster ?? 'inference';
+  const kubernetes = await startKubernetesServer({
+    dir: path.join(dir, 'kubernetes'),
+    port: options.ports?.kubernetes,
+    controllers: {
+      ...(options.nodes ? { nodePools: gke } : {}),
+      cluster,
+      project,
+      // A pod is Ready when its Triton answers ready (the Deployment's readiness probe).
+      readiness: (pod) => {
+        const meta = pod.metadata as { uid?: string } | undefined;
+        return triton.isReady(meta?.uid ?? '');
+      },
+      // Instant: readiness is asked on every pass, so a pod is Ready as soon as its Triton is.
+      ...(options.timings === 'sandbox' ? SANDBOX_TIMINGS : { readinessPeriodMs: 0 }),
+    },
+  });
   // Each pod instance runs its own Triton, started from its container's args (the admin key
   // expanded from its Secret): a pod scaled away stops, and a new pod is a fresh Triton.
-  const syncTriton = () =>
-    triton.sync(tritonProcesses(kubernetes.pods(), (kind) => kubernetes.objects(kind)));
+  const running = () =>
+    kubernetes.pods().filter((p) => (p.status as { phase?: string } | undefined)?.phase === 'Running');
+  let syncing = Promise.resolve();
+  const syncTriton = () => {
+    syncing = syncing
+      .then(() => triton.sync(tritonProcesses(running(), (kind) => kubernetes.objects(kind))))
+      .then(() => triton.idle())
+      .then(() => kubernetes.reconcile())
+      .catch(() => undefined);
+    return syncing;
+  };
   kubernetes.onChange(() => {
     void syncTriton();
   });
   await syncTriton();
+
+  const poolOf = new Map<string, string>();
+  const monitoring = await startMonitoringServer({
+    port: options.ports?.monitoring,
+    project,
+    location: options.location ?? 'us-central1',
+    cluster,
+    ...(options.scrapeIntervalMs === undefined ? {} : { scrapeIntervalMs: options.scrapeIntervalMs }),
+    targets: () => {
+      for (const p of tritonProcesses(running(), (kind) => kubernetes.objects(kind)))
+        poolOf.set(p.name, p.pool);
+      return scrapeTargetsFromPodMonitorings(
+        kubernetes.objects('PodMonitoring') as never,
+        kubernetes.pods() as never,
+        async (pod) => {
+          const name = String((pod as { metadata?: { name?: string } }).metadata?.name ?? '');
+          const url = triton.metricsUrlTemplate
+            .replace('{pool}', poolOf.get(name) ?? '')
+            .replace('{pod}', name);
+          const res = await fetch(url);
+          if (!res.ok) throw new Error(`scrape ${url}: HTTP ${res.status}`);
+          return res.text();
+        },
+      );
+    },
+  });
+  // The Custom Metrics Stackdriver Adapter's view: `prometheus.googleapis.com|m|kind` names,
+  // `resource.labels.*` / `metric.labels.*` selectors.
+  const metrics: ExternalMetricSource = {
+    external: async ({ metricName, selector }) => {
+      const resourceLabels: Record<string, string> = {};
+      const metricLabels: Record<string, string> = {};
+      for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) {
+        if (k.startsWith('resource.labels.')) resourceLabels[k.slice('resource.labels.'.length)] = v;
+        else if (k.startsWith('metric.labels.')) metricLabels[k.slice('metric.labels.'.length)] = v;
+      }
+      const value = monitoring.latestValue({
+        metricType: metricName.replaceAll('|', '/'),
+        resourceLabels,
+        metricLabels,
+      });
+      return value === undefined ? undefined : [value];
+    },
+  };
+  const hpa = startHpaController({
+    kubernetes,
+    metrics,
+    ...(options.hpaSyncPeriodMs === undefined ? {} : { syncPeriodMs: options.hpaSyncPeriodMs }),
+  });
   return {
     dir,
     storage,
     gke,
     kubernetes,
     triton,
+    monitoring,
+    settled: async () => {
+      await syncTriton();
+    },
     endpoints: {
       storage: storage.url,
       gke: gke.url,
       kubernetes: kubernetes.url,
       triton: triton.urlTemplate,
+      monitoring: monitoring.url,
       cluster: gke.clusterName,
     },
     close: async () => {
-      await Promise.all([triton.close(), kubernetes.close(), gke.close(), storage.close()]);
+      await hpa.stop();
+      await Promise.all([
+        monitoring.close(),
+        triton.close(),
+        kubernetes.close(),
+        gke.close(),
+        storage.close(),
+      ]);
     },
   };
 }

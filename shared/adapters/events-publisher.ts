@@ -5,7 +5,7 @@
  * (Eventarc, a Slack bridge, an audit sink) can filter on `ce-type` without parsing the body.
  */
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import type { EventPublisher, OutboundCloudEvent } from '../ports/events';
+import type { EventPublisher, OutboundCloudEvent } from '../runtime/events';
 import type { Logger } from '../runtime/log';
 
 export function toPubSubMessage(event: OutboundCloudEvent): {

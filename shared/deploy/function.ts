@@ -1,7 +1,7 @@
 /** deployModel as a FunctionDefinition: its handler and the rejection event it publishes. */
 import { buildOutboundEvent } from '../../events/outbound';
-import type { OutboundCloudEvent } from '../ports/events';
 import { type PermanentError, ValidationError } from '../runtime/errors';
+import type { OutboundCloudEvent } from '../runtime/events';
 import type { FunctionDefinition, InvocationContext } from '../runtime/function';
 import { type DeployModelDeps, FUNCTION_NAME, handleDeployModel } from './handler';
 

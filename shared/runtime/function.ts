@@ -10,9 +10,10 @@
  *   acknowledged: a poison message never loops. Anything else is rethrown so the platform
  *   redelivers (the trigger has retries on).
  */
-import type { EventPublisher, OutboundCloudEvent } from '../ports/events';
+
 import type { Clock } from './clock';
 import { errorMessage, isPermanent, type PermanentError } from './errors';
+import type { EventPublisher, OutboundCloudEvent } from './events';
 import { type IdempotencyStore, idempotencyKeyFromEvent, runIdempotent } from './idempotency';
 import { type Logger, traceFromTraceparent } from './log';
 

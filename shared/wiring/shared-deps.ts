@@ -7,10 +7,10 @@ import { GcsIdempotencyStore } from '../adapters/idempotency-gcs';
 import { createStorageClient, GcsObjectStore } from '../adapters/storage';
 import type { Policy } from '../policy';
 import { PolicySource } from '../policy/source';
-import type { EventPublisher } from '../ports/events';
 import type { ObjectStore } from '../ports/storage';
 import { systemClock } from '../runtime/clock';
 import type { Config } from '../runtime/config';
+import type { EventPublisher } from '../runtime/events';
 import type { RuntimeDeps } from '../runtime/function';
 import { createLogger } from '../runtime/log';
 

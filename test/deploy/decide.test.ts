@@ -136,12 +136,18 @@ describe('decideDeployment: deployments', () => {
       model: 'm',
       version: 1,
       backend: 'onnxruntime',
+      // Size and checksums of that generation travel along: the copy is checked against them.
       files: [
-        { source: { bucket: BUCKET, name: 'm/1/model.onnx', generation: '5' }, relative: 'model.onnx' },
+        {
+          source: { bucket: BUCKET, name: 'm/1/model.onnx', generation: '5' },
+          size: '100',
+          relative: 'model.onnx',
+        },
       ],
       userConfig: undefined,
       onnxModelFile: {
         source: { bucket: BUCKET, name: 'm/1/model.onnx', generation: '5' },
+        size: '100',
         relative: 'model.onnx',
       },
       fingerprint: ONNX_FINGERPRINT,

@@ -25,8 +25,8 @@ import { tritonSelectorLabels } from '../../shared/cluster/triton';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import { type ModelRecord, modelRecordSchema } from '../../shared/domain/registry';
-import type { OutboundCloudEvent } from '../../shared/ports/events';
 import { type Env, loadConfig } from '../../shared/runtime/config';
+import type { OutboundCloudEvent } from '../../shared/runtime/events';
 import { cloudEventEntry } from '../../shared/runtime/function';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'onnx');
@@ -300,6 +300,8 @@ async function scalePool(pool: string, replicas: number): Promise<void> {
     namespace: 'triton',
     body: { metadata: { name: pool, namespace: 'triton' }, spec: { replicas } },
   });
+  // New pods start a Triton that loads the repository first; they are Ready once it is.
+  await cloud.settled();
 }
 
 async function nodePools(): Promise<Array<{ name: string; machineType: string; nodes: number }>> {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
-import type { OutboundCloudEvent } from '../../shared/ports/events';
 import { ManualClock } from '../../shared/runtime/clock';
 import { PermanentError, RetryableError } from '../../shared/runtime/errors';
+import type { OutboundCloudEvent } from '../../shared/runtime/events';
 import {
   type FunctionDefinition,
   type IncomingCloudEvent,

@@ -1,4 +1,3 @@
-export { GcsIdempotencyStore, type GcsIdempotencyStoreOptions } from '../../adapters/idempotency-gcs';
 export { hashPayload, idempotencyKeyFromEvent, idempotencyKeyFromObject, stableStringify } from './keys';
 export { MemoryIdempotencyStore } from './memory-store';
 export { type IdempotentOutcome, type RunIdempotentOptions, runIdempotent } from './run';

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Storage } from '@google-cloud/storage';
 import { parseDocument } from 'yaml';
-import type { Env } from '../../shared/runtime/config';
+import type { Env } from '../shared/runtime/config';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export const LOCAL_PROJECT = 'local-project';
 export const LOCAL_LOCATION = 'us-central1';

@@ -1,0 +1,101 @@
+/**
+ * Layers point one way: runtime, then contracts and domain types (events, the plan, ports, the
+ * policy), then pure builders and deciders, then the executor and the adapters (which never import
+ * each other), then each function's package, the wiring and the CLI on top. The local cloud
+ * imports nothing from the product. This test reads every import of every module and fails on
+ * one that points the wrong way, naming it.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+
+type Layer = 'runtime' | 'domain' | 'pure' | 'execute' | 'adapters' | 'package' | 'local';
+
+/** Which layer a module is in, by path; first match wins. */
+const LAYERS: ReadonlyArray<[RegExp, Layer]> = [
+  [/^infra\/local\//, 'local'],
+  [/^shared\/runtime\//, 'runtime'],
+  [/^events\//, 'domain'],
+  [/^shared\/(domain|ports|policy|gpu)\//, 'domain'],
+  [/^shared\/triton\/model-config\.ts$/, 'domain'],
+  [/^shared\/(cluster|triton|onnx)\//, 'pure'],
+  [/^shared\/deploy\/(decide|manifest|model-config|upload|limits|plan|publish|records)\.ts$/, 'pure'],
+  [/^shared\/execute\//, 'execute'],
+  [/^shared\/adapters\//, 'adapters'],
+  [/^(shared\/deploy|shared\/wiring|functions|cli)\//, 'package'],
+];
+
+/** What each layer may import (besides itself). */
+const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
+  runtime: [],
+  domain: ['runtime'],
+  pure: ['runtime', 'domain'],
+  execute: ['runtime', 'domain', 'pure'],
+  adapters: ['runtime', 'domain'],
+  package: ['runtime', 'domain', 'pure', 'execute', 'adapters'],
+  local: [],
+};
+
+function layerOf(file: string): Layer | undefined {
+  return LAYERS.find(([re]) => re.test(file))?.[1];
+}
+
+function walk(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(path.join(ROOT, dir))) {
+    const rel = path.posix.join(dir, name);
+    if (statSync(path.join(ROOT, rel)).isDirectory()) walk(rel, out);
+    else if (rel.endsWith('.ts')) out.push(rel);
+  }
+  return out;
+}
+
+/** Relative import specifiers of a module (static, dynamic and type-only), resolved to repo paths. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(path.join(ROOT, file), 'utf8');
+  const specs = [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)['"](\.{1,2}\/[^'"]+)['"]/g)].map(
+    (m) => m[1] as string,
+  );
+  return specs.map((spec) => {
+    const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
+    if (target.endsWith('.ts')) return target;
+    return existsSync(path.join(ROOT, `${target}.ts`)) ? `${target}.ts` : `${target}/index.ts`;
+  });
+}
+
+const modules = ['shared', 'events', 'functions', 'cli', 'infra/local'].flatMap((d) => walk(d));
+
+describe('import direction', () => {
+  it('knows the layer of every module', () => {
+    expect(modules.filter((m) => layerOf(m) === undefined)).toEqual([]);
+    expect(modules.length).toBeGreaterThan(100);
+  });
+
+  it('no module imports a layer above its own', () => {
+    const violations: string[] = [];
+    for (const file of modules) {
+      const from = layerOf(file);
+      if (!from) continue;
+      for (const target of importsOf(file)) {
+        const to = layerOf(target) ?? (target.startsWith('infra/local/') ? 'local' : 'outside');
+        if (to === from) continue;
+        if (to === 'outside' && from === 'local') continue; // the local cloud's own helpers
+        if (!(MAY_IMPORT[from] as readonly string[]).includes(to)) {
+          violations.push(`${file} (${from}) imports ${target} (${to})`);
+        }
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('the rules themselves catch a wrong import (the check can fail)', () => {
+    expect(MAY_IMPORT.pure).not.toContain('adapters');
+    expect(MAY_IMPORT.adapters).not.toContain('pure');
+    expect(MAY_IMPORT.execute).not.toContain('adapters');
+    expect(layerOf('shared/cluster/reconcile.ts')).toBe('pure');
+    expect(layerOf('shared/deploy/handler.ts')).toBe('package');
+    expect(layerOf('shared/deploy/decide.ts')).toBe('pure');
+    expect(importsOf('shared/deploy/handler.ts')).toContain('shared/execute/executor.ts');
+  });
+});
