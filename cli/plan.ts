@@ -5,10 +5,9 @@
  * objects, and prints what would change now to match the policy file. It touches nothing: the
  * dependencies below are typed down to read calls, so a write cannot even be expressed.
  */
-import { createContainerClient, GkeNodePools, kubernetesNodeCount } from '../shared/adapters/gke';
-import { createKubeConfig, createKubeObjects } from '../shared/adapters/kubernetes';
+
+import { connectCluster } from '../shared/adapters/cluster';
 import { createStorageClient, GcsObjectStore } from '../shared/adapters/storage';
-import { clusterPath } from '../shared/cluster/names';
 import {
   adminKeyOf,
   type ClusterReconcile,
@@ -17,7 +16,7 @@ import {
   planClusterReconcile,
   servingPools,
 } from '../shared/cluster/reconcile';
-import { gkeKubeConfig } from '../shared/deploy/deps';
+import { clusterTargetOf } from '../shared/deploy/deps';
 import { ModelRegistry } from '../shared/deploy/registry';
 import { describePlan } from '../shared/domain/plan';
 import type { ModelRecord } from '../shared/domain/registry';
@@ -66,28 +65,15 @@ export async function buildPlanDeps(config: Config): Promise<PlanDeps> {
   const storage = createStorageClient({ projectId: config.project, endpoint: config.endpoints.storage });
   const objects = new GcsObjectStore(storage);
   const policy = await readPolicy(config, objects);
-  const containerClient = createContainerClient(
-    config.endpoints.gke ? { endpoint: config.endpoints.gke } : {},
-  );
-  try {
-    const name = clusterPath({ project: config.project, location: config.location, name: config.cluster });
-    const kc = config.endpoints.kubernetes
-      ? createKubeConfig({ endpoint: config.endpoints.kubernetes, namespace: config.namespace })
-      : gkeKubeConfig((await containerClient.getCluster({ name }))[0], config.namespace);
-    const kubeObjects = createKubeObjects(kc);
-    return {
-      policy,
-      registry: new ModelRegistry(objects, config.stateBucket),
-      // A pool's live size: its Nodes, as GKE labels them (the v1 NodePool does not carry it).
-      nodePools: new GkeNodePools(containerClient, name, { nodeCount: kubernetesNodeCount(kubeObjects) }),
-      kubeObjects,
-      clock: systemClock,
-      close: () => containerClient.close(),
-    };
-  } catch (err) {
-    await containerClient.close();
-    throw err;
-  }
+  const cluster = await connectCluster(clusterTargetOf(config));
+  return {
+    policy,
+    registry: new ModelRegistry(objects, config.stateBucket),
+    nodePools: cluster.nodePools,
+    kubeObjects: cluster.kubeObjects,
+    clock: systemClock,
+    close: () => cluster.close(),
+  };
 }
 
 function refOf(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) {

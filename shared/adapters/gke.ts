@@ -9,7 +9,7 @@
  * classified here.
  */
 import { ClusterManagerClient } from '@google-cloud/container';
-import { PassThroughClient } from 'google-auth-library';
+import { OAuth2Client, PassThroughClient } from 'google-auth-library';
 import type { NodePool, NodePoolAutoscaling } from '../domain/plan';
 import type { KubeObjects } from '../ports/kubernetes';
 import {
@@ -60,24 +60,38 @@ export function kubernetesNodeCount(kube: KubeObjects): NodeCountSource {
 type ClientOptions = NonNullable<ConstructorParameters<typeof ClusterManagerClient>[0]>;
 
 /**
- * Production (no endpoint): the default gRPC client with Application Default Credentials.
- * A local endpoint (`http://127.0.0.1:PORT`): REST fallback, no credentials, and
- * `validateStatus: () => true` so google-gax decodes HTTP errors itself (googleapis/gax-nodejs#1803):
- * without it errors lose their gRPC code and ErrorInfo reason, and reads are not retried on 503.
+ * The GKE API over REST (`fallback: true`), in production and against a local server alike. With
+ * an `endpoint` (`http://127.0.0.1:PORT`) the client goes there; with an `accessToken` it sends
+ * that token, and with neither endpoint nor token, Application Default Credentials. Against a
+ * local endpoint without a token no credentials are sent, as the storage client does with a custom
+ * endpoint. `validateStatus: () => true` lets google-gax decode HTTP errors itself
+ * (googleapis/gax-nodejs#1803); with ADC the client's own transporter is used and the adapter
+ * classifies the other error shape (see `apiErrorFacts`).
  */
-export function createContainerClient(opts: { endpoint?: string } = {}): ClusterManagerClient {
-  if (!opts.endpoint) return new ClusterManagerClient();
-  const u = new URL(opts.endpoint);
+export function createContainerClient(
+  opts: { endpoint?: string; accessToken?: string } = {},
+): ClusterManagerClient {
+  const u = opts.endpoint ? new URL(opts.endpoint) : undefined;
+  const transporterOptions = { validateStatus: () => true };
   // google-gax bundles its own google-auth-library: same class at runtime, two declarations to tsc.
-  const authClient = new PassThroughClient({
-    transporterOptions: { validateStatus: () => true },
-  }) as unknown as ClientOptions['authClient'];
+  const authClient = opts.accessToken
+    ? (new OAuth2Client({
+        credentials: { access_token: opts.accessToken },
+        transporterOptions,
+      }) as unknown as ClientOptions['authClient'])
+    : u
+      ? (new PassThroughClient({ transporterOptions }) as unknown as ClientOptions['authClient'])
+      : undefined;
   return new ClusterManagerClient({
     fallback: true,
-    protocol: u.protocol.replace(/:$/, ''),
-    apiEndpoint: u.hostname,
-    port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
-    authClient,
+    ...(u
+      ? {
+          protocol: u.protocol.replace(/:$/, ''),
+          apiEndpoint: u.hostname,
+          port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+        }
+      : {}),
+    ...(authClient ? { authClient } : {}),
   });
 }
 

@@ -108,10 +108,11 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     description: 'GKE (container.googleapis.com) endpoint override (local cloud); unset: production API.',
   },
   {
-    name: 'INFERPLANE_KUBERNETES_ENDPOINT',
+    name: 'INFERPLANE_ACCESS_TOKEN',
     required: false,
     default: undefined,
-    description: 'Kubernetes API server override (local cloud); unset: credentials from GKE or in-cluster.',
+    description:
+      'A fixed OAuth access token for the GKE API and the cluster apiserver (the local cloud, or a short test); unset: Application Default Credentials. The apiserver is always found through the GKE API (endpoint and CA).',
   },
   {
     name: 'INFERPLANE_TRITON_URL',
@@ -202,7 +203,7 @@ export const configSchema = z
     INFERPLANE_STORAGE_ENDPOINT: httpUrl(),
     STORAGE_EMULATOR_HOST: optionalString(),
     INFERPLANE_GKE_ENDPOINT: httpUrl(),
-    INFERPLANE_KUBERNETES_ENDPOINT: httpUrl(),
+    INFERPLANE_ACCESS_TOKEN: optionalString(),
     INFERPLANE_TRITON_URL: z
       .string()
       .refine((v) => {
@@ -238,9 +239,9 @@ export const configSchema = z
       endpoints: {
         storage: e.INFERPLANE_STORAGE_ENDPOINT ?? emulatorUrl(e.STORAGE_EMULATOR_HOST),
         gke: e.INFERPLANE_GKE_ENDPOINT,
-        kubernetes: e.INFERPLANE_KUBERNETES_ENDPOINT,
         pubsubEmulatorHost: e.PUBSUB_EMULATOR_HOST,
       },
+      accessToken: e.INFERPLANE_ACCESS_TOKEN,
       tritonUrl: e.INFERPLANE_TRITON_URL ?? DEFAULT_TRITON_URL,
     }),
   );
@@ -264,9 +265,10 @@ export interface Config {
     /** Full URL (`http://127.0.0.1:PORT`), from INFERPLANE_STORAGE_ENDPOINT or STORAGE_EMULATOR_HOST. */
     storage: string | undefined;
     gke: string | undefined;
-    kubernetes: string | undefined;
     pubsubEmulatorHost: string | undefined;
   };
+  /** A fixed access token instead of ADC (never logged: registered as a secret at load). */
+  accessToken: string | undefined;
   /** Template of one Triton pod's URL: `{pool}`, `{pod}`, `{podIP}`. */
   tritonUrl: string;
 }

@@ -12,7 +12,7 @@ import { systemClock } from '../runtime/clock';
 import type { Config } from '../runtime/config';
 import type { EventPublisher } from '../runtime/events';
 import type { RuntimeDeps } from '../runtime/function';
-import { createLogger } from '../runtime/log';
+import { createLogger, registerSecret } from '../runtime/log';
 
 export interface SharedDeps extends RuntimeDeps {
   config: Config;
@@ -30,6 +30,8 @@ export async function withCurrentPolicy<D extends SharedDeps>(deps: D): Promise<
 
 export async function buildSharedDeps(config: Config): Promise<SharedDeps> {
   const log = createLogger({ minSeverity: config.logLevel });
+  // A fixed access token is a credential: it never appears in a log line.
+  if (config.accessToken) registerSecret(config.accessToken);
   const storage = createStorageClient({ projectId: config.project, endpoint: config.endpoints.storage });
   const objects = new GcsObjectStore(storage);
   const policySource = await PolicySource.load(config, objects, systemClock, log);

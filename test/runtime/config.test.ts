@@ -41,7 +41,8 @@ describe('loadConfig', () => {
       dryRun: false,
       logLevel: 'INFO',
       operationDeadlineSeconds: 480,
-      endpoints: { storage: undefined, gke: undefined, kubernetes: undefined, pubsubEmulatorHost: undefined },
+      endpoints: { storage: undefined, gke: undefined, pubsubEmulatorHost: undefined },
+      accessToken: undefined,
       tritonUrl: 'http://{podIP}:8000',
     });
   });
@@ -60,7 +61,7 @@ describe('loadConfig', () => {
       INFERPLANE_OPERATION_DEADLINE_SECONDS: '120',
       STORAGE_EMULATOR_HOST: '127.0.0.1:9023',
       INFERPLANE_GKE_ENDPOINT: 'http://127.0.0.1:9024',
-      INFERPLANE_KUBERNETES_ENDPOINT: 'http://127.0.0.1:9025',
+      INFERPLANE_ACCESS_TOKEN: 'local-token',
       INFERPLANE_TRITON_URL: 'http://127.0.0.1:8000',
       PUBSUB_EMULATOR_HOST: 'localhost:8085',
     };
@@ -81,9 +82,9 @@ describe('loadConfig', () => {
       endpoints: {
         storage: 'http://127.0.0.1:9023',
         gke: 'http://127.0.0.1:9024',
-        kubernetes: 'http://127.0.0.1:9025',
         pubsubEmulatorHost: 'localhost:8085',
       },
+      accessToken: 'local-token',
       tritonUrl: 'http://127.0.0.1:8000',
     });
   });
