@@ -3,11 +3,13 @@
  * benchmarks: the example policy with its cluster section pointed at the local cluster and
  * buckets, the environment `loadConfig` reads, and the buckets themselves.
  */
+
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Storage } from '@google-cloud/storage';
 import { parseDocument } from 'yaml';
+import { LOCAL_ACCESS_TOKEN } from '../infra/local/credentials';
 import type { Env } from '../shared/runtime/config';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -58,7 +60,8 @@ export function localControlPlaneEnv(
     INFERPLANE_LOG_LEVEL: logLevel,
     INFERPLANE_STORAGE_ENDPOINT: endpoints.storage,
     INFERPLANE_GKE_ENDPOINT: endpoints.gke,
-    INFERPLANE_KUBERNETES_ENDPOINT: endpoints.kubernetes,
+    // The credential the local cloud accepts; production uses Application Default Credentials.
+    INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
     INFERPLANE_TRITON_URL: endpoints.triton,
     // No metadata server on this machine: google-auth-library must not wait for one.
     METADATA_SERVER_DETECTION: 'none',

@@ -9,7 +9,7 @@
  * classified here.
  */
 import { ClusterManagerClient } from '@google-cloud/container';
-import { OAuth2Client, PassThroughClient } from 'google-auth-library';
+import { OAuth2Client } from 'google-auth-library';
 import type { NodePool, NodePoolAutoscaling } from '../domain/plan';
 import type { KubeObjects } from '../ports/kubernetes';
 import {
@@ -60,28 +60,23 @@ export function kubernetesNodeCount(kube: KubeObjects): NodeCountSource {
 type ClientOptions = NonNullable<ConstructorParameters<typeof ClusterManagerClient>[0]>;
 
 /**
- * The GKE API over REST (`fallback: true`), in production and against a local server alike. With
- * an `endpoint` (`http://127.0.0.1:PORT`) the client goes there; with an `accessToken` it sends
- * that token, and with neither endpoint nor token, Application Default Credentials. Against a
- * local endpoint without a token no credentials are sent, as the storage client does with a custom
- * endpoint. `validateStatus: () => true` lets google-gax decode HTTP errors itself
- * (googleapis/gax-nodejs#1803); with ADC the client's own transporter is used and the adapter
- * classifies the other error shape (see `apiErrorFacts`).
+ * The GKE API over REST (`fallback: true`), in production and against a local server alike; only
+ * the endpoint (`http://127.0.0.1:PORT` for the local cloud) and the credentials differ: a fixed
+ * `accessToken`, or Application Default Credentials. With the token, `validateStatus: () => true`
+ * lets google-gax decode HTTP errors itself (googleapis/gax-nodejs#1803); with ADC the client's own
+ * transporter is used and the adapter classifies the other error shape (see `apiErrorFacts`).
  */
 export function createContainerClient(
   opts: { endpoint?: string; accessToken?: string } = {},
 ): ClusterManagerClient {
   const u = opts.endpoint ? new URL(opts.endpoint) : undefined;
-  const transporterOptions = { validateStatus: () => true };
   // google-gax bundles its own google-auth-library: same class at runtime, two declarations to tsc.
   const authClient = opts.accessToken
     ? (new OAuth2Client({
         credentials: { access_token: opts.accessToken },
-        transporterOptions,
+        transporterOptions: { validateStatus: () => true },
       }) as unknown as ClientOptions['authClient'])
-    : u
-      ? (new PassThroughClient({ transporterOptions }) as unknown as ClientOptions['authClient'])
-      : undefined;
+    : undefined;
   return new ClusterManagerClient({
     fallback: true,
     ...(u

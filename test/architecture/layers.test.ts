@@ -89,6 +89,29 @@ describe('import direction', () => {
     expect(violations).toEqual([]);
   });
 
+  it('nothing above the adapters sees a client object (only data types of the client packages)', () => {
+    const clients =
+      /from\s+['"](@google-cloud\/(?:storage|container|pubsub|monitoring)|@kubernetes\/client-node|google-auth-library)['"]/;
+    const offenders: string[] = [];
+    for (const file of modules) {
+      const layer = layerOf(file);
+      if (layer === 'adapters' || layer === 'local') continue;
+      const text = readFileSync(path.join(ROOT, file), 'utf8');
+      for (const m of text.matchAll(/import\s+(type\s+)?\{([^}]*)\}\s+from\s+['"][^'"]+['"]/g)) {
+        if (!clients.test(m[0])) continue;
+        const names = (m[2] ?? '')
+          .split(',')
+          .map((n) => n.trim().replace(/^type\s+/, ''))
+          .filter(Boolean);
+        const objects = names.filter((n) =>
+          /Client$|Api$|^Storage$|^File$|^Bucket$|^KubeConfig$|^PubSub$|^Topic$/.test(n),
+        );
+        if (!m[1] || objects.length > 0) offenders.push(`${file}: ${m[0].replace(/\s+/g, ' ')}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('the rules themselves catch a wrong import (the check can fail)', () => {
     expect(MAY_IMPORT.pure).not.toContain('adapters');
     expect(MAY_IMPORT.adapters).not.toContain('pure');

@@ -3,6 +3,7 @@
  * production: it reports what a deployment would create, writes nothing, and once that state is
  * applied it reports nothing left to do.
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import type { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planCommand } from '../../cli/plan';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
+import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { createContainerClient, GkeNodePools } from '../../shared/adapters/gke';
 import { createKubeConfig, createKubeObjects } from '../../shared/adapters/kubernetes';
@@ -113,7 +115,7 @@ describe('inferctl plan against the local cloud', () => {
       INFERPLANE_REPOSITORY_BUCKET: REPOSITORY_BUCKET,
       INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
       INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-      INFERPLANE_KUBERNETES_ENDPOINT: cloud.endpoints.kubernetes,
+      INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
       INFERPLANE_POLICY: policyFile,
     };
   });
@@ -162,7 +164,7 @@ describe('inferctl plan against the local cloud', () => {
 
     // Act: apply that state with the real appliers, from the desired objects (plans hold no secrets)
     const policy = loadPolicy(policyYaml());
-    const client = createContainerClient({ endpoint: cloud.endpoints.gke });
+    const client = createContainerClient({ endpoint: cloud.endpoints.gke, accessToken: 'local-token' });
     try {
       const nodePools = new GkeNodePools(client, cloud.endpoints.cluster, {
         nodeCount: gkeViewNodeCount(cloud.gke),

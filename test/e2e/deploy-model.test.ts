@@ -4,6 +4,7 @@
  * GKE, Kubernetes and Triton servers through the official clients. Nothing is mocked but the event
  * publisher of `deployModelUnderTest`, which keeps the outbound events in memory to assert on.
  */
+
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import * as functions from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import '../../functions/deployModel/index';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
@@ -119,7 +121,7 @@ beforeAll(async () => {
     INFERPLANE_POLICY: policyPath,
     INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
     INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-    INFERPLANE_KUBERNETES_ENDPOINT: cloud.endpoints.kubernetes,
+    INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
     INFERPLANE_TRITON_URL: cloud.endpoints.triton,
     INFERPLANE_LOG_LEVEL: 'ERROR',
     METADATA_SERVER_DETECTION: 'none',

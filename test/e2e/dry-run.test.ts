@@ -2,11 +2,13 @@
  * INFERPLANE_DRY_RUN: deployModel plans the whole change (node pool, Triton stack, publish, load),
  * logs it, and writes nothing anywhere.
  */
+
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
+import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
@@ -55,7 +57,7 @@ describe('deployModel with INFERPLANE_DRY_RUN=true', () => {
       INFERPLANE_DRY_RUN: 'true',
       INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
       INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-      INFERPLANE_KUBERNETES_ENDPOINT: cloud.endpoints.kubernetes,
+      INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
       INFERPLANE_TRITON_URL: cloud.endpoints.triton,
     });
     const { logger, entries } = createMemoryLogger();

@@ -5,11 +5,13 @@
  * plan actions and must equal the dry run's actions, in order. Reads and the apiserver's
  * `dryRun=All` validations are not mutations and are left out.
  */
+
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
+import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
@@ -184,7 +186,7 @@ describe('a dry run prints exactly what apply runs', () => {
           INFERPLANE_POLICY: policy,
           INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
           INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-          INFERPLANE_KUBERNETES_ENDPOINT: cloud.endpoints.kubernetes,
+          INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
           INFERPLANE_TRITON_URL: cloud.endpoints.triton,
         }),
       )),

@@ -55,7 +55,7 @@ describe('NodePoolExecutor against the local GKE server', () => {
 
   /** A fresh client and adapter, as a new function instance would build them. */
   function nodePools(): GkeNodePools {
-    const client = createContainerClient({ endpoint: server.url });
+    const client = createContainerClient({ endpoint: server.url, accessToken: 'local-token' });
     clients.push(client);
     return new GkeNodePools(client, server.clusterName, { nodeCount: gkeViewNodeCount(server) });
   }
@@ -118,7 +118,7 @@ describe('NodePoolExecutor against the local GKE server', () => {
   }
 
   function rawClient(): ClusterManagerClient {
-    const client = createContainerClient({ endpoint: server.url });
+    const client = createContainerClient({ endpoint: server.url, accessToken: 'local-token' });
     clients.push(client);
     return client;
   }
