@@ -55,6 +55,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const kubernetes = await startKubernetesServer({
     dir: path.join(dir, 'kubernetes'),
     port: options.ports?.kubernetes,
+    // The control plane reaches this server through `createKubeConfig({ endpoint })`, which sends
+    // no credentials; kubectl and localKubeConfig send a bearer token.
+    anonymous: true,
   });
   const triton = await startTritonFleet({
     port: options.ports?.triton,

@@ -1,9 +1,20 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { get as httpsGet } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localContainerClient } from '../../infra/local/gke/client';
 import { localStorageClient } from '../../infra/local/storage/client';
+
+/** GET over HTTPS trusting the local apiserver's CA (global fetch cannot take a CA). */
+function httpsStatus(url: string, ca: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    httpsGet(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on('error', reject);
+  });
+}
 
 describe('the local cloud in one process', () => {
   let cloud: LocalCloud;
@@ -22,14 +33,17 @@ describe('the local cloud in one process', () => {
     const [exists] = await storage.bucket('probe-bucket').exists();
     const container = localContainerClient(cloud.endpoints.gke);
     const [cluster] = await container.getCluster({ name: cloud.endpoints.cluster });
-    const k8s = await fetch(`${cloud.endpoints.kubernetes}/api/v1/namespaces/default`);
+    const k8s = await httpsStatus(
+      `${cloud.endpoints.kubernetes}/api/v1/namespaces/default`,
+      cloud.kubernetes.caCertificatePem,
+    );
     const podUrl = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', 'triton-l4-abc-0');
     const triton = await fetch(`${podUrl}/v2/health/live`);
 
     // Assess
     expect(exists).toBe(true);
     expect(cluster.name).toBe('inference');
-    expect(k8s.status).toBe(200);
+    expect(k8s).toBe(200);
     expect(triton.status).toBe(200);
     expect(cloud.triton.pod('triton-l4', 'triton-l4-abc-0')?.repository).toBe(
       'gs://local-triton-repo/models/triton-l4',

@@ -57,7 +57,7 @@ describe('local apiserver: Pods of Deployments (CoreV1Api)', () => {
 
   beforeAll(async () => {
     server = await startKubernetesServer({ port: 0 });
-    const kc = localKubeConfig(server.url);
+    const kc = localKubeConfig(server);
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
@@ -142,18 +142,16 @@ describe('local apiserver: Pods of Deployments (CoreV1Api)', () => {
     expect((await podsOf('pool-b')).map((p) => p.metadata?.name)).toEqual([name]);
   });
 
-  it('is discoverable: KubernetesObjectApi lists Pods by kind, and discovery says get and list only', async () => {
+  it('is discoverable: KubernetesObjectApi lists Pods by kind, and discovery says get, list and watch only', async () => {
     // Act
-    const objects = localKubeConfig(server.url).makeApiClient(KubernetesObjectApi);
+    const objects = localKubeConfig(server).makeApiClient(KubernetesObjectApi);
     const list = await objects.list('v1', 'Pod', NS);
-    const discovery = (await (await fetch(`${server.url}/api/v1`)).json()) as {
-      resources: Array<{ name: string; kind: string; namespaced: boolean; verbs: string[] }>;
-    };
+    const discovery = await core.getAPIResources();
 
     // Assess
     expect(list.items.map((p) => p.metadata?.name)).toEqual(server.pods(NS).map((p) => p.metadata.name));
     expect(discovery.resources.find((r) => r.name === 'pods')).toEqual(
-      expect.objectContaining({ kind: 'Pod', namespaced: true, verbs: ['get', 'list'] }),
+      expect.objectContaining({ kind: 'Pod', namespaced: true, verbs: ['get', 'list', 'watch'] }),
     );
   });
 

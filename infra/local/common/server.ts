@@ -5,6 +5,7 @@
  * sandbox and tests in other processes can inject them too.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -44,6 +45,8 @@ export interface StartOptions {
   host?: string;
   /** Random source for `errorRate`; tests pass a seeded one. */
   random?: () => number;
+  /** Serve HTTPS with this PEM key and certificate chain (the URL then starts with `https://`). */
+  tls?: { key: string; cert: string };
 }
 
 class Faults implements FaultInjector {
@@ -107,7 +110,7 @@ export async function startLocalServer(
   const writeInjected = options.injectedError ?? defaultInjectedError;
   const sockets = new Set<Socket>();
 
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     void (async () => {
       if (req.url?.startsWith('/__faults')) {
         await controlFaults(faults, req, res);
@@ -135,8 +138,12 @@ export async function startLocalServer(
         }
       }
     })();
-  });
-  server.on('connection', (s) => {
+  };
+  const server: Server | HttpsServer = options.tls
+    ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+    : createServer(listener);
+  // The raw TCP socket in both cases: destroying it also ends a TLS session.
+  server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -151,7 +158,7 @@ export async function startLocalServer(
   const host = options.host ?? '127.0.0.1';
 
   return {
-    url: `http://${host}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     port,
     faults,
     close: () =>

@@ -17,8 +17,8 @@ export interface ResourceType {
   readOnly?: boolean;
 }
 
-// watch and deletecollection are not served, so discovery does not claim them.
-const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update'];
+// deletecollection is not served, so discovery does not claim it.
+const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
 export const RESOURCES: readonly ResourceType[] = [
   {
@@ -173,7 +173,7 @@ export function apiResourceList(group: string, version: string): Record<string, 
       singularName: r.singular,
       namespaced: r.namespaced,
       kind: r.kind,
-      verbs: r.readOnly ? ['get', 'list'] : VERBS,
+      verbs: r.readOnly ? ['get', 'list', 'watch'] : VERBS,
       ...(r.shortNames ? { shortNames: r.shortNames } : {}),
     });
     if (r.kind === 'Deployment') {
