@@ -58,6 +58,11 @@ export interface KubernetesServer extends LocalServer {
   pods(namespace?: string): KubeObject[];
   /** Calls `listener` after every stored change (so pods may have changed); returns unsubscribe. */
   onChange(listener: () => void): () => void;
+  /**
+   * Ends every open watch stream (clients see the connection close, as on an apiserver restart or
+   * a watch timeout, and re-watch from their last resourceVersion). Returns how many were open.
+   */
+  closeWatches(): number;
 }
 
 export interface KubernetesServerOptions {
@@ -94,6 +99,7 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
     }
   }
   const identity = opts.dir ? tlsIdentity(opts.dir, clock.nowMs()) : processIdentity();
+  const openWatches = new Set<() => void>();
   const server = await startLocalServer(
     kubernetesHandler(api, {
       tokens: opts.tokens,
@@ -101,6 +107,7 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
       watch: {
         bookmarkIntervalMs: opts.watchBookmarkIntervalMs ?? 60_000,
         defaultTimeoutSeconds: 1800,
+        open: openWatches,
       },
     }),
     {
@@ -126,7 +133,13 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
       return api.pods(namespace).map((o) => o as unknown as KubeObject);
     },
     onChange: (listener: () => void) => store.subscribe(listener),
+    closeWatches: () => {
+      const open = [...openWatches];
+      for (const finish of open) finish();
+      return open.length;
+    },
     close: async () => {
+      for (const finish of [...openWatches]) finish();
       await close();
       store.flush();
     },

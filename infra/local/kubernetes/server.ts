@@ -88,6 +88,8 @@ export interface WatchSettings {
   bookmarkIntervalMs: number;
   /** Watches without `timeoutSeconds` end after this long (the apiserver's --min-request-timeout). */
   defaultTimeoutSeconds: number;
+  /** The open watches' finishers, so the server can end them all (`closeWatches`). */
+  open: Set<() => void>;
 }
 
 /**
@@ -109,6 +111,7 @@ function serveWatch(
   const finish = (): void => {
     if (ended) return;
     ended = true;
+    settings.open.delete(finish);
     for (const t of timers) clearTimeout(t);
     stop();
     res.end();
@@ -136,6 +139,7 @@ function serveWatch(
     finish();
     return;
   }
+  settings.open.add(finish);
   req.on('close', finish);
   res.on('close', finish);
   const timeoutText = query.get('timeoutSeconds');
