@@ -283,6 +283,10 @@ export class KubeApi {
     if (causes.length > 0) throw invalid(resource.kind, resource.group, String(meta.name ?? ''), causes);
 
     const prevMeta = previous ? metaOf(previous) : {};
+    // omitempty, as Go serialises ObjectMeta: an empty list is no list.
+    for (const k of ['finalizers', 'ownerReferences']) {
+      if (Array.isArray(meta[k]) && (meta[k] as unknown[]).length === 0) delete meta[k];
+    }
     if (prevMeta.deletionTimestamp !== undefined) {
       // Terminating: deletionTimestamp is fixed and finalizers may only go away.
       const before = new Set(previous ? finalizersOf(previous) : []);
@@ -335,13 +339,13 @@ export class KubeApi {
       if (!previous) delete ordered.resourceVersion;
       return obj;
     }
+    if (ordered.deletionTimestamp !== undefined && finalizersOf(obj).length === 0) {
+      // The write that empties a terminating object's finalizers deletes it: one DELETED event.
+      return this.#remove(resource, namespace, String(meta.name), obj) ?? obj;
+    }
     ordered.resourceVersion = this.#store.nextResourceVersion();
     this.#store.put(resource, obj);
-    if (ordered.deletionTimestamp !== undefined && finalizersOf(obj).length === 0) {
-      this.#remove(resource, namespace, String(meta.name));
-    } else {
-      this.#collectSoon(resource, obj);
-    }
+    this.#collectSoon(resource, obj);
     return obj;
   }
 
@@ -930,9 +934,14 @@ export class KubeApi {
    * are dropped from dependents that keep other owners, and owners waiting in foreground
    * deletion for it are finished once nothing blocks them.
    */
-  #remove(resource: ResourceType, namespace: string | undefined, name: string): void {
-    const gone = this.#store.delete(resource, resource.namespaced ? namespace : undefined, name);
-    if (!gone) return;
+  #remove(
+    resource: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    final?: JsonObject,
+  ): JsonObject | undefined {
+    const gone = this.#store.delete(resource, resource.namespaced ? namespace : undefined, name, final);
+    if (!gone) return undefined;
     const uid = String(metaOf(gone).uid);
     for (const d of this.#dependents(uid)) this.#collect(d);
     for (const ref of ownerRefsOf(gone)) {
@@ -941,6 +950,7 @@ export class KubeApi {
       const r = owner ? resourceByPlural(owner.plural) : undefined;
       if (owner && r) this.#settleForeground(r, ref.uid);
     }
+    return gone;
   }
 
   /** Garbage-collects one dependent: deleted when no owner exists, else dangling references dropped. */
@@ -993,7 +1003,7 @@ export class KubeApi {
   #internalWrite(resource: ResourceType, obj: JsonObject): JsonObject | undefined {
     const meta = metaOf(obj);
     if (meta.deletionTimestamp !== undefined && finalizersOf(obj).length === 0) {
-      this.#remove(resource, strOf(meta.namespace), String(meta.name));
+      this.#remove(resource, strOf(meta.namespace), String(meta.name), obj);
       return undefined;
     }
     meta.resourceVersion = this.#store.nextResourceVersion();

@@ -163,15 +163,24 @@ export class KubeStore {
     });
   }
 
-  /** Removes an object under a new resourceVersion; returns it as deleted (with that version). */
-  delete(resource: ResourceType, namespace: string | undefined, name: string): JsonObject | undefined {
+  /**
+   * Removes an object under a new resourceVersion; returns it as deleted (with that version).
+   * `final` is the object as the deleting write left it (an update that removed the last
+   * finalizer), reported in the DELETED event instead of the stored one.
+   */
+  delete(
+    resource: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    final?: JsonObject,
+  ): JsonObject | undefined {
     const m = this.#objects.get(resource.plural);
     const k = nameKey(namespace, name);
     const previous = m?.get(k);
     if (!m || !previous) return undefined;
     m.delete(k);
     this.#unindex(previous);
-    const gone = clone(previous);
+    const gone = clone(final ?? previous);
     gone.metadata = { ...metaOf(gone), resourceVersion: this.nextResourceVersion() };
     this.#emit({
       type: 'DELETED',
