@@ -162,6 +162,20 @@ export function apiGroupList(): Record<string, unknown> {
   };
 }
 
+/** Kinds in the `all` category (`kubectl get all`), as the real discovery documents list them. */
+const CATEGORY_ALL = new Set([
+  'Pod',
+  'Service',
+  'Deployment',
+  'ReplicaSet',
+  'StatefulSet',
+  'DaemonSet',
+  'HorizontalPodAutoscaler',
+  'Job',
+  'CronJob',
+  'ReplicationController',
+]);
+
 /** The APIResourceList for one group/version, or undefined when it is not served. */
 export function apiResourceList(group: string, version: string): Record<string, unknown> | undefined {
   const served = RESOURCES.filter((r) => r.group === group && r.version === version);
@@ -175,6 +189,7 @@ export function apiResourceList(group: string, version: string): Record<string, 
       kind: r.kind,
       verbs: r.readOnly ? ['get', 'list', 'watch'] : VERBS,
       ...(r.shortNames ? { shortNames: r.shortNames } : {}),
+      ...(CATEGORY_ALL.has(r.kind) ? { categories: ['all'] } : {}),
     });
     if (r.kind === 'Deployment') {
       resources.push({
