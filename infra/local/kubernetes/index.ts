@@ -14,7 +14,7 @@ import type { JsonObject } from './json';
 import { findKind } from './resources';
 import { kubernetesHandler } from './server';
 import { KubeStore } from './store';
-import { type TlsIdentity, tlsIdentity } from './tls';
+import { tlsIdentity } from './tls';
 
 export { DEFAULT_FIELD_MANAGER, PATCH_TYPES } from './api';
 export { localKubeConfig, writeKubeconfig } from './client';
@@ -98,7 +98,8 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
       api.create(namespaces, undefined, JSON.stringify({ metadata: { name } }), { dryRun: false });
     }
   }
-  const identity = opts.dir ? tlsIdentity(opts.dir, clock.nowMs()) : processIdentity();
+  // Certificates are dated by the wall clock: clients check validity against theirs.
+  const identity = tlsIdentity(opts.dir, Date.now());
   const openWatches = new Set<() => void>();
   const server = await startLocalServer(
     kubernetesHandler(api, {
@@ -144,15 +145,4 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
       store.flush();
     },
   });
-}
-
-let sharedIdentity: TlsIdentity | undefined;
-
-/**
- * Servers without a dir share one identity per process: key generation costs about a second,
- * and a test file starts many servers. Each persisted server (dir) has its own CA.
- */
-function processIdentity(): TlsIdentity {
-  sharedIdentity ??= tlsIdentity(undefined, Date.now());
-  return sharedIdentity;
 }
