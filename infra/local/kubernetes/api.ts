@@ -575,6 +575,28 @@ export class KubeApi {
     return this.#existing(resource, namespace, name);
   }
 
+  /**
+   * Replaces an object's `status` (what the status subresource does for controllers): a new
+   * resourceVersion and a MODIFIED event when it changed, spec/metadata untouched, no generation
+   * bump. `resourceVersion`, when given, must match (409 otherwise).
+   */
+  writeStatus(
+    resource: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    status: JsonObject,
+    resourceVersion?: string,
+  ): JsonObject {
+    const existing = this.#existing(resource, namespace, name);
+    if (resourceVersion !== undefined && resourceVersion !== metaOf(existing).resourceVersion) {
+      throw staleConflict(resource.plural, resource.group, name);
+    }
+    if (deepEqual(existing.status, status)) return existing;
+    const updated = clone(existing);
+    updated.status = clone(status);
+    return this.#internalWrite(resource, updated) ?? updated;
+  }
+
   /** The pods every Deployment runs now, in namespace/name order. */
   pods(namespace?: string): JsonObject[] {
     return this.#store.list(DEPLOYMENT, namespace).flatMap(podsOf);

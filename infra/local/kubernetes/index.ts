@@ -8,7 +8,7 @@
 import { type LocalServer, sendJson, startLocalServer } from '../common/server';
 import { KubeApi } from './api';
 import { type Clock, systemClock } from './clock';
-import { injectedStatus } from './errors';
+import { injectedStatus, KubeApiError } from './errors';
 import type { ManagedFieldsEntry } from './fields';
 import type { JsonObject } from './json';
 import { findKind } from './resources';
@@ -63,6 +63,45 @@ export interface KubernetesServer extends LocalServer {
    * a watch timeout, and re-watch from their last resourceVersion). Returns how many were open.
    */
   closeWatches(): number;
+  /** In-process writes that behave as API requests (see KubeObjectStore). */
+  readonly store: KubeObjectStore;
+}
+
+/**
+ * In-process writes for controllers running beside the server: each goes through the same
+ * validation, defaulting, resourceVersion, GC and watch-event path as an HTTP request. Kinds are
+ * looked up in resources.ts; errors are `KubeApiError`s carrying the HTTP code and Status.
+ */
+/** An object to write: kind (and apiVersion) plus the metadata the caller sets. */
+export interface KubeObjectInput {
+  apiVersion?: string;
+  kind: string;
+  metadata: Partial<KubeMetadata>;
+  [key: string]: unknown;
+}
+
+export interface KubeObjectStore {
+  get(kind: string, namespace: string | undefined, name: string): KubeObject | undefined;
+  list(kind: string, namespace?: string): KubeObject[];
+  /** Creates (201 semantics); `namespace` comes from the object's metadata. */
+  create(object: KubeObjectInput, fieldManager?: string): KubeObject;
+  /** Replaces (PUT semantics: a stale metadata.resourceVersion is a 409). */
+  replace(object: KubeObjectInput, fieldManager?: string): KubeObject;
+  /** Replaces `status` only. */
+  updateStatus(
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    status: Record<string, unknown>,
+    resourceVersion?: string,
+  ): KubeObject;
+  /** Deletes (honouring finalizers and propagation); returns the object when it is left terminating. */
+  delete(
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    propagationPolicy?: 'Background' | 'Foreground' | 'Orphan',
+  ): KubeObject | undefined;
 }
 
 export interface KubernetesServerOptions {
@@ -134,6 +173,7 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
       return api.pods(namespace).map((o) => o as unknown as KubeObject);
     },
     onChange: (listener: () => void) => store.subscribe(listener),
+    store: objectStore(api),
     closeWatches: () => {
       const open = [...openWatches];
       for (const finish of open) finish();
@@ -145,4 +185,53 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
       store.flush();
     },
   });
+}
+
+function resourceOf(kind: string) {
+  const r = findKind(kind);
+  if (!r) throw new KubeApiError(404, 'NotFound', `the server does not serve kind ${kind}`);
+  return r;
+}
+
+function objectStore(api: KubeApi): KubeObjectStore {
+  const asObject = (o: unknown): KubeObject => o as KubeObject;
+  const nsOf = (o: { metadata: Partial<KubeMetadata> }): string | undefined =>
+    typeof o.metadata.namespace === 'string' ? o.metadata.namespace : undefined;
+  return {
+    get(kind, namespace, name) {
+      try {
+        return asObject(api.get(resourceOf(kind), namespace, name));
+      } catch (err) {
+        if (err instanceof KubeApiError && err.code === 404) return undefined;
+        throw err;
+      }
+    },
+    list(kind, namespace) {
+      const r = resourceOf(kind);
+      const list = api.list(r, namespace, new URLSearchParams());
+      return (list.items as JsonObject[]).map((o) => asObject({ apiVersion: list.apiVersion, kind, ...o }));
+    },
+    create(object, fieldManager) {
+      const r = resourceOf(object.kind);
+      return asObject(
+        api.create(r, nsOf(object), JSON.stringify(object), { dryRun: false, fieldManager }).body,
+      );
+    },
+    replace(object, fieldManager) {
+      const r = resourceOf(object.kind);
+      const name = String(object.metadata.name ?? '');
+      return asObject(
+        api.replace(r, nsOf(object), name, JSON.stringify(object), { dryRun: false, fieldManager }).body,
+      );
+    },
+    updateStatus(kind, namespace, name, status, resourceVersion) {
+      return asObject(api.writeStatus(resourceOf(kind), namespace, name, status, resourceVersion));
+    },
+    delete(kind, namespace, name, propagationPolicy) {
+      const r = resourceOf(kind);
+      const body = propagationPolicy ? JSON.stringify({ propagationPolicy }) : '';
+      const result = api.delete(r, namespace, name, body, { dryRun: false });
+      return result.code === 202 ? asObject(result.body) : undefined;
+    },
+  };
 }
