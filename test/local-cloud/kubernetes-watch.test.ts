@@ -277,6 +277,18 @@ describe('watch with client-node Watch', () => {
     await small.close();
   });
 
+  it('answers an unsupported field selector with 400 before any stream starts', async () => {
+    // Act
+    const w = await Recorder.start(kc, '/api/v1/namespaces/default/configmaps', {
+      fieldSelector: 'status.phase=Running',
+    });
+    const done = await eventually('the watch to fail', () => (w.done === 'open' ? undefined : w.done));
+
+    // Assess
+    expect(done).toMatchObject({ statusCode: 400 });
+    expect(w.events).toEqual([]);
+  });
+
   it('derives pod events from Deployment changes while pods are synthesized', async () => {
     // Prepare
     const ns = await freshNamespace();

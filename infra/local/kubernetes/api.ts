@@ -386,6 +386,11 @@ export class KubeApi {
     return { labels, fields, empty: labels.length === 0 && fields.length === 0 };
   }
 
+  /** Parses a request's selectors only, throwing the 400 a list would answer. */
+  checkSelectors(resource: ResourceType, query: URLSearchParams): void {
+    this.#filter(resource, query);
+  }
+
   #matches(resource: ResourceType, filter: Filter, obj: JsonObject): boolean {
     if (filter.empty) return true;
     const meta = metaOf(obj);

@@ -187,15 +187,7 @@ async function serveResource(
     if (method === 'GET') {
       if (isWatch(query)) {
         // Validate the selectors before committing to a 200 stream.
-        api.list(
-          resource,
-          namespace,
-          new URLSearchParams({
-            labelSelector: query.get('labelSelector') ?? '',
-            fieldSelector: query.get('fieldSelector') ?? '',
-            limit: '1',
-          }),
-        );
+        api.checkSelectors(resource, query);
         serveWatch(api, r, req, res, query, table, settings);
         return undefined;
       }
