@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { get as httpsGet } from 'node:https';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
@@ -13,7 +14,7 @@ import { localStorageClient } from '../../infra/local/storage/client';
  * Triton is ready.
  */
 async function runTritonPool(cloud: LocalCloud, pool: string, key: string): Promise<string> {
-  const kc = localKubeConfig(cloud.endpoints.kubernetes);
+  const kc = localKubeConfig(cloud.kubernetes);
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   await core.createNamespacedSecret({
@@ -67,6 +68,16 @@ async function runTritonPool(cloud: LocalCloud, pool: string, key: string): Prom
   return pod!.metadata.name;
 }
 
+/** GET over HTTPS trusting the local apiserver's CA (global fetch cannot take a CA). */
+function httpsStatus(url: string, ca: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    httpsGet(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on('error', reject);
+  });
+}
+
 describe('the local cloud in one process', () => {
   let cloud: LocalCloud;
 
@@ -84,7 +95,10 @@ describe('the local cloud in one process', () => {
     const [exists] = await storage.bucket('probe-bucket').exists();
     const container = localContainerClient(cloud.endpoints.gke);
     const [cluster] = await container.getCluster({ name: cloud.endpoints.cluster });
-    const k8s = await fetch(`${cloud.endpoints.kubernetes}/api/v1/namespaces/default`);
+    const k8s = await httpsStatus(
+      `${cloud.endpoints.kubernetes}/api/v1/namespaces/default`,
+      cloud.kubernetes.caCertificatePem,
+    );
     const podName = await runTritonPool(cloud, 'triton-l4', 'key-1');
     const podUrl = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', podName);
     const triton = await fetch(`${podUrl}/v2/health/live`);
@@ -92,7 +106,7 @@ describe('the local cloud in one process', () => {
     // Assess
     expect(exists).toBe(true);
     expect(cluster.name).toBe('inference');
-    expect(k8s.status).toBe(200);
+    expect(k8s).toBe(200);
     expect(triton.status).toBe(200);
     expect(cloud.triton.pod('triton-l4', podName)?.repository).toBe(
       'gs://local-triton-repo/models/triton-l4',
