@@ -136,7 +136,14 @@ describe('npm run local-cloud', () => {
       const endpoints = JSON.parse(out.split('\n')[0]!) as Record<string, string>;
 
       // Assess
-      expect(Object.keys(endpoints).sort()).toEqual(['cluster', 'gke', 'kubernetes', 'storage', 'triton']);
+      expect(Object.keys(endpoints).sort()).toEqual([
+        'cluster',
+        'gke',
+        'kubernetes',
+        'monitoring',
+        'storage',
+        'triton',
+      ]);
       expect(endpoints.cluster).toBe('projects/local-project/locations/us-central1/clusters/serving');
       // No Deployment runs yet: the pool's Service has no ready pod behind it.
       const service = endpoints.triton!.replace('/pods/{pod}', '').replace('{pool}', 'p1');
