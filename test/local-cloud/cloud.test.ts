@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { get as httpsGet } from 'node:https';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localContainerClient } from '../../infra/local/gke/client';
@@ -113,6 +113,55 @@ describe('the local cloud in one process', () => {
     );
     expect(cloud.triton.pods('triton-l4')).toEqual([podName]);
     await container.close();
+  });
+});
+
+describe('the local GKE API describes the local apiserver, as GKE does', () => {
+  let cloud: LocalCloud;
+
+  beforeAll(async () => {
+    cloud = await startLocalCloud({ operationPhaseMs: 0 });
+  });
+  afterAll(async () => {
+    await cloud?.close();
+  });
+
+  it('reports endpoint (host:port) and masterAuth.clusterCaCertificate; a client built from them alone connects', async () => {
+    // Prepare
+    const container = localContainerClient(cloud.endpoints.gke);
+
+    // Act
+    const [cluster] = await container.getCluster({ name: cloud.endpoints.cluster });
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: 'gke',
+          server: `https://${cluster.endpoint}`,
+          caData: cluster.masterAuth?.clusterCaCertificate ?? '',
+          skipTLSVerify: false,
+        },
+      ],
+      users: [{ name: 'gke', token: cloud.kubernetesAuth.token }],
+      contexts: [{ name: 'gke', cluster: 'gke', user: 'gke' }],
+      currentContext: 'gke',
+    });
+    const namespaces = await kc.makeApiClient(CoreV1Api).listNamespace();
+    await container.close();
+
+    // Assess
+    expect(cluster.endpoint).toBe(cloud.kubernetes.endpoint);
+    expect(cluster.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(cluster.masterAuth?.clusterCaCertificate).toBe(cloud.kubernetesCaCertificate);
+    expect(Buffer.from(cloud.kubernetesCaCertificate, 'base64').toString('utf8')).toContain(
+      '-----BEGIN CERTIFICATE-----',
+    );
+    expect(cloud.kubernetesAuth).toEqual({
+      endpoint: cloud.kubernetes.endpoint,
+      caCertificate: cloud.kubernetesCaCertificate,
+      token: expect.any(String),
+    });
+    expect(namespaces.items.map((n) => n.metadata?.name)).toContain('default');
   });
 });
 
