@@ -14,6 +14,7 @@ import {
   startKubernetesServer,
   writeKubeconfig,
 } from '../../infra/local/kubernetes/index';
+import { serialNumber } from '../../infra/local/kubernetes/tls';
 import { raw } from './kubernetes-support';
 
 async function codeOf(call: Promise<unknown>): Promise<number> {
@@ -178,5 +179,23 @@ describe('local apiserver: token restriction, anonymous access and a persisted C
     await third.close();
     rmSync(dir, { recursive: true, force: true });
     rmSync(other, { recursive: true, force: true });
+  });
+});
+
+describe('certificate serial numbers', () => {
+  it.each([
+    ['a leading zero byte', Buffer.from([0x00, 0x10, ...Array(14).fill(0x22)])],
+    ['all zero bytes', Buffer.alloc(16)],
+    ['a leading 0x80 byte (top bit set)', Buffer.from([0x80, 0x05, ...Array(14).fill(0x22)])],
+    ['all 0xff bytes', Buffer.alloc(16, 0xff)],
+  ])('are minimal positive DER INTEGERs from random bytes with %s', (_name, bytes) => {
+    // Act
+    const serial = serialNumber(bytes);
+
+    // Assess: 0x01..0x7f first, so DER needs no padding byte and the value stays positive.
+    expect(serial).toHaveLength(16);
+    expect(serial[0]).toBeGreaterThanOrEqual(0x01);
+    expect(serial[0]).toBeLessThanOrEqual(0x7f);
+    expect(serial.subarray(1)).toEqual(bytes.subarray(1));
   });
 });

@@ -67,9 +67,19 @@ interface CertificateSpec {
   nowMs: number;
 }
 
+/**
+ * A 16-byte certificate serial whose DER INTEGER encoding is minimal and positive (RFC 5280):
+ * the first byte is 0x01..0x7f. Only clearing the top bit left a leading 0x00 now and then (about
+ * one serial in 256), a padded INTEGER that OpenSSL refuses ("illegal padding") when loading it.
+ */
+export function serialNumber(bytes: Buffer = randomBytes(16)): Buffer {
+  const serial = Buffer.from(bytes);
+  serial[0] = serial[0]! & 0x7f || 0x01;
+  return serial;
+}
+
 function certificatePem(spec: CertificateSpec): string {
-  const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f; // positive, as RFC 5280 asks
+  const serial = serialNumber();
   const extensions = [
     extension('2.5.29.19', true, sequence(spec.ca ? [TRUE()] : [])), // basicConstraints
     // CA: digitalSignature, keyCertSign, cRLSign; server: digitalSignature
