@@ -55,7 +55,7 @@ export const memoryCases: Record<string, MemoryCase> = {
     const suffix = randomBytes(4).toString('hex');
     const buckets = { incomingBucket: `bench-in-${suffix}`, repositoryBucket: `bench-repo-${suffix}` };
     const gke = await startGkeServer({ dir: join(dir, 'gke'), cluster: LOCAL_CLUSTER, operationPhaseMs: 0 });
-    const kubernetes = await startKubernetesServer({});
+    const kubernetes = await startKubernetesServer({ anonymous: true });
     const triton = await startTritonFleet({ storageUrl: ctx.storageUrl, loadDelayMs: 0 });
     // As in the cluster: each pod the Deployment runs gets its own Triton, started from its args.
     kubernetes.onChange(() => {

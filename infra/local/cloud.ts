@@ -10,7 +10,12 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type GkeServer, startGkeServer } from './gke';
-import { type KubernetesServer, SANDBOX_TIMINGS, startKubernetesServer } from './kubernetes';
+import {
+  type KubernetesServer,
+  LOCAL_KUBE_TOKEN,
+  SANDBOX_TIMINGS,
+  startKubernetesServer,
+} from './kubernetes';
 import { type ExternalMetricSource, startHpaController } from './kubernetes/hpa-controller';
 import { type MonitoringServer, scrapeTargetsFromPodMonitorings, startMonitoringServer } from './monitoring';
 import { tritonProcesses } from './pod-triton';
@@ -58,6 +63,13 @@ export interface LocalCloud {
   kubernetes: KubernetesServer;
   triton: TritonFleet;
   monitoring: MonitoringServer;
+  /** Base64 of the PEM of the apiserver's CA (GKE's `masterAuth.clusterCaCertificate`). */
+  kubernetesCaCertificate: string;
+  /**
+   * How a client reaches the apiserver as GKE describes it: `endpoint` (host:port, no scheme, as
+   * `cluster.endpoint`), the CA (base64 PEM) and a bearer token the apiserver accepts.
+   */
+  kubernetesAuth: { endpoint: string; caCertificate: string; token: string };
   /** Resolves once every pod change so far has reached its Triton and the pods' readiness. */
   settled(): Promise<void>;
   /**
@@ -97,6 +109,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const kubernetes = await startKubernetesServer({
     dir: path.join(dir, 'kubernetes'),
     port: options.ports?.kubernetes,
+    // The control plane reaches this server through `createKubeConfig({ endpoint })`, which sends
+    // no credentials; kubectl and localKubeConfig send a bearer token (any non-empty one).
+    anonymous: true,
     controllers: {
       ...(options.nodes ? { nodePools: gke } : {}),
       cluster,
@@ -110,6 +125,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       ...(options.timings === 'sandbox' ? SANDBOX_TIMINGS : { readinessPeriodMs: 0 }),
     },
   });
+  // The GKE server needs the apiserver's address, and the apiserver the GKE node pools: the
+  // cluster reports the apiserver from here on (endpoint host:port, CA as base64 PEM), as GKE does.
+  gke.setKubernetesEndpoint({ endpoint: kubernetes.endpoint, caCertificate: kubernetes.caCertificateBase64 });
   // Each pod instance runs its own Triton, started from its container's args (the admin key
   // expanded from its Secret): a pod scaled away stops, and a new pod is a fresh Triton.
   const running = () =>
@@ -183,6 +201,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     kubernetes,
     triton,
     monitoring,
+    kubernetesCaCertificate: kubernetes.caCertificateBase64,
+    kubernetesAuth: {
+      endpoint: kubernetes.endpoint,
+      caCertificate: kubernetes.caCertificateBase64,
+      token: LOCAL_KUBE_TOKEN,
+    },
     settled: async () => {
       await syncTriton();
     },

@@ -262,7 +262,7 @@ async function registryRecord(model: string): Promise<ModelRecord | undefined> {
 
 /** The pool's Triton pods as the apiserver lists them (official client, label selector). */
 async function podsOf(pool: string): Promise<string[]> {
-  const core = localKubeConfig(cloud.endpoints.kubernetes).makeApiClient(CoreV1Api);
+  const core = localKubeConfig(cloud.kubernetes).makeApiClient(CoreV1Api);
   const list = await core.listNamespacedPod({
     namespace: 'triton',
     labelSelector: labelSelectorOf(tritonSelectorLabels({ pool })),
@@ -296,7 +296,7 @@ async function tritonReady(pool: string, model: string, version: number): Promis
 
 /** Scales the pool's Deployment through the scale subresource, as the HPA does. */
 async function scalePool(pool: string, replicas: number): Promise<void> {
-  const apps = localKubeConfig(cloud.endpoints.kubernetes).makeApiClient(AppsV1Api);
+  const apps = localKubeConfig(cloud.kubernetes).makeApiClient(AppsV1Api);
   await apps.replaceNamespacedDeploymentScale({
     name: pool,
     namespace: 'triton',

@@ -110,7 +110,8 @@ function stored(kind: string): KubeObject | undefined {
 }
 
 beforeEach(async () => {
-  server = await startKubernetesServer({ port: 0 });
+  // createKubeConfig({ endpoint }) sends no credentials, so the server lets anonymous requests in.
+  server = await startKubernetesServer({ port: 0, anonymous: true });
   objects = createKubeObjects(createKubeConfig({ endpoint: server.url }));
   clock = new ManualClock();
 });

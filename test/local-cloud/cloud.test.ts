@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { get as httpsGet } from 'node:https';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localContainerClient } from '../../infra/local/gke/client';
@@ -13,7 +14,7 @@ import { localStorageClient } from '../../infra/local/storage/client';
  * Triton is ready.
  */
 async function runTritonPool(cloud: LocalCloud, pool: string, key: string): Promise<string> {
-  const kc = localKubeConfig(cloud.endpoints.kubernetes);
+  const kc = localKubeConfig(cloud.kubernetes);
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   await core.createNamespacedSecret({
@@ -67,6 +68,16 @@ async function runTritonPool(cloud: LocalCloud, pool: string, key: string): Prom
   return pod!.metadata.name;
 }
 
+/** GET over HTTPS trusting the local apiserver's CA (global fetch cannot take a CA). */
+function httpsStatus(url: string, ca: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    httpsGet(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on('error', reject);
+  });
+}
+
 describe('the local cloud in one process', () => {
   let cloud: LocalCloud;
 
@@ -84,7 +95,10 @@ describe('the local cloud in one process', () => {
     const [exists] = await storage.bucket('probe-bucket').exists();
     const container = localContainerClient(cloud.endpoints.gke);
     const [cluster] = await container.getCluster({ name: cloud.endpoints.cluster });
-    const k8s = await fetch(`${cloud.endpoints.kubernetes}/api/v1/namespaces/default`);
+    const k8s = await httpsStatus(
+      `${cloud.endpoints.kubernetes}/api/v1/namespaces/default`,
+      cloud.kubernetes.caCertificatePem,
+    );
     const podName = await runTritonPool(cloud, 'triton-l4', 'key-1');
     const podUrl = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', podName);
     const triton = await fetch(`${podUrl}/v2/health/live`);
@@ -92,13 +106,62 @@ describe('the local cloud in one process', () => {
     // Assess
     expect(exists).toBe(true);
     expect(cluster.name).toBe('inference');
-    expect(k8s.status).toBe(200);
+    expect(k8s).toBe(200);
     expect(triton.status).toBe(200);
     expect(cloud.triton.pod('triton-l4', podName)?.repository).toBe(
       'gs://local-triton-repo/models/triton-l4',
     );
     expect(cloud.triton.pods('triton-l4')).toEqual([podName]);
     await container.close();
+  });
+});
+
+describe('the local GKE API describes the local apiserver, as GKE does', () => {
+  let cloud: LocalCloud;
+
+  beforeAll(async () => {
+    cloud = await startLocalCloud({ operationPhaseMs: 0 });
+  });
+  afterAll(async () => {
+    await cloud?.close();
+  });
+
+  it('reports endpoint (host:port) and masterAuth.clusterCaCertificate; a client built from them alone connects', async () => {
+    // Prepare
+    const container = localContainerClient(cloud.endpoints.gke);
+
+    // Act
+    const [cluster] = await container.getCluster({ name: cloud.endpoints.cluster });
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: 'gke',
+          server: `https://${cluster.endpoint}`,
+          caData: cluster.masterAuth?.clusterCaCertificate ?? '',
+          skipTLSVerify: false,
+        },
+      ],
+      users: [{ name: 'gke', token: cloud.kubernetesAuth.token }],
+      contexts: [{ name: 'gke', cluster: 'gke', user: 'gke' }],
+      currentContext: 'gke',
+    });
+    const namespaces = await kc.makeApiClient(CoreV1Api).listNamespace();
+    await container.close();
+
+    // Assess
+    expect(cluster.endpoint).toBe(cloud.kubernetes.endpoint);
+    expect(cluster.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(cluster.masterAuth?.clusterCaCertificate).toBe(cloud.kubernetesCaCertificate);
+    expect(Buffer.from(cloud.kubernetesCaCertificate, 'base64').toString('utf8')).toContain(
+      '-----BEGIN CERTIFICATE-----',
+    );
+    expect(cloud.kubernetesAuth).toEqual({
+      endpoint: cloud.kubernetes.endpoint,
+      caCertificate: cloud.kubernetesCaCertificate,
+      token: expect.any(String),
+    });
+    expect(namespaces.items.map((n) => n.metadata?.name)).toContain('default');
   });
 });
 
@@ -122,7 +185,14 @@ describe('npm run local-cloud', () => {
       const endpoints = JSON.parse(out.split('\n')[0]!) as Record<string, string>;
 
       // Assess
-      expect(Object.keys(endpoints).sort()).toEqual(['cluster', 'gke', 'kubernetes', 'storage', 'triton']);
+      expect(Object.keys(endpoints).sort()).toEqual([
+        'cluster',
+        'gke',
+        'kubernetes',
+        'monitoring',
+        'storage',
+        'triton',
+      ]);
       expect(endpoints.cluster).toBe('projects/local-project/locations/us-central1/clusters/serving');
       // No Deployment runs yet: the pool's Service has no ready pod behind it.
       const service = endpoints.triton!.replace('/pods/{pod}', '').replace('{pool}', 'p1');

@@ -11,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { l4Pool, startTestCluster, type TestCluster } from './cluster-support';
+import { raw } from './kubernetes-support';
 
 describe('local cluster: served kinds and status subresources', () => {
   let c: TestCluster;
@@ -62,10 +63,10 @@ describe('local cluster: served kinds and status subresources', () => {
     const objects = KubernetesObjectApi.makeApiClient(c.kc);
     const nodes = await objects.list('v1', 'Node');
     const rs = await objects.list('apps/v1', 'ReplicaSet', 'default');
-    const core = (await (await fetch(`${c.server.url}/api/v1`)).json()) as {
+    const core = (await raw(c.server, '/api/v1')).json() as {
       resources: { name: string; namespaced: boolean }[];
     };
-    const apps = (await (await fetch(`${c.server.url}/apis/apps/v1`)).json()) as {
+    const apps = (await raw(c.server, '/apis/apps/v1')).json() as {
       resources: { name: string }[];
     };
 

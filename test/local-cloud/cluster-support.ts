@@ -101,7 +101,7 @@ export async function startTestCluster(
     port: 0,
     controllers: { cluster: 'inference', ...opts, nodePools: pools, timers },
   });
-  const kc = localKubeConfig(server.url);
+  const kc = localKubeConfig(server);
   return {
     server,
     timers,

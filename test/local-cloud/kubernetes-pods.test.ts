@@ -61,7 +61,7 @@ describe('local apiserver: Pods (CoreV1Api)', () => {
 
   beforeAll(async () => {
     server = await startKubernetesServer({ port: 0 });
-    const kc = localKubeConfig(server.url);
+    const kc = localKubeConfig(server);
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
@@ -178,11 +178,9 @@ describe('local apiserver: Pods (CoreV1Api)', () => {
 
   it('is discoverable: KubernetesObjectApi lists Pods by kind, discovery names pods/status', async () => {
     // Act
-    const objects = localKubeConfig(server.url).makeApiClient(KubernetesObjectApi);
+    const objects = localKubeConfig(server).makeApiClient(KubernetesObjectApi);
     const list = await objects.list('v1', 'Pod', NS);
-    const discovery = (await (await fetch(`${server.url}/api/v1`)).json()) as {
-      resources: Array<{ name: string; kind: string; namespaced: boolean; verbs: string[] }>;
-    };
+    const discovery = await core.getAPIResources();
 
     // Assess
     expect(list.items.map((p) => p.metadata?.name)).toEqual(server.pods(NS).map((p) => p.metadata.name));

@@ -97,7 +97,7 @@ async function freshNamespace(): Promise<string> {
 
 beforeAll(async () => {
   server = await startKubernetesServer({ port: 0 });
-  const kc = localKubeConfig(server.url);
+  const kc = localKubeConfig(server);
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
   autoscaling = kc.makeApiClient(AutoscalingV2Api);
@@ -984,7 +984,7 @@ describe('persistence', () => {
     // Prepare
     const dir = mkdtempSync(join(tmpdir(), 'kube-'));
     const first = await startKubernetesServer({ dir });
-    const kc1 = localKubeConfig(first.url);
+    const kc1 = localKubeConfig(first);
     const api1 = kc1.makeApiClient(CoreV1Api);
     const created = await api1.createNamespacedConfigMap({
       namespace: 'default',
@@ -998,7 +998,7 @@ describe('persistence', () => {
 
     // Act
     const second = await startKubernetesServer({ dir });
-    const api2 = localKubeConfig(second.url).makeApiClient(CoreV1Api);
+    const api2 = localKubeConfig(second).makeApiClient(CoreV1Api);
     const read = await api2.readNamespacedConfigMap({ name: 'kept', namespace: 'default' });
     const next = await api2.createNamespacedConfigMap({
       namespace: 'default',

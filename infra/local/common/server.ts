@@ -5,6 +5,7 @@
  * sandbox and tests in other processes can inject them too.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -54,6 +55,8 @@ export interface StartOptions {
   host?: string;
   /** Random source for `errorRate`; tests pass a seeded one. */
   random?: () => number;
+  /** Serve HTTPS with this PEM key and certificate chain (the URL then starts with `https://`). */
+  tls?: { key: string; cert: string };
 }
 
 class Faults implements FaultInjector {
@@ -118,7 +121,7 @@ export async function startLocalServer(
   const sockets = new Set<Socket>();
   const requestLog: LoggedRequest[] = [];
 
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     res.on('finish', () =>
       requestLog.push({ method: req.method ?? '', url: req.url ?? '', status: res.statusCode }),
     );
@@ -149,8 +152,12 @@ export async function startLocalServer(
         }
       }
     })();
-  });
-  server.on('connection', (s) => {
+  };
+  const server: Server | HttpsServer = options.tls
+    ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+    : createServer(listener);
+  // The raw TCP socket in both cases: destroying it also ends a TLS session.
+  server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -165,7 +172,7 @@ export async function startLocalServer(
   const host = options.host ?? '127.0.0.1';
 
   return {
-    url: `http://${host}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     port,
     faults,
     requestLog,

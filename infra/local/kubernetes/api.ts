@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import type { Clock } from '../../../shared/runtime/clock';
+import type { Clock } from './clock';
 import { applyDefaults, clusterIp } from './defaults';
 import {
   alreadyExists,
@@ -28,18 +28,21 @@ import {
   recordUpdate,
   toManagedFields,
 } from './fields';
+import { fieldValues, supportedFields } from './fieldsets';
 import { clone, deepEqual, isObject, type JsonObject } from './json';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch';
-import { findKind, groupVersion, type ResourceType } from './resources';
+import { findKind, groupVersion, RESOURCES, type ResourceType } from './resources';
 import {
+  type FieldRequirement,
   type LabelSelector,
   matchesFields,
   matchesRequirements,
   parseFieldSelector,
   parseLabelSelector,
+  type Requirement,
   selectorString,
 } from './selectors';
-import { type KubeStore, metaOf } from './store';
+import { type KubeStore, metaOf, type StoreEvent } from './store';
 import { validateObject } from './validation';
 
 /** Manager recorded for writes that name no `fieldManager`. */
@@ -72,6 +75,70 @@ export interface WriteOptions {
   fieldManager?: string | undefined;
   dryRun: boolean;
   force?: boolean;
+}
+
+interface Filter {
+  labels: Requirement[];
+  fields: FieldRequirement[];
+  empty: boolean;
+}
+
+/** One list result being paged: the items of the first page's snapshot (read-only references). */
+interface Page {
+  items: JsonObject[];
+  offset: number;
+  resourceVersion: string;
+  filtered: boolean;
+  id?: string;
+}
+
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: JsonObject;
+}
+
+/** How long a continue token stays valid: etcd's default compaction interval. */
+const CONTINUE_TTL_MS = 5 * 60 * 1000;
+const MAX_SNAPSHOTS = 256;
+
+const FOREGROUND = 'foregroundDeletion';
+
+type Propagation = 'Background' | 'Foreground' | 'Orphan';
+
+/** DeleteOptions.propagationPolicy (body or query), or the legacy orphanDependents; Background by default. */
+function propagationPolicy(body: JsonObject, query: URLSearchParams): Propagation {
+  const value = body.propagationPolicy ?? query.get('propagationPolicy') ?? undefined;
+  if (value === undefined || value === null || value === '') {
+    const orphan = body.orphanDependents ?? query.get('orphanDependents');
+    return orphan === true || orphan === 'true' ? 'Orphan' : 'Background';
+  }
+  if (value === 'Background' || value === 'Foreground' || value === 'Orphan') return value;
+  throw invalid('DeleteOptions', 'meta.k8s.io', '', [
+    {
+      reason: 'FieldValueNotSupported',
+      message: `Unsupported value: "${String(value)}": supported values: "Foreground", "Background", "Orphan"`,
+      field: 'propagationPolicy',
+    },
+  ]);
+}
+
+function finalizersOf(obj: JsonObject): string[] {
+  const f = metaOf(obj).finalizers;
+  return Array.isArray(f) ? f.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function ownerRefsOf(obj: JsonObject): JsonObject[] {
+  const refs = metaOf(obj).ownerReferences;
+  return Array.isArray(refs) ? refs.filter(isObject) : [];
+}
+
+function resourceByPlural(plural: string): ResourceType | undefined {
+  return RESOURCES.find((r) => r.plural === plural);
+}
+
+/** The stored resource an object (with apiVersion and kind, as stored) belongs to. */
+function kindResource(obj: JsonObject): ResourceType | undefined {
+  return RESOURCES.find((r) => r.kind === obj.kind && groupVersion(r) === obj.apiVersion);
 }
 
 export interface Result {
@@ -127,10 +194,17 @@ export class KubeApi {
   readonly #store: KubeStore;
   readonly #clock: Clock;
   hooks: ApiHooks = {};
+  readonly #snapshots = new Map<string, Page & { id: string; takenMs: number }>();
+  #snapshotCounter = 0;
 
   constructor(store: KubeStore, clock: Clock) {
     this.#store = store;
     this.#clock = clock;
+  }
+
+  /** The server's clock, for ages in printed tables. */
+  nowMs(): number {
+    return this.#clock.nowMs();
   }
 
   #now(): string {
@@ -202,6 +276,29 @@ export class KubeApi {
     if (causes.length > 0) throw invalid(resource.kind, resource.group, String(meta.name ?? ''), causes);
 
     const prevMeta = previous ? metaOf(previous) : {};
+    // omitempty, as Go serialises ObjectMeta: an empty list is no list.
+    for (const k of ['finalizers', 'ownerReferences']) {
+      if (Array.isArray(meta[k]) && (meta[k] as unknown[]).length === 0) delete meta[k];
+    }
+    if (prevMeta.deletionTimestamp !== undefined) {
+      // Terminating: deletionTimestamp is fixed and finalizers may only go away.
+      const before = new Set(previous ? finalizersOf(previous) : []);
+      const added = finalizersOf(obj).filter((f) => !before.has(f));
+      if (added.length > 0) {
+        throw invalid(resource.kind, resource.group, String(meta.name ?? ''), [
+          {
+            reason: 'FieldValueForbidden',
+            message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
+            field: 'metadata.finalizers',
+          },
+        ]);
+      }
+      meta.deletionTimestamp = prevMeta.deletionTimestamp;
+      meta.deletionGracePeriodSeconds = prevMeta.deletionGracePeriodSeconds;
+    } else {
+      delete meta.deletionTimestamp;
+      delete meta.deletionGracePeriodSeconds;
+    }
     const ordered: JsonObject = {
       name: meta.name,
       ...(resource.namespaced ? { namespace } : {}),
@@ -234,8 +331,19 @@ export class KubeApi {
       if (!previous) delete ordered.resourceVersion;
       return obj;
     }
+    if (
+      ordered.deletionTimestamp !== undefined &&
+      finalizersOf(obj).length === 0 &&
+      previous !== undefined &&
+      finalizersOf(previous).length > 0
+    ) {
+      // The write that empties a terminating object's finalizers deletes it: one DELETED event.
+      // (A gracefully terminating Pod has none: the kubelet's final delete removes it.)
+      return this.#remove(resource, namespace, String(meta.name), obj) ?? obj;
+    }
     ordered.resourceVersion = this.#store.nextResourceVersion();
     this.#store.put(resource, obj);
+    this.#collectSoon(resource, obj);
     // Store listeners (the controllers) may have written it again already: answer what is stored.
     return this.#store.get(resource, resource.namespaced ? namespace : undefined, String(meta.name)) ?? obj;
   }
@@ -270,34 +378,217 @@ export class KubeApi {
     return clusterIp(n);
   }
 
-  list(resource: ResourceType, namespace: string | undefined, query: URLSearchParams): JsonObject {
-    if (query.get('watch') === 'true' || query.get('watch') === '1') {
-      throw badRequest('watch is not supported by the local apiserver');
-    }
+  /** The label and field selectors of a list or watch request, as one predicate. */
+  #filter(resource: ResourceType, query: URLSearchParams): Filter {
     const labels = parseLabelSelector(query.get('labelSelector') ?? '');
-    const fields = parseFieldSelector(query.get('fieldSelector') ?? '');
-    const items = this.#store
-      .list(resource, resource.namespaced ? namespace : undefined)
-      .filter((o) => {
-        const meta = metaOf(o);
-        const objLabels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
-        return (
-          matchesRequirements(labels, objLabels) &&
-          matchesFields(fields, { name: String(meta.name), namespace: strOf(meta.namespace) })
-        );
-      })
-      // List items carry no apiVersion/kind on the wire; the list does.
-      .map(({ apiVersion: _v, kind: _k, ...rest }) => rest);
+    const fields = parseFieldSelector(query.get('fieldSelector') ?? '', supportedFields(resource.kind));
+    return { labels, fields, empty: labels.length === 0 && fields.length === 0 };
+  }
+
+  /** Parses a request's selectors only, throwing the 400 a list would answer. */
+  checkSelectors(resource: ResourceType, query: URLSearchParams): void {
+    this.#filter(resource, query);
+  }
+
+  #matches(resource: ResourceType, filter: Filter, obj: JsonObject): boolean {
+    if (filter.empty) return true;
+    const meta = metaOf(obj);
+    const objLabels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
+    return (
+      matchesRequirements(filter.labels, objLabels) &&
+      matchesFields(filter.fields, fieldValues(resource.kind, obj))
+    );
+  }
+
+  /**
+   * A list, paged with `limit`/`continue` as etcd-backed lists are: every page of one list comes
+   * from the snapshot the first page was cut from (so writes in between never shift or repeat
+   * items), `metadata.continue` is an opaque token, and `remainingItemCount` is set for unfiltered
+   * lists. A token whose snapshot was dropped (older than CONTINUE_TTL_MS, or evicted) answers
+   * 410 Expired, as a compacted etcd revision does.
+   */
+  list(resource: ResourceType, namespace: string | undefined, query: URLSearchParams): JsonObject {
+    const ns = resource.namespaced ? namespace : undefined;
+    const limitText = query.get('limit');
+    const limit = limitText === null || limitText === '' ? 0 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw badRequest(`invalid limit: ${limitText ?? ''}`);
+    }
+    const token = query.get('continue') ?? '';
+    let page: Page;
+    if (token !== '') {
+      page = this.#continuePage(token);
+    } else {
+      const filter = this.#filter(resource, query);
+      const items = this.#store.snapshot(resource, ns).filter((o) => this.#matches(resource, filter, o));
+      page = { items, offset: 0, resourceVersion: this.#store.resourceVersion, filtered: !filter.empty };
+    }
+    const end = limit > 0 ? Math.min(page.items.length, page.offset + limit) : page.items.length;
+    const metadata: JsonObject = { resourceVersion: page.resourceVersion };
+    if (end < page.items.length) {
+      const id = page.id ?? this.#keepSnapshot(page);
+      metadata.continue = Buffer.from(
+        JSON.stringify({ v: 'meta.k8s.io/v1', rv: page.resourceVersion, id, start: end }),
+      ).toString('base64url');
+      if (!page.filtered) metadata.remainingItemCount = page.items.length - end;
+    }
     return {
       apiVersion: groupVersion(resource),
       kind: `${resource.kind}List`,
-      metadata: { resourceVersion: this.#store.resourceVersion },
-      items,
+      metadata,
+      // List items carry no apiVersion/kind on the wire; the list does.
+      items: page.items.slice(page.offset, end).map((o) => {
+        const { apiVersion: _v, kind: _k, ...rest } = clone(o);
+        return rest;
+      }),
+    };
+  }
+
+  #keepSnapshot(page: Page): string {
+    this.#snapshotCounter += 1;
+    const id = String(this.#snapshotCounter);
+    this.#snapshots.set(id, { ...page, id, takenMs: this.#clock.nowMs() });
+    // Oldest first in insertion order: drop beyond the cap.
+    while (this.#snapshots.size > MAX_SNAPSHOTS) {
+      const oldest = this.#snapshots.keys().next().value;
+      if (oldest === undefined) break;
+      this.#snapshots.delete(oldest);
+    }
+    return id;
+  }
+
+  #continuePage(token: string): Page {
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    } catch {
+      decoded = undefined;
+    }
+    if (
+      !isObject(decoded) ||
+      typeof decoded.id !== 'string' ||
+      typeof decoded.start !== 'number' ||
+      typeof decoded.rv !== 'string'
+    ) {
+      throw badRequest(
+        'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+      );
+    }
+    const snap = this.#snapshots.get(decoded.id);
+    if (!snap || this.#clock.nowMs() - snap.takenMs > CONTINUE_TTL_MS) {
+      if (snap) this.#snapshots.delete(decoded.id);
+      throw new KubeApiError(
+        410,
+        'Expired',
+        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+      );
+    }
+    return { ...snap, offset: decoded.start };
+  }
+
+  /**
+   * Starts a watch: `send` gets each event for objects of `resource` (in `namespace` when given)
+   * that pass the request's selectors, `end` is called when the watch must close (after an ERROR).
+   * A MODIFIED object that stops (starts) matching arrives as DELETED (ADDED), as the watch cache
+   * sends it. Returns the function that stops the watch.
+   */
+  watch(
+    resource: ResourceType,
+    namespace: string | undefined,
+    query: URLSearchParams,
+    send: (event: WatchEvent) => void,
+    end: () => void,
+  ): () => void {
+    const ns = resource.namespaced ? namespace : undefined;
+    const filter = this.#filter(resource, query);
+    const rvText = query.get('resourceVersion') ?? '';
+    const sendInitial = query.get('sendInitialEvents') === 'true';
+    const inScope = (o: JsonObject): boolean => ns === undefined || metaOf(o).namespace === ns;
+    const deliver = (e: StoreEvent): void => {
+      if (!inScope(e.object)) return;
+      const now = this.#matches(resource, filter, e.object);
+      if (e.type === 'MODIFIED' && e.previous) {
+        const before = this.#matches(resource, filter, e.previous);
+        if (now && !before) send({ type: 'ADDED', object: clone(e.object) });
+        else if (!now && before) send({ type: 'DELETED', object: clone(e.object) });
+        else if (now) send({ type: 'MODIFIED', object: clone(e.object) });
+        return;
+      }
+      if (now) send({ type: e.type, object: clone(e.object) });
+    };
+    const onEvent = (e: StoreEvent): void => {
+      if (e.plural === resource.plural) deliver(e);
+    };
+    if (rvText === '' || rvText === '0' || sendInitial) {
+      // "Get state and start at most recent": the current objects as ADDED, then live events.
+      for (const o of this.#store.list(resource, ns)) {
+        if (this.#matches(resource, filter, o)) send({ type: 'ADDED', object: o });
+      }
+      if (sendInitial) {
+        send({
+          type: 'BOOKMARK',
+          object: this.bookmark(resource, { 'k8s.io/initial-events-end': 'true' }),
+        });
+      }
+      return this.#store.watch(onEvent);
+    }
+    const from = Number(rvText);
+    if (!Number.isInteger(from) || from < 0) {
+      throw badRequest(`invalid resource version: strconv.ParseUint: parsing "${rvText}": invalid syntax`);
+    }
+    const past = this.#store.eventsAfter(from);
+    if (past === undefined) {
+      send({
+        type: 'ERROR',
+        object: new KubeApiError(
+          410,
+          'Expired',
+          `too old resource version: ${from} (${this.#store.oldestWatchableVersion})`,
+        ).toStatus() as unknown as JsonObject,
+      });
+      end();
+      return () => {};
+    }
+    for (const e of past) onEvent(e);
+    return this.#store.watch(onEvent);
+  }
+
+  /** A BOOKMARK event's object: only apiVersion, kind and the current resourceVersion. */
+  bookmark(resource: ResourceType, annotations?: Record<string, string>): JsonObject {
+    return {
+      kind: resource.kind,
+      apiVersion: groupVersion(resource),
+      metadata: {
+        resourceVersion: this.#store.resourceVersion,
+        ...(annotations ? { annotations } : {}),
+      },
     };
   }
 
   get(resource: ResourceType, namespace: string | undefined, name: string): JsonObject {
     return this.#existing(resource, namespace, name);
+  }
+
+  /**
+   * Replaces an object's `status` (what the status subresource does for controllers): a new
+   * resourceVersion and a MODIFIED event when it changed, spec/metadata untouched, no generation
+   * bump. `resourceVersion`, when given, must match (409 otherwise).
+   */
+  writeStatus(
+    resource: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    status: JsonObject,
+    resourceVersion?: string,
+  ): JsonObject {
+    const existing = this.#existing(resource, namespace, name);
+    if (resourceVersion !== undefined && resourceVersion !== metaOf(existing).resourceVersion) {
+      throw staleConflict(resource.plural, resource.group, name);
+    }
+    if (deepEqual(existing.status, status)) return existing;
+    const updated = clone(existing);
+    updated.status = clone(status);
+    return this.#internalWrite(resource, updated) ?? updated;
   }
 
   /** The stored pods, in namespace/name order. */
@@ -588,17 +879,25 @@ export class KubeApi {
     return { code: existing ? 200 : 201, body: written };
   }
 
+  /**
+   * DELETE. Without finalizers (and with Background or Orphan propagation) the object goes at once
+   * and the answer is a Success Status (200). With finalizers, or Foreground propagation while
+   * dependents exist, it stays with `deletionTimestamp` set until the finalizers are gone and the
+   * answer is the object itself (202), as the apiserver answers a deletion it cannot finish.
+   */
   delete(
     resource: ResourceType,
     namespace: string | undefined,
     name: string,
     raw: string,
     opts: WriteOptions,
-  ): KubeStatus | JsonObject {
+    query: URLSearchParams = new URLSearchParams(),
+  ): Result {
     const existing = this.#existing(resource, namespace, name);
     const meta = metaOf(existing);
     const options = raw.trim() ? parseJson(raw) : {};
-    const pre = isObject(options) && isObject(options.preconditions) ? options.preconditions : {};
+    const body = isObject(options) ? options : {};
+    const pre = isObject(body.preconditions) ? body.preconditions : {};
     const failed =
       pre.uid !== undefined && pre.uid !== meta.uid
         ? `UID in precondition: ${String(pre.uid)}, UID in object meta: ${String(meta.uid)}`
@@ -624,18 +923,8 @@ export class KubeApi {
         },
       );
     }
-    const marked = this.hooks.onDelete?.(resource, existing, isObject(options) ? options : {});
-    if (marked) {
-      if (opts.dryRun) return marked;
-      const owners = ownersOf(meta.managedFields);
-      return this.#write(resource, namespace, existing, marked, () => owners, false);
-    }
-    if (!opts.dryRun) {
-      if (resource.kind === 'Namespace') this.#store.deleteNamespaceContents(name);
-      this.#store.nextResourceVersion();
-      this.#store.delete(resource, resource.namespaced ? namespace : undefined, name);
-    }
-    return {
+    const policy = propagationPolicy(body, query);
+    const success: KubeStatus = {
       kind: 'Status',
       apiVersion: 'v1',
       metadata: {},
@@ -648,6 +937,202 @@ export class KubeApi {
       },
       code: 200,
     };
+    if (opts.dryRun) {
+      const pending = this.#finalizersAfterDelete(existing, policy).length > 0;
+      if (pending) return { code: 202, body: existing };
+      const graceful = this.hooks.onDelete?.(resource, existing, body);
+      return graceful ? { code: 200, body: graceful } : { code: 200, body: success };
+    }
+    if (resource.kind === 'Namespace') {
+      for (const ref of this.#store.namespaceContents(name)) {
+        const r = resourceByPlural(ref.plural);
+        if (r) this.#remove(r, ref.namespace, ref.name);
+      }
+    }
+    const left = this.#startDeletion(resource, existing, policy, body);
+    if (!left) return { code: 200, body: success };
+    // Graceful deletion (a Pod its kubelet still stops) answers 200 with the object, as the
+    // apiserver does; a deletion waiting for finalizers answers 202.
+    return { code: finalizersOf(left).length === 0 ? 200 : 202, body: left };
+  }
+
+  /** The finalizers an object would have once a delete with `policy` started. */
+  #finalizersAfterDelete(obj: JsonObject, policy: Propagation): string[] {
+    const finalizers = finalizersOf(obj);
+    const uid = String(metaOf(obj).uid);
+    if (policy === 'Foreground' && this.#blockingDependents(uid).length > 0) {
+      if (!finalizers.includes(FOREGROUND)) finalizers.push(FOREGROUND);
+    }
+    return finalizers;
+  }
+
+  /** Dependents that hold an owner in foreground deletion: `blockOwnerDeletion: true`. */
+  #blockingDependents(uid: string): JsonObject[] {
+    return this.#dependents(uid).filter((d) =>
+      ownerRefsOf(d).some((r) => r.uid === uid && r.blockOwnerDeletion === true),
+    );
+  }
+
+  #dependents(uid: string): JsonObject[] {
+    return this.#store.dependentsOf(uid).flatMap((d) => {
+      const ref = this.#store.locate(d);
+      const r = ref ? resourceByPlural(ref.plural) : undefined;
+      const obj = ref && r ? this.#store.get(r, ref.namespace, ref.name) : undefined;
+      return obj ? [obj] : [];
+    });
+  }
+
+  /**
+   * Begins deleting `obj`: orphans or (foreground) deletes its dependents, then either removes it
+   * or marks it terminating. Returns the object when it is left terminating.
+   */
+  #startDeletion(
+    resource: ResourceType,
+    obj: JsonObject,
+    policy: Propagation,
+    options: JsonObject = {},
+  ): JsonObject | undefined {
+    const meta = metaOf(obj);
+    const uid = String(meta.uid);
+    if (policy === 'Orphan') {
+      for (const d of this.#dependents(uid)) this.#dropOwnerRef(d, uid);
+    }
+    const finalizers = this.#finalizersAfterDelete(obj, policy);
+    if (finalizers.length === 0) {
+      // Graceful deletion (hooks.onDelete, the kubelets' Pods): kept with deletionTimestamp.
+      const graceful = this.hooks.onDelete?.(resource, obj, options);
+      if (graceful) {
+        if (deepEqual(graceful, obj)) return obj;
+        const marked = clone(graceful);
+        metaOf(marked).resourceVersion = this.#store.nextResourceVersion();
+        this.#store.put(resource, marked);
+        return this.#store.get(resource, strOf(meta.namespace), String(meta.name)) ?? marked;
+      }
+      this.#remove(resource, strOf(meta.namespace), String(meta.name));
+      return undefined;
+    }
+    const marked = clone(obj);
+    const m = metaOf(marked);
+    m.finalizers = finalizers;
+    if (m.deletionTimestamp === undefined) {
+      m.deletionTimestamp = this.#now();
+      m.deletionGracePeriodSeconds = 0;
+    }
+    let current = obj;
+    if (!deepEqual(marked, obj)) {
+      m.resourceVersion = this.#store.nextResourceVersion();
+      this.#store.put(resource, marked);
+      current = marked;
+    }
+    if (finalizers.includes(FOREGROUND)) {
+      for (const d of this.#dependents(uid)) {
+        const r = kindResource(d);
+        if (r && metaOf(d).deletionTimestamp === undefined) this.#startDeletion(r, d, 'Foreground');
+      }
+      return this.#settleForeground(resource, uid) ?? undefined;
+    }
+    return current;
+  }
+
+  /**
+   * Removes an object from the store and lets the garbage collector act on what pointed at it:
+   * dependents whose owners are now all gone are deleted (background), dangling references to it
+   * are dropped from dependents that keep other owners, and owners waiting in foreground
+   * deletion for it are finished once nothing blocks them.
+   */
+  #remove(
+    resource: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    final?: JsonObject,
+  ): JsonObject | undefined {
+    const gone = this.#store.delete(resource, resource.namespaced ? namespace : undefined, name, final);
+    if (!gone) return undefined;
+    const uid = String(metaOf(gone).uid);
+    for (const d of this.#dependents(uid)) this.#collect(d);
+    for (const ref of ownerRefsOf(gone)) {
+      if (typeof ref.uid !== 'string') continue;
+      const owner = this.#store.locate(ref.uid);
+      const r = owner ? resourceByPlural(owner.plural) : undefined;
+      if (owner && r) this.#settleForeground(r, ref.uid);
+    }
+    return gone;
+  }
+
+  /** Garbage-collects one dependent: deleted when no owner exists, else dangling references dropped. */
+  #collect(obj: JsonObject): void {
+    const r = kindResource(obj);
+    if (!r) return;
+    const refs = ownerRefsOf(obj);
+    const alive = refs.filter((ref) => typeof ref.uid === 'string' && this.#store.locate(ref.uid));
+    if (alive.length === 0) {
+      if (metaOf(obj).deletionTimestamp === undefined) this.#startDeletion(r, obj, 'Background');
+      return;
+    }
+    if (alive.length < refs.length) {
+      const updated = clone(obj);
+      metaOf(updated).ownerReferences = alive;
+      this.#internalWrite(r, updated);
+    }
+  }
+
+  /** Removes the foregroundDeletion finalizer of a terminating owner nothing blocks any more. */
+  #settleForeground(resource: ResourceType, uid: string): JsonObject | undefined {
+    const ref = this.#store.locate(uid);
+    if (!ref) return undefined;
+    const owner = this.#store.get(resource, ref.namespace, ref.name);
+    if (!owner) return undefined;
+    const finalizers = finalizersOf(owner);
+    if (metaOf(owner).deletionTimestamp === undefined || !finalizers.includes(FOREGROUND)) return owner;
+    if (this.#blockingDependents(uid).length > 0) return owner;
+    const updated = clone(owner);
+    metaOf(updated).finalizers = finalizers.filter((f) => f !== FOREGROUND);
+    return this.#internalWrite(resource, updated);
+  }
+
+  #dropOwnerRef(obj: JsonObject, ownerUid: string): void {
+    const r = kindResource(obj);
+    if (!r) return;
+    const updated = clone(obj);
+    const refs = ownerRefsOf(obj).filter((ref) => ref.uid !== ownerUid);
+    const meta = metaOf(updated);
+    if (refs.length > 0) meta.ownerReferences = refs;
+    else delete meta.ownerReferences;
+    this.#internalWrite(r, updated);
+  }
+
+  /**
+   * A write the control plane itself makes (garbage collector, finalizer bookkeeping): new
+   * resourceVersion, no validation or managedFields change. A terminating object whose last
+   * finalizer went is removed instead. Returns the object when it still exists.
+   */
+  #internalWrite(resource: ResourceType, obj: JsonObject): JsonObject | undefined {
+    const meta = metaOf(obj);
+    const stored = this.#store.get(resource, strOf(meta.namespace), String(meta.name));
+    if (
+      meta.deletionTimestamp !== undefined &&
+      finalizersOf(obj).length === 0 &&
+      (stored === undefined || finalizersOf(stored).length > 0)
+    ) {
+      this.#remove(resource, strOf(meta.namespace), String(meta.name), obj);
+      return undefined;
+    }
+    meta.resourceVersion = this.#store.nextResourceVersion();
+    this.#store.put(resource, obj);
+    return obj;
+  }
+
+  /** Collects objects created or updated with owners that do not exist (the GC's orphan sweep). */
+  #collectSoon(resource: ResourceType, obj: JsonObject): void {
+    const refs = ownerRefsOf(obj);
+    if (refs.length === 0) return;
+    const meta = metaOf(obj);
+    const uid = meta.uid;
+    setImmediate(() => {
+      const ref = typeof uid === 'string' ? this.#store.locate(uid) : undefined;
+      const current = ref ? this.#store.get(resource, ref.namespace, ref.name) : undefined;
+      if (current) this.#collect(current);
+    });
   }
 
   scale(namespace: string | undefined, name: string): JsonObject {

@@ -40,10 +40,13 @@ export function applyDefaults(
     case 'Deployment': {
       const spec = objectField(obj, 'spec');
       setDefault(spec, 'replicas', 1);
-      setDefault(spec, 'strategy', {
-        type: 'RollingUpdate',
-        rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' },
-      });
+      const strategy = objectField(spec, 'strategy');
+      setDefault(strategy, 'type', 'RollingUpdate');
+      if (strategy.type === 'RollingUpdate') {
+        const rolling = objectField(strategy, 'rollingUpdate');
+        setDefault(rolling, 'maxUnavailable', '25%');
+        setDefault(rolling, 'maxSurge', '25%');
+      }
       setDefault(spec, 'revisionHistoryLimit', 10);
       setDefault(spec, 'progressDeadlineSeconds', 600);
       break;

@@ -1,21 +1,25 @@
 /**
- * A local wire-level Kubernetes apiserver for the official `@kubernetes/client-node` client
- * (connect with `localKubeConfig(server.url)`). See api.ts for semantics and fields.ts for the
- * server-side-apply ownership model and its simplifications.
+ * A local wire-level Kubernetes apiserver for the official `@kubernetes/client-node` client and
+ * kubectl, over HTTPS with its own CA and bearer tokens (connect with `localKubeConfig(server)`).
+ * See api.ts for semantics and fields.ts for the server-side-apply ownership model and its
+ * simplifications.
  */
-import { type Clock, systemClock } from '../../../shared/runtime/clock';
+
 import { type LocalServer, sendJson, startLocalServer } from '../common/server';
 import { KubeApi } from './api';
+import { type Clock, systemClock } from './clock';
 import { ClusterControllers, type ClusterEvent, type ControllerOptions } from './controllers';
-import { injectedStatus } from './errors';
+import { injectedStatus, KubeApiError } from './errors';
 import type { ManagedFieldsEntry } from './fields';
-import { deepEqual, isObject, type JsonObject } from './json';
+import { isObject, type JsonObject } from './json';
 import { findKind } from './resources';
 import { kubernetesHandler } from './server';
 import { KubeStore } from './store';
+import { tlsIdentity } from './tls';
 
 export { DEFAULT_FIELD_MANAGER, PATCH_TYPES } from './api';
-export { localKubeConfig } from './client';
+export { DEFAULT_TOKEN as LOCAL_KUBE_TOKEN, localKubeConfig, writeKubeconfig } from './client';
+export type { Clock } from './clock';
 export type {
   ClusterEvent,
   ControllerOptions,
@@ -51,12 +55,27 @@ export interface KubeObject {
 }
 
 export interface KubernetesServer extends LocalServer {
+  /** `https://127.0.0.1:PORT`. */
+  readonly url: string;
+  /** `127.0.0.1:PORT`: host[:port] without scheme, as GKE's `cluster.endpoint`. */
+  readonly endpoint: string;
+  /** The cluster CA certificate (PEM) the serving certificate chains to. */
+  readonly caCertificatePem: string;
+  /** Base64 of the PEM: the form of GKE's `masterAuth.clusterCaCertificate`. */
+  readonly caCertificateBase64: string;
   /** Stored objects (copies), of one kind (`'Deployment'`) or all, in namespace/name order. */
   objects(kind?: string): KubeObject[];
   /** The stored pods (all namespaces, or one), in namespace/name order. */
   pods(namespace?: string): KubeObject[];
   /** Calls `listener` after every stored change (pods included); returns unsubscribe. */
   onChange(listener: () => void): () => void;
+  /**
+   * Ends every open watch stream (clients see the connection close, as on an apiserver restart or
+   * a watch timeout, and re-watch from their last resourceVersion). Returns how many were open.
+   */
+  closeWatches(): number;
+  /** In-process writes that behave as API requests (see KubeObjectStore). */
+  readonly store: KubeObjectStore;
   /** In-process subresource calls for local controllers (the HPA controller). */
   readonly controllers: ControllerApi;
   /** The controllers' decisions (scheduling, node and autoscaler changes), oldest first. */
@@ -74,6 +93,7 @@ export interface ControllerApi {
   /**
    * PUT {kind}/{name}/status: replaces `status` only; a status equal to the stored one is not a
    * write (no new resourceVersion, no change notification). Returns the stored object.
+   * (The same write as `store.updateStatus`.)
    */
   writeStatus(
     kind: string,
@@ -81,6 +101,43 @@ export interface ControllerApi {
     name: string,
     status: Record<string, unknown>,
   ): KubeObject;
+}
+
+/**
+ * In-process writes for controllers running beside the server: each goes through the same
+ * validation, defaulting, resourceVersion, GC and watch-event path as an HTTP request. Kinds are
+ * looked up in resources.ts; errors are `KubeApiError`s carrying the HTTP code and Status.
+ */
+/** An object to write: kind (and apiVersion) plus the metadata the caller sets. */
+export interface KubeObjectInput {
+  apiVersion?: string;
+  kind: string;
+  metadata: Partial<KubeMetadata>;
+  [key: string]: unknown;
+}
+
+export interface KubeObjectStore {
+  get(kind: string, namespace: string | undefined, name: string): KubeObject | undefined;
+  list(kind: string, namespace?: string): KubeObject[];
+  /** Creates (201 semantics); `namespace` comes from the object's metadata. */
+  create(object: KubeObjectInput, fieldManager?: string): KubeObject;
+  /** Replaces (PUT semantics: a stale metadata.resourceVersion is a 409). */
+  replace(object: KubeObjectInput, fieldManager?: string): KubeObject;
+  /** Replaces `status` only. */
+  updateStatus(
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    status: Record<string, unknown>,
+    resourceVersion?: string,
+  ): KubeObject;
+  /** Deletes (honouring finalizers and propagation); returns the object when it is left terminating. */
+  delete(
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    propagationPolicy?: 'Background' | 'Foreground' | 'Orphan',
+  ): KubeObject | undefined;
 }
 
 export interface KubernetesServerOptions {
@@ -92,15 +149,27 @@ export interface KubernetesServerOptions {
   clock?: Clock;
   /** Nodes from GKE node pools, delays, readiness hook; default: instant, no Node objects. */
   controllers?: ControllerOptions;
+  /** Accepted bearer tokens; by default any non-empty bearer token is accepted. */
+  tokens?: string[];
+  /**
+   * Accept requests without credentials, as an apiserver with `--anonymous-auth` and allow-all
+   * authorization does. Off by default: such requests get 401, as on GKE.
+   */
+  anonymous?: boolean;
+  /** How many change events watches can resume from (older resourceVersions answer 410). */
+  watchHistorySize?: number;
+  /** Interval of BOOKMARK events on watches that allow them (default 60 s, as the watch cache). */
+  watchBookmarkIntervalMs?: number;
 }
 
 const INITIAL_NAMESPACES = ['default', 'kube-system', 'kube-public'];
 
 export async function startKubernetesServer(opts: KubernetesServerOptions = {}): Promise<KubernetesServer> {
-  const store = new KubeStore(opts.dir);
+  const store = new KubeStore(opts.dir, {
+    ...(opts.watchHistorySize !== undefined ? { historySize: opts.watchHistorySize } : {}),
+  });
   const timers = opts.controllers?.timers;
-  const clock: Clock =
-    opts.clock ?? (timers ? { nowMs: () => timers.nowMs(), sleep: systemClock.sleep } : systemClock);
+  const clock: Clock = opts.clock ?? (timers ? { nowMs: () => timers.nowMs() } : systemClock);
   const api = new KubeApi(store, clock);
   const namespaces = findKind('Namespace')!;
   for (const name of INITIAL_NAMESPACES) {
@@ -110,14 +179,33 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
   }
   const controllers = new ClusterControllers(api, store, opts.controllers);
   controllers.kick();
-  const server = await startLocalServer(kubernetesHandler(api), {
-    ...(opts.port !== undefined ? { port: opts.port } : {}),
-    ...(opts.host !== undefined ? { host: opts.host } : {}),
-    name: 'kubernetes',
-    injectedError: (res, status) => sendJson(res, status, injectedStatus(status)),
-  });
-  const close = server.close.bind(server);
+  // Certificates are dated by the wall clock: clients check validity against theirs.
+  const identity = tlsIdentity(opts.dir, Date.now());
+  const openWatches = new Set<() => void>();
+  const server = await startLocalServer(
+    kubernetesHandler(api, {
+      tokens: opts.tokens,
+      anonymous: opts.anonymous,
+      watch: {
+        bookmarkIntervalMs: opts.watchBookmarkIntervalMs ?? 60_000,
+        defaultTimeoutSeconds: 1800,
+        open: openWatches,
+      },
+    }),
+    {
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
+      ...(opts.host !== undefined ? { host: opts.host } : {}),
+      name: 'kubernetes',
+      tls: { key: identity.keyPem, cert: identity.certificatePem },
+      injectedError: (res, status) => sendJson(res, status, injectedStatus(status)),
+    },
+  );
+  const close = server.close;
+  const objects = objectStore(api);
   return Object.assign(server, {
+    endpoint: server.url.replace(/^https:\/\//, ''),
+    caCertificatePem: identity.caCertificatePem,
+    caCertificateBase64: Buffer.from(identity.caCertificatePem).toString('base64'),
     objects(kind?: string): KubeObject[] {
       return store
         .all()
@@ -140,24 +228,71 @@ export async function startKubernetesServer(opts: KubernetesServerOptions = {}):
         namespace: string | undefined,
         name: string,
         status: Record<string, unknown>,
-      ) => {
-        const resource = findKind(kind);
-        if (!resource || resource.readOnly) throw new Error(`writeStatus: no stored kind ${kind}`);
-        const object = api.get(resource, namespace, name);
-        if (deepEqual(object.status, status)) return object as unknown as KubeObject;
-        const next: JsonObject = { ...object, status: structuredClone(status) };
-        const meta = isObject(next.metadata) ? { ...next.metadata } : {};
-        meta.resourceVersion = store.nextResourceVersion();
-        next.metadata = meta;
-        store.put(resource, next);
-        return next as unknown as KubeObject;
-      },
+      ) => objects.updateStatus(kind, namespace, name, status),
     },
     clusterEvents: () => controllers.events(),
     reconcile: () => controllers.kick(),
+    store: objects,
+    closeWatches: () => {
+      const open = [...openWatches];
+      for (const finish of open) finish();
+      return open.length;
+    },
     close: async () => {
       controllers.close();
+      for (const finish of [...openWatches]) finish();
       await close();
+      store.flush();
     },
   });
+}
+
+function resourceOf(kind: string) {
+  const r = findKind(kind);
+  if (!r) throw new KubeApiError(404, 'NotFound', `the server does not serve kind ${kind}`);
+  return r;
+}
+
+function objectStore(api: KubeApi): KubeObjectStore {
+  const asObject = (o: unknown): KubeObject => o as KubeObject;
+  const nsOf = (o: { metadata: Partial<KubeMetadata> }): string | undefined =>
+    typeof o.metadata.namespace === 'string' ? o.metadata.namespace : undefined;
+  return {
+    get(kind, namespace, name) {
+      try {
+        return asObject(api.get(resourceOf(kind), namespace, name));
+      } catch (err) {
+        if (err instanceof KubeApiError && err.code === 404) return undefined;
+        throw err;
+      }
+    },
+    list(kind, namespace) {
+      const r = resourceOf(kind);
+      const list = api.list(r, namespace, new URLSearchParams());
+      return (list.items as JsonObject[]).map((o) => asObject({ apiVersion: list.apiVersion, kind, ...o }));
+    },
+    create(object, fieldManager) {
+      const r = resourceOf(object.kind);
+      return asObject(
+        api.create(r, nsOf(object), JSON.stringify(object), { dryRun: false, fieldManager }).body,
+      );
+    },
+    replace(object, fieldManager) {
+      const r = resourceOf(object.kind);
+      const name = String(object.metadata.name ?? '');
+      return asObject(
+        api.replace(r, nsOf(object), name, JSON.stringify(object), { dryRun: false, fieldManager }).body,
+      );
+    },
+    updateStatus(kind, namespace, name, status, resourceVersion) {
+      return asObject(api.writeStatus(resourceOf(kind), namespace, name, status, resourceVersion));
+    },
+    delete(kind, namespace, name, propagationPolicy) {
+      const r = resourceOf(kind);
+      const body = propagationPolicy ? JSON.stringify({ propagationPolicy }) : '';
+      const result = api.delete(r, namespace, name, body, { dryRun: false });
+      // A Status when it is gone; the object when it is left terminating (finalizers, grace).
+      return isObject(result.body) && result.body.kind !== 'Status' ? asObject(result.body) : undefined;
+    },
+  };
 }

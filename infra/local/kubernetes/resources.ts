@@ -19,8 +19,8 @@ export interface ResourceType {
   status?: boolean;
 }
 
-// watch and deletecollection are not served, so discovery does not claim them.
-const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update'];
+// deletecollection is not served, so discovery does not claim it.
+const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
 export const RESOURCES: readonly ResourceType[] = [
   {
@@ -196,6 +196,20 @@ export function apiGroupList(): Record<string, unknown> {
   };
 }
 
+/** Kinds in the `all` category (`kubectl get all`), as the real discovery documents list them. */
+const CATEGORY_ALL = new Set([
+  'Pod',
+  'Service',
+  'Deployment',
+  'ReplicaSet',
+  'StatefulSet',
+  'DaemonSet',
+  'HorizontalPodAutoscaler',
+  'Job',
+  'CronJob',
+  'ReplicationController',
+]);
+
 /** The APIResourceList for one group/version, or undefined when it is not served. */
 export function apiResourceList(group: string, version: string): Record<string, unknown> | undefined {
   const served = RESOURCES.filter((r) => r.group === group && r.version === version);
@@ -207,8 +221,9 @@ export function apiResourceList(group: string, version: string): Record<string, 
       singularName: r.singular,
       namespaced: r.namespaced,
       kind: r.kind,
-      verbs: r.readOnly ? ['get', 'list'] : VERBS,
+      verbs: r.readOnly ? ['get', 'list', 'watch'] : VERBS,
       ...(r.shortNames ? { shortNames: r.shortNames } : {}),
+      ...(CATEGORY_ALL.has(r.kind) ? { categories: ['all'] } : {}),
     });
     if (r.status) {
       resources.push({

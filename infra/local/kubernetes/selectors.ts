@@ -124,31 +124,36 @@ export function selectorString(selector: LabelSelector): string {
 }
 
 export interface FieldRequirement {
-  field: 'metadata.name' | 'metadata.namespace';
+  field: string;
   equals: boolean;
   value: string;
 }
 
-/** Only the fields every resource supports; others are refused as the apiserver refuses them. */
-export function parseFieldSelector(text: string): FieldRequirement[] {
+/** Fields every resource can be selected by. */
+export const METADATA_FIELDS: readonly string[] = ['metadata.name', 'metadata.namespace'];
+
+/**
+ * Parses `a=b,c!=d` (also `==`). Fields outside `supported` are refused as the apiserver refuses
+ * them; by default only the metadata fields every resource supports are accepted.
+ */
+export function parseFieldSelector(
+  text: string,
+  supported: readonly string[] = METADATA_FIELDS,
+): FieldRequirement[] {
   if (text.trim() === '') return [];
   return text.split(',').map((raw) => {
     const m = /^\s*([^=!\s]+)\s*(==|=|!=)\s*(\S*)\s*$/.exec(raw);
     if (!m) throw badRequest(`invalid selector: '${text}'; can't understand '${raw}'`);
     const field = m[1]!;
-    if (field !== 'metadata.name' && field !== 'metadata.namespace') {
-      throw badRequest(`field label not supported: ${field}`);
-    }
+    if (!supported.includes(field)) throw badRequest(`field label not supported: ${field}`);
     return { field, equals: m[2] !== '!=', value: m[3]! };
   });
 }
 
+/** Whether an object's field values (as `fieldValues` gives them) satisfy every requirement. */
 export function matchesFields(
   requirements: readonly FieldRequirement[],
-  meta: { name: string; namespace?: string | undefined },
+  values: Readonly<Record<string, string>>,
 ): boolean {
-  return requirements.every((r) => {
-    const actual = r.field === 'metadata.name' ? meta.name : (meta.namespace ?? '');
-    return (actual === r.value) === r.equals;
-  });
+  return requirements.every((r) => ((values[r.field] ?? '') === r.value) === r.equals);
 }

@@ -4,8 +4,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from '../common/server';
-import type { KubeApi, WriteOptions } from './api';
+import type { KubeApi, WatchEvent, WriteOptions } from './api';
 import { badRequest, failureStatus, KubeApiError } from './errors';
+import type { JsonObject } from './json';
+import { openApiDocument } from './openapi';
+import { type TableRequest, tableOf, tableRequest } from './printers';
 import { apiGroupList, apiResourceList, apiVersions, findResource, type ResourceType } from './resources';
 
 const VERSION = {
@@ -72,16 +75,100 @@ function methodNotAllowed(method: string): KubeApiError {
   );
 }
 
+/** What a request's handling produced: a JSON answer, or nothing when it streamed (a watch). */
+type Answer = { code: number; body: unknown } | undefined;
+
+function isWatch(query: URLSearchParams): boolean {
+  const w = query.get('watch');
+  return w === 'true' || w === '1';
+}
+
+export interface WatchSettings {
+  /** How often a watch with `allowWatchBookmarks` gets a BOOKMARK event. */
+  bookmarkIntervalMs: number;
+  /** Watches without `timeoutSeconds` end after this long (the apiserver's --min-request-timeout). */
+  defaultTimeoutSeconds: number;
+  /** The open watches' finishers, so the server can end them all (`closeWatches`). */
+  open: Set<() => void>;
+}
+
+/**
+ * Streams a watch as the apiserver does: 200, chunked, one JSON event per line, until the client
+ * goes, `timeoutSeconds` passes, or an ERROR event ends it.
+ */
+function serveWatch(
+  api: KubeApi,
+  r: Route,
+  req: IncomingMessage,
+  res: ServerResponse,
+  query: URLSearchParams,
+  table: TableRequest | undefined,
+  settings: WatchSettings,
+): void {
+  const timers: NodeJS.Timeout[] = [];
+  let stop: () => void = () => {};
+  let ended = false;
+  const finish = (): void => {
+    if (ended) return;
+    ended = true;
+    settings.open.delete(finish);
+    for (const t of timers) clearTimeout(t);
+    stop();
+    res.end();
+  };
+  const send = (event: WatchEvent): void => {
+    if (ended) return;
+    const object =
+      table && (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED')
+        ? tableOf(r.resource, [event.object], table, {}, api.nowMs())
+        : event.object;
+    res.write(`${JSON.stringify({ type: event.type, object })}\n`);
+  };
+  // Selector and version errors answer before the stream starts, as a Status.
+  let pendingEnd = false;
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'transfer-encoding': 'chunked',
+    'cache-control': 'no-cache, private',
+  });
+  res.flushHeaders();
+  stop = api.watch(r.resource, r.namespace, query, send, () => {
+    pendingEnd = true;
+  });
+  if (pendingEnd) {
+    finish();
+    return;
+  }
+  settings.open.add(finish);
+  req.on('close', finish);
+  res.on('close', finish);
+  const timeoutText = query.get('timeoutSeconds');
+  const timeoutSeconds =
+    timeoutText !== null && Number(timeoutText) > 0 ? Number(timeoutText) : settings.defaultTimeoutSeconds;
+  timers.push(setTimeout(finish, timeoutSeconds * 1000));
+  if (query.get('allowWatchBookmarks') === 'true' && settings.bookmarkIntervalMs > 0) {
+    const tick = (): void => {
+      if (ended) return;
+      send({ type: 'BOOKMARK', object: api.bookmark(r.resource) });
+      timers.push(setTimeout(tick, settings.bookmarkIntervalMs));
+    };
+    timers.push(setTimeout(tick, settings.bookmarkIntervalMs));
+  }
+}
+
 async function serveResource(
   api: KubeApi,
   r: Route,
   req: IncomingMessage,
+  res: ServerResponse,
   query: URLSearchParams,
-): Promise<{ code: number; body: unknown }> {
+  settings: WatchSettings,
+): Promise<Answer> {
   const method = req.method ?? 'GET';
   const raw = method === 'GET' ? '' : (await readBody(req)).toString('utf8');
   const { resource, namespace, name, subresource } = r;
   if (resource.readOnly && method !== 'GET') throw methodNotAllowed(method);
+  const table = tableRequest(req.headers.accept, query);
 
   if (subresource === 'status' && resource.status && name !== undefined) {
     if (method === 'GET') return { code: 200, body: api.get(resource, namespace, name) };
@@ -109,7 +196,22 @@ async function serveResource(
   }
 
   if (name === undefined) {
-    if (method === 'GET') return { code: 200, body: api.list(resource, namespace, query) };
+    if (method === 'GET') {
+      if (isWatch(query)) {
+        // Validate the selectors before committing to a 200 stream.
+        api.checkSelectors(resource, query);
+        serveWatch(api, r, req, res, query, table, settings);
+        return undefined;
+      }
+      const list = api.list(resource, namespace, query);
+      if (!table) return { code: 200, body: list };
+      const items = (list.items as JsonObject[]).map((o) => ({
+        apiVersion: list.apiVersion,
+        kind: resource.kind,
+        ...o,
+      }));
+      return { code: 200, body: tableOf(resource, items, table, list.metadata as JsonObject, api.nowMs()) };
+    }
     if (method === 'POST') {
       if (resource.namespaced && namespace === undefined) throw methodNotAllowed(method);
       return api.create(resource, namespace, raw, writeOptions(query));
@@ -118,27 +220,77 @@ async function serveResource(
   }
 
   switch (method) {
-    case 'GET':
-      return { code: 200, body: api.get(resource, namespace, name) };
+    case 'GET': {
+      if (isWatch(query)) {
+        // A watch on one object: the list watch with a metadata.name field selector.
+        const q = new URLSearchParams(query);
+        const fs = q.get('fieldSelector');
+        q.set('fieldSelector', fs ? `${fs},metadata.name=${name}` : `metadata.name=${name}`);
+        serveWatch(api, { ...r, name: undefined }, req, res, q, table, settings);
+        return undefined;
+      }
+      const obj = api.get(resource, namespace, name);
+      if (!table) return { code: 200, body: obj };
+      return {
+        code: 200,
+        body: tableOf(
+          resource,
+          [obj],
+          table,
+          { resourceVersion: String((obj.metadata as JsonObject).resourceVersion) },
+          api.nowMs(),
+        ),
+      };
+    }
     case 'PUT':
       return api.replace(resource, namespace, name, raw, writeOptions(query));
     case 'PATCH':
       return api.patch(resource, namespace, name, mediaType(req), raw, writeOptions(query));
     case 'DELETE':
-      return { code: 200, body: api.delete(resource, namespace, name, raw, writeOptions(query)) };
+      return api.delete(resource, namespace, name, raw, writeOptions(query), query);
     default:
       throw methodNotAllowed(method);
   }
 }
 
+export interface HandlerOptions {
+  /** Accepted bearer tokens; any non-empty token when unset. */
+  tokens?: readonly string[] | undefined;
+  /** Let requests without credentials through (kube-apiserver's --anonymous-auth with allow-all RBAC). */
+  anonymous?: boolean | undefined;
+  watch: WatchSettings;
+}
+
+/** The bearer token a request authenticates with, or undefined when it has none acceptable. */
+function authenticated(req: IncomingMessage, opts: HandlerOptions): boolean {
+  const header = req.headers.authorization ?? '';
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!m) return header === '' && opts.anonymous === true;
+  return opts.tokens === undefined || opts.tokens.includes(m[1]!);
+}
+
+/** Paths any client may read without credentials (system:public-info-viewer). */
+function isPublic(method: string | undefined, root: string | undefined, rest: string[]): boolean {
+  if (method !== 'GET') return false;
+  return (
+    root === 'healthz' || root === 'readyz' || root === 'livez' || (root === 'version' && rest.length === 0)
+  );
+}
+
 export function kubernetesHandler(
   api: KubeApi,
+  opts: HandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const segments = decode(url.pathname.split('/').filter((s) => s !== ''));
     try {
       const [root, ...rest] = segments;
+      if (!isPublic(req.method, root, rest) && !authenticated(req, opts)) {
+        req.resume();
+        sendJson(res, 401, failureStatus(401, 'Unauthorized', 'Unauthorized'));
+        return;
+      }
       if (req.method === 'GET' && (root === 'healthz' || root === 'readyz' || root === 'livez')) {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('ok');
@@ -147,6 +299,10 @@ export function kubernetesHandler(
       if (req.method === 'GET' && root === 'version' && rest.length === 0) {
         sendJson(res, 200, VERSION);
         return;
+      }
+      if (req.method === 'GET' && root === 'openapi') {
+        const doc = openApiDocument(rest);
+        if (doc) return sendJson(res, 200, doc);
       }
       let group: string | undefined;
       let version: string | undefined;
@@ -171,8 +327,9 @@ export function kubernetesHandler(
         } else {
           const r = route(group, version, tail);
           if (r) {
-            const { code, body } = await serveResource(api, r, req, url.searchParams);
-            return sendJson(res, code, body);
+            const answer = await serveResource(api, r, req, res, url.searchParams, opts.watch);
+            if (answer) sendJson(res, answer.code, answer.body);
+            return;
           }
         }
       }
@@ -183,6 +340,10 @@ export function kubernetesHandler(
         failureStatus(404, 'NotFound', 'the server could not find the requested resource', {}),
       );
     } catch (err) {
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
       if (err instanceof KubeApiError) {
         sendJson(res, err.code, err.toStatus());
         return;

@@ -6,23 +6,12 @@ import type { StatusCause } from './errors';
 import { isObject, type JsonObject } from './json';
 import type { ResourceType } from './resources';
 import { type LabelSelector, matchesRequirements, selectorRequirements } from './selectors';
+import { invalidValue, required, validateHpa, validateNetworkPolicy } from './validation-rules';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-function invalidValue(field: string, value: unknown, detail: string): StatusCause {
-  return {
-    reason: 'FieldValueInvalid',
-    message: `Invalid value: ${JSON.stringify(value)}: ${detail}`,
-    field,
-  };
-}
-
-function required(field: string, detail = ''): StatusCause {
-  return { reason: 'FieldValueRequired', message: `Required value${detail ? `: ${detail}` : ''}`, field };
-}
 
 /** Namespaces use DNS-1123 labels, Services DNS-1035 labels, everything else DNS-1123 subdomains. */
 export function validateName(resource: ResourceType, name: string): StatusCause[] {
@@ -126,27 +115,6 @@ function validatePod(obj: JsonObject): StatusCause[] {
   return causes;
 }
 
-function validateHpa(obj: JsonObject): StatusCause[] {
-  const causes: StatusCause[] = [];
-  const spec = isObject(obj.spec) ? obj.spec : {};
-  const min = typeof spec.minReplicas === 'number' ? spec.minReplicas : 1;
-  if (typeof spec.minReplicas === 'number' && spec.minReplicas < 1) {
-    causes.push(invalidValue('spec.minReplicas', spec.minReplicas, 'must be greater than or equal to 1'));
-  }
-  if (typeof spec.maxReplicas !== 'number') {
-    causes.push(required('spec.maxReplicas'));
-  } else if (spec.maxReplicas < min) {
-    causes.push(
-      invalidValue('spec.maxReplicas', spec.maxReplicas, 'must be greater than or equal to `minReplicas`'),
-    );
-  }
-  const ref = spec.scaleTargetRef;
-  if (!isObject(ref) || typeof ref.kind !== 'string' || typeof ref.name !== 'string') {
-    causes.push(required('spec.scaleTargetRef'));
-  }
-  return causes;
-}
-
 function validateSecret(obj: JsonObject): StatusCause[] {
   if (!isObject(obj.data)) return [];
   return Object.entries(obj.data)
@@ -180,6 +148,9 @@ export function validateObject(resource: ResourceType, obj: JsonObject): StatusC
       break;
     case 'HorizontalPodAutoscaler':
       causes.push(...validateHpa(obj));
+      break;
+    case 'NetworkPolicy':
+      causes.push(...validateNetworkPolicy(obj));
       break;
     case 'Secret':
       causes.push(...validateSecret(obj));

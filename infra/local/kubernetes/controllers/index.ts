@@ -1,6 +1,6 @@
 /**
  * The local cluster's controllers, run in-process by the apiserver: node controller (from GKE
- * node pools), garbage collector, Deployment and ReplicaSet controllers, scheduler, kubelets and
+ * node pools), Deployment and ReplicaSet controllers, scheduler, kubelets and
  * cluster autoscaler. Every stored change (and every due timer) runs one reconcile of all of
  * them, synchronously and repeated until nothing changes, so with zero delays a write's response
  * already shows the converged cluster.
@@ -11,7 +11,6 @@ import type { KubeStore } from '../store';
 import { autoscale } from './autoscaler';
 import { Ctx } from './context';
 import { reconcileDeployments } from './deployments';
-import { collectGarbage } from './gc';
 import { runKubelets } from './kubelet';
 import { reconcileNodes } from './nodes';
 import { reconcileReplicaSets } from './replicasets';
@@ -94,7 +93,6 @@ export class ClusterControllers {
     const ctx = this.#ctx;
     for (const step of [
       reconcileNodes,
-      collectGarbage,
       reconcileDeployments,
       reconcileReplicaSets,
       schedule,
