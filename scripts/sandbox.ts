@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type LocalCloud, startLocalCloud } from '../infra/local/cloud';
+import { writeKubeconfig } from '../infra/local/kubernetes/client';
 import { localStorageClient } from '../infra/local/storage/client';
 import { buildFunction, listFunctions } from './build';
 import { ensureBuckets, localControlPlaneEnv, writeLocalPolicy } from './control-plane';
@@ -145,7 +146,9 @@ async function main(): Promise<number> {
       `  Cloud Storage  ${cloud.endpoints.storage}   buckets: ${INCOMING} (uploads), ${REPOSITORY} (Triton repository)`,
     );
     say(`  GKE            ${cloud.endpoints.gke}   cluster ${cloud.endpoints.cluster}`);
-    say(`  Kubernetes     ${cloud.endpoints.kubernetes}`);
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    writeKubeconfig(kubeconfig, cloud.kubernetes);
+    say(`  Kubernetes     ${cloud.endpoints.kubernetes}   kubectl --kubeconfig ${kubeconfig} get deployments -A`);
     say(
       `  Triton         ${cloud.endpoints.triton}   (one server per pod; ${cloud.triton.poolUrlTemplate} for a pool)`,
     );
