@@ -96,6 +96,12 @@ async function main(): Promise<number> {
     repositoryBucket: REPOSITORY,
     operationPhaseMs: 200,
     tritonLoadDelayMs: 200,
+    // GPU nodes come and go with the node pools, pods wait for them, the autoscaler and the HPA
+    // act; at watchable speed (a GPU node starts in 20 s here, 4-9 minutes on GKE). The one-shot
+    // smoke run keeps the same wiring with no delays.
+    nodes: true,
+    timings: values.smoke ? 'instant' : 'sandbox',
+    scrapeIntervalMs: 15_000,
   });
   const children: ChildProcess[] = [];
   const stop = async () => {
@@ -148,9 +154,14 @@ async function main(): Promise<number> {
     say(`  GKE            ${cloud.endpoints.gke}   cluster ${cloud.endpoints.cluster}`);
     const kubeconfig = path.join(dir, 'kubeconfig');
     writeKubeconfig(kubeconfig, cloud.kubernetes);
-    say(`  Kubernetes     ${cloud.endpoints.kubernetes}   kubectl --kubeconfig ${kubeconfig} get deployments -A`);
+    say(
+      `  Kubernetes     ${cloud.endpoints.kubernetes}   kubectl --kubeconfig ${kubeconfig} get deployments -A`,
+    );
     say(
       `  Triton         ${cloud.endpoints.triton}   (one server per pod; ${cloud.triton.poolUrlTemplate} for a pool)`,
+    );
+    say(
+      `  Monitoring     ${cloud.endpoints.monitoring}   (metrics, Managed Prometheus scrapes, alert policies)`,
     );
     for (const [name, url] of Object.entries(functionUrls))
       say(`  ${name.padEnd(14)} ${url}  (Functions Framework)`);
@@ -170,7 +181,7 @@ async function main(): Promise<number> {
     // Smoke: the demo upload must end with the model ready in its pool's Triton.
     await storage.bucket(INCOMING).upload(path.join(root, DEMO_MODEL), { destination: 'add/1/model.onnx' });
     await cloud.storage.notificationsDelivered();
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 600; i++) {
       const res = await fetch(`${tritonPool}/v2/models/add/versions/1/ready`);
       if (res.status === 200) {
         say('smoke: add version 1 is READY in Triton pool triton-l4-spot');

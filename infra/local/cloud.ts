@@ -9,13 +9,9 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { LOCAL_ACCESS_TOKEN } from './credentials';
 import { type GkeServer, startGkeServer } from './gke';
-import {
-  type KubernetesServer,
-  LOCAL_KUBE_TOKEN,
-  SANDBOX_TIMINGS,
-  startKubernetesServer,
-} from './kubernetes';
+import { type KubernetesServer, SANDBOX_TIMINGS, startKubernetesServer } from './kubernetes';
 import { type ExternalMetricSource, startHpaController } from './kubernetes/hpa-controller';
 import { type MonitoringServer, scrapeTargetsFromPodMonitorings, startMonitoringServer } from './monitoring';
 import { tritonProcesses } from './pod-triton';
@@ -70,6 +66,8 @@ export interface LocalCloud {
    * `cluster.endpoint`), the CA (base64 PEM) and a bearer token the apiserver accepts.
    */
   kubernetesAuth: { endpoint: string; caCertificate: string; token: string };
+  /** The HPA controller (it syncs on its period; `sync()` runs one pass now). */
+  hpa: { sync(): Promise<void> };
   /** Resolves once every pod change so far has reached its Triton and the pods' readiness. */
   settled(): Promise<void>;
   /**
@@ -109,9 +107,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const kubernetes = await startKubernetesServer({
     dir: path.join(dir, 'kubernetes'),
     port: options.ports?.kubernetes,
-    // The control plane reaches this server through `createKubeConfig({ endpoint })`, which sends
-    // no credentials; kubectl and localKubeConfig send a bearer token (any non-empty one).
-    anonymous: true,
+    // As GKE's apiserver: a request without the bearer token gets 401. The control plane finds
+    // this server through the GKE API and sends the token, as production sends ADC's.
+    tokens: [LOCAL_ACCESS_TOKEN],
     controllers: {
       ...(options.nodes ? { nodePools: gke } : {}),
       cluster,
@@ -205,8 +203,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     kubernetesAuth: {
       endpoint: kubernetes.endpoint,
       caCertificate: kubernetes.caCertificateBase64,
-      token: LOCAL_KUBE_TOKEN,
+      token: LOCAL_ACCESS_TOKEN,
     },
+    hpa,
     settled: async () => {
       await syncTriton();
     },

@@ -19,7 +19,7 @@ import { localStorageClient } from '../../infra/local/storage/client';
 import { generateLoad } from '../../infra/local/triton/load';
 import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
 import { createKubeObjects } from '../../shared/adapters/kubernetes';
-import { buildTritonPodMonitoring } from '../../shared/cluster/triton';
+import { tritonSelectorLabels } from '../../shared/cluster/triton';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import { loadConfig } from '../../shared/runtime/config';
@@ -101,12 +101,16 @@ describe('the local cloud as a cluster: load, metrics, HPA, alert', () => {
       await cloud.settled();
     }
     // Managed Prometheus scrapes what a PodMonitoring selects (the pool's own, as the builder makes it).
-    const cluster = deps.policy.cluster;
     await createKubeObjects(localKubeConfig(cloud.kubernetes, { token: LOCAL_ACCESS_TOKEN })).apply(
-      buildTritonPodMonitoring({
-        cluster: { ...cluster, name: cluster.name, namespace: cluster.namespace },
-        pool: POOL,
-      } as Parameters<typeof buildTritonPodMonitoring>[0]) as never,
+      {
+        apiVersion: 'monitoring.googleapis.com/v1',
+        kind: 'PodMonitoring',
+        metadata: { name: POOL, namespace: 'triton' },
+        spec: {
+          selector: { matchLabels: tritonSelectorLabels({ pool: POOL }) },
+          endpoints: [{ port: 'metrics', path: '/metrics', interval: '15s' }],
+        },
+      } as never,
       { fieldManager: 'test', force: true },
     );
   });
@@ -123,7 +127,13 @@ describe('the local cloud as a cluster: load, metrics, HPA, alert', () => {
     const clients = localMonitoringClients(cloud.endpoints.monitoring);
 
     // Act: twice the pod's capacity for a second and a half, then the ticks
-    const load = await generateLoad({ url: base, model: 'add', rps: 100, durationMs: 1_500, concurrency: 16 });
+    const load = await generateLoad({
+      url: base,
+      model: 'add',
+      rps: 100,
+      durationMs: 1_500,
+      concurrency: 16,
+    });
     await cloud.monitoring.scrape();
     try {
       const now = Math.floor(Date.now() / 1000);
@@ -166,7 +176,9 @@ describe('the local cloud as a cluster: load, metrics, HPA, alert', () => {
 
       // Assess: Triton counted real queueing...
       expect(load.succeeded).toBeGreaterThan(0);
-      const queued = Number(series[0]?.points?.[0]?.value?.int64Value ?? series[0]?.points?.[0]?.value?.doubleValue ?? 0);
+      const queued = Number(
+        series[0]?.points?.[0]?.value?.int64Value ?? series[0]?.points?.[0]?.value?.doubleValue ?? 0,
+      );
       expect(queued).toBeGreaterThan(0);
       // ...the HPA read it through the External metric and wants more than the one replica...
       expect(hpa.status?.currentMetrics?.[0]?.external?.current?.averageValue).toBeDefined();
@@ -174,13 +186,19 @@ describe('the local cloud as a cluster: load, metrics, HPA, alert', () => {
       // ...and the alert policy opened an incident on its channel, in the schema-1.2 shape.
       const notification = JSON.parse(published.at(-1)?.data.toString('utf8') ?? '{}') as {
         version?: string;
-        incident?: { state?: string; policy_user_labels?: Record<string, string>; condition?: { name?: string } };
+        incident?: {
+          state?: string;
+          policy_user_labels?: Record<string, string>;
+          condition?: { name?: string };
+        };
       };
       expect(published.at(-1)?.topic).toBe('projects/local-project/topics/alerts');
       expect(notification.version).toBe('1.2');
       expect(notification.incident?.state).toBe('open');
       expect(notification.incident?.policy_user_labels).toEqual({ pool: POOL, action: 'scale-out' });
-      expect(notification.incident?.condition?.name).toMatch(/^projects\/local-project\/alertPolicies\/.+\/conditions\/.+$/);
+      expect(notification.incident?.condition?.name).toMatch(
+        /^projects\/local-project\/alertPolicies\/.+\/conditions\/.+$/,
+      );
     } finally {
       await clients.close();
     }

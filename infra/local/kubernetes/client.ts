@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { LOCAL_ACCESS_TOKEN } from '../credentials';
 
 /** What a client needs of the local apiserver: its URL and the CA its certificate chains to. */
 export interface LocalApiserver {
@@ -16,7 +17,7 @@ export interface LocalKubeConfigOptions {
 }
 
 /** The bearer token `localKubeConfig` sends unless given another. */
-export const DEFAULT_TOKEN = 'local-token';
+export const DEFAULT_TOKEN = LOCAL_ACCESS_TOKEN;
 
 function configOf(
   server: LocalApiserver,
