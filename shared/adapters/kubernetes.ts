@@ -291,13 +291,8 @@ export function createKubeObjects(kc: KubeConfig, options: KubeObjectsOptions = 
 // KubeConfig
 
 export interface KubeConfigOptions {
-  /**
-   * A plain-HTTP local apiserver, `http://127.0.0.1:PORT`: no credentials, no TLS
-   * (infra/local/kubernetes). Takes precedence over `cluster`.
-   */
-  endpoint?: string;
-  /** A GKE cluster: `Cluster.endpoint` (IP or host) and `masterAuth.clusterCaCertificate` (base64 PEM). */
-  cluster?: { endpoint: string; caCertificate: string };
+  /** A GKE cluster: `Cluster.endpoint` (IP or host[:port]) and `masterAuth.clusterCaCertificate` (base64 PEM). */
+  cluster: { endpoint: string; caCertificate: string };
   /**
    * Bearer token source for `cluster`. Called before every request; defaults to Application
    * Default Credentials (see `googleAccessToken`).
@@ -327,36 +322,17 @@ export function googleAccessToken(): () => Promise<string> {
 }
 
 /**
- * A KubeConfig for the local apiserver (`endpoint`) or a GKE cluster (`cluster`).
+ * A KubeConfig for a GKE cluster's apiserver (the local cloud's is one too: HTTPS, its own CA, a
+ * bearer token).
  *
- * For GKE the token is not baked into the KubeConfig (it would expire after an hour in a warm
- * Cloud Run instance): a custom authenticator asks `token()` on every request, the way the
- * `gke-gcloud-auth-plugin` exec plugin does for kubectl, minus the subprocess. This path cannot be
- * exercised here beyond construction (no GKE, no credentials); it uses only the client's public
- * Authenticator hook, and TLS verification against the cluster CA is left on.
+ * The token is not baked into the KubeConfig (it would expire after an hour in a warm Cloud Run
+ * instance): a custom authenticator asks `token()` on every request, the way the
+ * `gke-gcloud-auth-plugin` exec plugin does for kubectl, minus the subprocess. TLS verification
+ * against the cluster CA stays on.
  */
 export function createKubeConfig(opts: KubeConfigOptions): KubeConfig {
   const namespace = opts.namespace ?? 'default';
   const kc = new KubeConfig();
-  if (opts.endpoint !== undefined) {
-    const url = new URL(opts.endpoint);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new ConfigurationError(
-        'INVALID_KUBE_ENDPOINT',
-        `unsupported Kubernetes endpoint ${opts.endpoint}`,
-      );
-    }
-    kc.loadFromOptions({
-      clusters: [{ name: 'local', server: opts.endpoint.replace(/\/+$/, ''), skipTLSVerify: true }],
-      users: [{ name: 'local' }],
-      contexts: [{ name: 'local', cluster: 'local', user: 'local', namespace }],
-      currentContext: 'local',
-    });
-    return kc;
-  }
-  if (!opts.cluster) {
-    throw new ConfigurationError('NO_KUBE_ENDPOINT', 'createKubeConfig needs an endpoint or a cluster');
-  }
   const { endpoint, caCertificate } = opts.cluster;
   if (!endpoint || !caCertificate) {
     throw new ConfigurationError(

@@ -178,7 +178,15 @@ describe('inferctl plan against the local cloud', () => {
       );
       if (!pool) throw new Error('no desired pool');
       const logger = createMemoryLogger().logger;
-      const objects = createKubeObjects(createKubeConfig({ endpoint: cloud.endpoints.kubernetes }));
+      const objects = createKubeObjects(
+        createKubeConfig({
+          cluster: {
+            endpoint: cloud.kubernetesAuth.endpoint,
+            caCertificate: cloud.kubernetesAuth.caCertificate,
+          },
+          token: async () => LOCAL_ACCESS_TOKEN,
+        }),
+      );
       const applier = new KubeApplier({ objects, logger });
       const actions = [
         ...nodePoolActions(

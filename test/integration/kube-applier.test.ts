@@ -3,8 +3,10 @@
  * adapter) against the local Kubernetes apiserver, in-process. The applier runs on a ManualClock,
  * so retries and backoff take no real time.
  */
+
 import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import {
   type KubeObject,
   type KubernetesServer,
@@ -105,14 +107,21 @@ function versions(): Record<string, string> {
   return out;
 }
 
+function productionKubeConfig() {
+  return createKubeConfig({
+    cluster: { endpoint: server.endpoint, caCertificate: server.caCertificateBase64 },
+    token: async () => LOCAL_ACCESS_TOKEN,
+  });
+}
+
 function stored(kind: string): KubeObject | undefined {
   return server.objects(kind).find((o) => o.metadata.namespace === NS || o.metadata.name === NS);
 }
 
 beforeEach(async () => {
-  // createKubeConfig({ endpoint }) sends no credentials, so the server lets anonymous requests in.
-  server = await startKubernetesServer({ port: 0, anonymous: true });
-  objects = createKubeObjects(createKubeConfig({ endpoint: server.url }));
+  // As production reaches GKE's apiserver: its endpoint, its CA, a bearer token.
+  server = await startKubernetesServer({ port: 0, tokens: [LOCAL_ACCESS_TOKEN] });
+  objects = createKubeObjects(productionKubeConfig());
   clock = new ManualClock();
 });
 
@@ -212,7 +221,7 @@ describe('applyAll against the local apiserver', () => {
   it('takes over a field another manager changed (force) and restores our value', async () => {
     // Prepare: a human edit through another field manager, with its own force.
     await applier().applyAll(tritonStack());
-    const kc = createKubeConfig({ endpoint: server.url });
+    const kc = productionKubeConfig();
     const client = KubernetesObjectApi.makeApiClient(kc);
     await client.patch(
       {
