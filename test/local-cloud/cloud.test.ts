@@ -69,9 +69,9 @@ async function runTritonPool(cloud: LocalCloud, pool: string, key: string): Prom
 }
 
 /** GET over HTTPS trusting the local apiserver's CA (global fetch cannot take a CA). */
-function httpsStatus(url: string, ca: string): Promise<number | undefined> {
+function httpsStatus(url: string, ca: string, token?: string): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
-    httpsGet(url, { ca }, (res) => {
+    httpsGet(url, { ca, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
       res.resume();
       resolve(res.statusCode);
     }).on('error', reject);
@@ -98,6 +98,11 @@ describe('the local cloud in one process', () => {
     const k8s = await httpsStatus(
       `${cloud.endpoints.kubernetes}/api/v1/namespaces/default`,
       cloud.kubernetes.caCertificatePem,
+      cloud.kubernetesAuth.token,
+    );
+    const anonymous = await httpsStatus(
+      `${cloud.endpoints.kubernetes}/api/v1/namespaces/default`,
+      cloud.kubernetes.caCertificatePem,
     );
     const podName = await runTritonPool(cloud, 'triton-l4', 'key-1');
     const podUrl = cloud.endpoints.triton.replace('{pool}', 'triton-l4').replace('{pod}', podName);
@@ -107,6 +112,8 @@ describe('the local cloud in one process', () => {
     expect(exists).toBe(true);
     expect(cluster.name).toBe('inference');
     expect(k8s).toBe(200);
+    // As GKE's apiserver: no bearer token, no answer but 401.
+    expect(anonymous).toBe(401);
     expect(triton.status).toBe(200);
     expect(cloud.triton.pod('triton-l4', podName)?.repository).toBe(
       'gs://local-triton-repo/models/triton-l4',
