@@ -6,8 +6,7 @@
  * schema-1.2 incident on its Pub/Sub channel. Everything is driven through the official clients,
  * except the two ticks (scrape, evaluate) that the servers otherwise run on timers.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+
 import path from 'node:path';
 import { AutoscalingV2Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,15 +16,11 @@ import { localKubeConfig } from '../../infra/local/kubernetes/client';
 import { localMonitoringClients } from '../../infra/local/monitoring/client';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { generateLoad } from '../../infra/local/triton/load';
-import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
 import { createKubeObjects } from '../../shared/adapters/kubernetes';
 import { tritonSelectorLabels } from '../../shared/cluster/triton';
-import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
-import { loadConfig } from '../../shared/runtime/config';
 import { invoke } from '../../shared/runtime/function';
-import { MemoryIdempotencyStore } from '../../shared/runtime/idempotency';
-import { createMemoryLogger } from '../../shared/runtime/log';
+import { localDeployHarness } from '../support/deploy-harness';
 
 const INCOMING = 'cb-incoming';
 const REPO = 'cb-repo';
@@ -49,38 +44,7 @@ describe('the local cloud as a cluster: load, metrics, HPA, alert', () => {
       published.push({ topic, data });
     });
     const storage = localStorageClient(cloud.endpoints.storage);
-    await storage.createBucket(INCOMING);
-    await storage.createBucket(REPO);
-    const dir = await mkdtemp(path.join(tmpdir(), 'inferplane-cb-'));
-    const policy = path.join(dir, 'policy.yaml');
-    await writeFile(
-      policy,
-      [
-        'apiVersion: inferplane.dev/v1',
-        'kind: ControlPlanePolicy',
-        'cluster: { project: local-project, name: inference, namespace: triton,',
-        `  repositoryBucket: ${REPO}, incomingBucket: ${INCOMING} }`,
-        'guardrails: { maxGpusTotal: 8, maxGpusPerPool: 8, maxNodes: 8, maxDollarsPerHour: 100 }',
-        '',
-      ].join('\n'),
-    );
-    const deps = {
-      ...(await buildDeployModelDeps(
-        loadConfig({
-          INFERPLANE_PROJECT: 'local-project',
-          INFERPLANE_CLUSTER: 'inference',
-          INFERPLANE_REPOSITORY_BUCKET: REPO,
-          INFERPLANE_POLICY: policy,
-          INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
-          INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-          INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
-          INFERPLANE_TRITON_URL: cloud.endpoints.triton,
-        }),
-      )),
-      log: createMemoryLogger().logger,
-      publisher: new MemoryEventPublisher(),
-      idempotency: new MemoryIdempotencyStore(),
-    };
+    const { deps } = await localDeployHarness(cloud, { incoming: INCOMING, repository: REPO });
     await storage
       .bucket(INCOMING)
       .upload(path.join(import.meta.dirname, '..', 'fixtures', 'onnx', 'add-dynamic-batch.onnx'), {

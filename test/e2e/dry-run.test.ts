@@ -3,20 +3,13 @@
  * logs it, and writes nothing anywhere.
  */
 
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
-import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localStorageClient } from '../../infra/local/storage/client';
-import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
-import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
-import { loadConfig } from '../../shared/runtime/config';
 import { invoke } from '../../shared/runtime/function';
-import { MemoryIdempotencyStore } from '../../shared/runtime/idempotency';
-import { createMemoryLogger } from '../../shared/runtime/log';
+import { localDeployHarness } from '../support/deploy-harness';
 
 const INCOMING = 'dry-incoming';
 const REPO = 'dry-repo';
@@ -34,41 +27,11 @@ describe('deployModel with INFERPLANE_DRY_RUN=true', () => {
   it('prints the plan and touches nothing: no node pool, no object, no repository file, no registry', async () => {
     // Prepare
     const storage = localStorageClient(cloud.endpoints.storage);
-    await storage.createBucket(INCOMING);
-    await storage.createBucket(REPO);
-    const dir = await mkdtemp(path.join(tmpdir(), 'inferplane-dry-'));
-    const policy = path.join(dir, 'policy.yaml');
-    await writeFile(
-      policy,
-      [
-        'apiVersion: inferplane.dev/v1',
-        'kind: ControlPlanePolicy',
-        'cluster: { project: local-project, name: inference, namespace: triton,',
-        `  repositoryBucket: ${REPO}, incomingBucket: ${INCOMING} }`,
-        'guardrails: { maxGpusTotal: 8, maxGpusPerPool: 8, maxNodes: 8, maxDollarsPerHour: 100 }',
-        '',
-      ].join('\n'),
+    const { deps, entries, publisher } = await localDeployHarness(
+      cloud,
+      { incoming: INCOMING, repository: REPO },
+      { INFERPLANE_DRY_RUN: 'true' },
     );
-    const config = loadConfig({
-      INFERPLANE_PROJECT: 'local-project',
-      INFERPLANE_CLUSTER: 'inference',
-      INFERPLANE_REPOSITORY_BUCKET: REPO,
-      INFERPLANE_POLICY: policy,
-      INFERPLANE_DRY_RUN: 'true',
-      INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
-      INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-      INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
-      INFERPLANE_TRITON_URL: cloud.endpoints.triton,
-    });
-    const { logger, entries } = createMemoryLogger();
-    const publisher = new MemoryEventPublisher();
-    // The idempotency record is the one write a dry run makes; keep it out of the buckets compared.
-    const deps = {
-      ...(await buildDeployModelDeps(config)),
-      log: logger,
-      publisher,
-      idempotency: new MemoryIdempotencyStore(),
-    };
     await storage
       .bucket(INCOMING)
       .upload(path.join(import.meta.dirname, '..', 'fixtures', 'onnx', 'add-dynamic-batch.onnx'), {

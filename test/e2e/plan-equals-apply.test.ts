@@ -6,22 +6,15 @@
  * `dryRun=All` validations are not mutations and are left out.
  */
 
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
-import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localStorageClient } from '../../infra/local/storage/client';
-import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
-import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import type { DeployModelDeps } from '../../shared/deploy/handler';
 import type { Plan, PlanAction } from '../../shared/domain/plan';
-import { loadConfig } from '../../shared/runtime/config';
 import { invoke } from '../../shared/runtime/function';
-import { MemoryIdempotencyStore } from '../../shared/runtime/idempotency';
-import { createMemoryLogger } from '../../shared/runtime/log';
+import { localDeployHarness } from '../support/deploy-harness';
 
 const INCOMING = 'pea-incoming';
 const REPO = 'pea-repo';
@@ -159,41 +152,9 @@ describe('a dry run prints exactly what apply runs', () => {
 
   beforeAll(async () => {
     cloud = await startLocalCloud({ operationPhaseMs: 0, repositoryBucket: REPO });
-    const storage = localStorageClient(cloud.endpoints.storage);
-    await storage.createBucket(INCOMING);
-    await storage.createBucket(REPO);
-    const dir = await mkdtemp(path.join(tmpdir(), 'inferplane-pea-'));
-    const policy = path.join(dir, 'policy.yaml');
-    await writeFile(
-      policy,
-      [
-        'apiVersion: inferplane.dev/v1',
-        'kind: ControlPlanePolicy',
-        'cluster: { project: local-project, name: inference, namespace: triton,',
-        `  repositoryBucket: ${REPO}, incomingBucket: ${INCOMING} }`,
-        'guardrails: { maxGpusTotal: 8, maxGpusPerPool: 8, maxNodes: 8, maxDollarsPerHour: 100 }',
-        '',
-      ].join('\n'),
-    );
-    const memory = createMemoryLogger();
-    entries = memory.entries;
-    deps = {
-      ...(await buildDeployModelDeps(
-        loadConfig({
-          INFERPLANE_PROJECT: 'local-project',
-          INFERPLANE_CLUSTER: 'inference',
-          INFERPLANE_REPOSITORY_BUCKET: REPO,
-          INFERPLANE_POLICY: policy,
-          INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
-          INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-          INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
-          INFERPLANE_TRITON_URL: cloud.endpoints.triton,
-        }),
-      )),
-      log: memory.logger,
-      publisher: new MemoryEventPublisher(),
-      idempotency: new MemoryIdempotencyStore(),
-    };
+    const harness = await localDeployHarness(cloud, { incoming: INCOMING, repository: REPO });
+    deps = harness.deps;
+    entries = harness.entries;
   });
   afterAll(async () => {
     await cloud?.close();

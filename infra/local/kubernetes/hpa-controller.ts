@@ -11,6 +11,7 @@
  * the way they fail on a cluster without those metrics APIs. Recommendations and scale events
  * are kept in memory, as the real controller keeps them: a restart forgets them.
  */
+import { parseQuantity as parseQuantityOrNaN } from './controllers/quantity';
 import type { ControllerApi, KubeObject } from './index';
 import { matchesRequirements, parseLabelSelector } from './selectors';
 
@@ -134,34 +135,10 @@ function rulesOf(v: unknown, direction: 'up' | 'down', defaultDownWindowSeconds:
 
 // ---- quantities ----
 
-const SUFFIXES: Record<string, number> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
 /** A resource.Quantity (`500m`, `2`, `1.5k`, `1Gi`, `1e3`) as a number; undefined if malformed. */
 export function parseQuantity(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v !== 'string') return undefined;
-  const m = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(v.trim());
-  if (!m) return undefined;
-  const base = Number(m[1]);
-  if (m[2]) return base * 10 ** Number(m[2].slice(1));
-  return base * (SUFFIXES[m[3] ?? ''] ?? 1);
+  const n = parseQuantityOrNaN(v);
+  return Number.isFinite(n) ? n : undefined;
 }
 
 /** Quantity.MilliValue(): rounds up. */

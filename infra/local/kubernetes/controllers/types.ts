@@ -2,33 +2,11 @@
  * What the local cluster's controllers consume and expose: the GKE side (node pools), timing,
  * the readiness hook, and the decision log.
  */
+import type { LocalNodePoolView } from '../../gke/view';
 import type { JsonObject } from '../json';
 
-export type TaintEffect = 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
-
-/** One GKE node pool as the node controller and the cluster autoscaler see it. */
-export interface LocalNodePoolView {
-  name: string;
-  /** The pool's node locations. */
-  zones: string[];
-  /** Live nodes per zone (stockouts may leave it partial). */
-  nodeCountPerZone: Record<string, number>;
-  machineType: string;
-  accelerator?: { type: string; count: number };
-  labels: Record<string, string>;
-  taints: { key: string; value: string; effect: TaintEffect }[];
-  spot: boolean;
-  /** PROVISIONING | RUNNING | RECONCILING | STOPPING | ERROR ... */
-  status: string;
-  autoscaling?: {
-    enabled: boolean;
-    minNodeCount?: number;
-    maxNodeCount?: number;
-    totalMinNodeCount?: number;
-    totalMaxNodeCount?: number;
-    locationPolicy?: string;
-  };
-}
+/** One GKE node pool as the node controller and the cluster autoscaler see it (the GKE server's view). */
+export type { LocalNodePoolView, TaintEffectName as TaintEffect } from '../../gke/view';
 
 /** The GKE server's node pools (implemented there; a test double in tests). */
 export interface LocalNodePoolSource {
