@@ -112,7 +112,10 @@ async function runAlone(test: CollectedTest, dir: string, index: number): Promis
   ];
   const started = performance.now();
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: process.env });
+    // Without CI: under CI the config adds a JSON reporter of its own (to .vitest-results.json),
+    // which would take the place of this run's report and overwrite the outer run's.
+    const { CI: _ci, ...env } = process.env;
+    const child = spawn(process.execPath, args, { cwd: ROOT, env });
     let text = '';
     child.stdout.on('data', (c: Buffer) => (text += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (text += c.toString('utf8')));

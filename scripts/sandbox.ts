@@ -17,9 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type LocalCloud, startLocalCloud } from '../infra/local/cloud';
 import { writeKubeconfig } from '../infra/local/kubernetes/client';
+import { pubsubPublisher } from '../infra/local/monitoring';
 import { localStorageClient } from '../infra/local/storage/client';
 import { buildFunction, listFunctions } from './build';
-import { ensureBuckets, localControlPlaneEnv, writeLocalPolicy } from './control-plane';
+import { ensureBuckets, LOCAL_PROJECT, localControlPlaneEnv, writeLocalPolicy } from './control-plane';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const INCOMING = 'sandbox-models-incoming';
@@ -103,9 +104,14 @@ async function main(): Promise<number> {
     timings: values.smoke ? 'instant' : 'sandbox',
     scrapeIntervalMs: 15_000,
   });
+  // Alert policies created against the local Monitoring server notify their Pub/Sub channels on
+  // the emulator, as Cloud Monitoring does; without the emulator, incidents are only recorded.
+  const alerts = process.env.PUBSUB_EMULATOR_HOST ? pubsubPublisher({ projectId: LOCAL_PROJECT }) : undefined;
+  if (alerts) cloud.monitoring.setPublisher(alerts.publish);
   const children: ChildProcess[] = [];
   const stop = async () => {
     for (const c of children) c.kill('SIGTERM');
+    await alerts?.close();
     await cloud.close();
   };
   process.once('SIGINT', () => void stop().then(() => process.exit(0)));
