@@ -3,10 +3,12 @@
  * A case gets where the model lives and returns how many bytes it fetched. Add a case here and
  * memory.bench.ts runs it on every model size.
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LOCAL_ACCESS_TOKEN } from '../infra/local/credentials';
 import { startGkeServer } from '../infra/local/gke';
 import { startKubernetesServer } from '../infra/local/kubernetes';
 import { tritonProcesses } from '../infra/local/pod-triton';
@@ -55,7 +57,12 @@ export const memoryCases: Record<string, MemoryCase> = {
     const suffix = randomBytes(4).toString('hex');
     const buckets = { incomingBucket: `bench-in-${suffix}`, repositoryBucket: `bench-repo-${suffix}` };
     const gke = await startGkeServer({ dir: join(dir, 'gke'), cluster: LOCAL_CLUSTER, operationPhaseMs: 0 });
-    const kubernetes = await startKubernetesServer({ anonymous: true });
+    const kubernetes = await startKubernetesServer({ tokens: [LOCAL_ACCESS_TOKEN] });
+    // As GKE does, the cluster reports its apiserver; the control plane finds it there.
+    gke.setKubernetesEndpoint({
+      endpoint: kubernetes.endpoint,
+      caCertificate: kubernetes.caCertificateBase64,
+    });
     const triton = await startTritonFleet({ storageUrl: ctx.storageUrl, loadDelayMs: 0 });
     // As in the cluster: each pod the Deployment runs gets its own Triton, started from its args.
     kubernetes.onChange(() => {
@@ -83,9 +90,17 @@ export const memoryCases: Record<string, MemoryCase> = {
       const memory = createMemoryLogger();
       const deps = { ...(await buildDeployModelDeps(loadConfig(env))), log: memory.logger };
 
-      const outcome = await invoke(deployModelFunction, deps, finalizedEvent({ ...metadata }));
-      if (outcome.status !== 'applied') {
-        throw new Error(`deployModel ${outcome.status}: ${outcome.message}`);
+      // The first delivery places the pool and publishes; the pool's first pod is not ready yet,
+      // so the platform redelivers (as Eventarc does) and the next one loads it.
+      let outcome: Awaited<ReturnType<typeof invoke>> | undefined;
+      for (let attempt = 0; attempt < 5 && outcome?.status !== 'applied'; attempt++) {
+        outcome = await invoke(deployModelFunction, deps, finalizedEvent({ ...metadata })).catch(
+          () => undefined,
+        );
+        await triton.idle();
+      }
+      if (outcome?.status !== 'applied') {
+        throw new Error(`deployModel ${outcome?.status ?? 'failed'}: ${outcome?.message ?? 'no outcome'}`);
       }
       const pool = outcome.details?.pool;
       if (typeof pool !== 'string') throw new Error('deployModel outcome names no pool');
