@@ -433,8 +433,8 @@ async function apply(deps: DeployModelDeps, ctx: InvocationContext, p: PreparedD
   } catch (err) {
     if (!(err instanceof ActionsFailedError) || !err.failures.every((f) => f.action.kind === 'loadModel'))
       throw err;
-    await rollBack(deps, ctx, p, executor, err);
-    throw new Error('unreachable');
+    // The rollback ends in the MODEL_LOAD_FAILED rejection.
+    return rollBack(deps, ctx, p, executor, err);
   }
   if (!executed.plan.actions.some((a) => a.kind === 'loadModel')) {
     // Published and placed; the pool's first pod is still starting. A redelivery loads it.

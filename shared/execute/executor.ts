@@ -150,6 +150,8 @@ export class PlanExecutor {
         replans += 1;
         const next = await options.replan(why);
         options.guardrails(next);
+        // The new plan was made from live state, our own writes included: its `before`s stand.
+        run.written.clear();
         this.#log.notice('plan re-planned', {
           planId: plan.id,
           replan: replans,
