@@ -415,11 +415,12 @@ async function apply(deps: DeployModelDeps, ctx: InvocationContext, p: PreparedD
   const { decision, pool } = p;
   const started = deps.clock.nowMs();
   const executor = executorFor(deps, p.adminKey);
-  const guardrails = deployGuardrails({
-    observedPools: p.observation.nodePools,
-    pool: p.pool,
-    guardrails: deps.policy.guardrails,
-  });
+  // Guardrails count capacity from the latest observation: a re-plan is checked against what it saw.
+  let latest = p.observation;
+  const guardrails = (plan: Plan) =>
+    deployGuardrails({ observedPools: latest.nodePools, pool: p.pool, guardrails: deps.policy.guardrails })(
+      plan,
+    );
   let executed: ExecutionResult;
   try {
     executed = await executor.execute(p.plan, {
@@ -427,7 +428,8 @@ async function apply(deps: DeployModelDeps, ctx: InvocationContext, p: PreparedD
       secrets: p.secrets,
       replan: async (why) => {
         ctx.log.notice('re-planning the deploy from live state', { model: decision.model, why });
-        return planFrom(deps, ctx, p, await observe(deps, p));
+        latest = await observe(deps, p);
+        return planFrom(deps, ctx, p, latest);
       },
     });
   } catch (err) {
