@@ -255,7 +255,9 @@ async function prepare(
     adminKey: admin.key,
     secrets: secretValuesOf(pool.objects),
   };
-  const observation = await observe(deps, prepared, admin);
+  // The registry record the decision was made on is not read again: a change since then fails
+  // the record's conditional write, and the deploy is re-planned.
+  const observation = await observe(deps, prepared, { admin, registry });
   return { ...prepared, observation, plan: planFrom(deps, ctx, prepared, observation) };
 }
 
@@ -272,8 +274,13 @@ interface Observation {
 async function observe(
   deps: DeployModelDeps,
   p: Omit<PreparedDeployment, 'plan' | 'observation'>,
-  admin?: { ref: { name: string }; secret: LiveObject | undefined },
+  /** Read moments ago by this delivery (the first observation only): not read again. */
+  known?: {
+    admin: { ref: { name: string }; secret: LiveObject | undefined };
+    registry: RegistryEntry | undefined;
+  },
 ): Promise<Observation> {
+  const admin = known?.admin;
   const { pool, publish } = p;
   const configRef = configObject(publish.repository, publish.model);
   const registryObject = deps.registry.objectOf(publish.model);
@@ -291,7 +298,7 @@ async function observe(
       publish.repository.bucket,
       versionPrefix(publish.repository, publish.model, publish.version),
     ),
-    deps.registry.get(publish.model),
+    known ? Promise.resolve(known.registry) : deps.registry.get(publish.model),
     readyPodsOf(deps, pool.pool, p.adminKey, publish.model),
   ]);
   const observedPool = nodePools.find((np) => np.name === pool.pool);

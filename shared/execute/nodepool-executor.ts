@@ -318,36 +318,6 @@ export class NodePoolExecutor {
     });
   }
 
-  /**
-   * Node pool actions alone, in order, each skipped when observed state already satisfies it (a
-   * re-run after a crash). Other kinds of actions are ignored. The executor (executor.ts) is what
-   * runs plans; this is the same step for callers that hold node pool actions only.
-   */
-  async applyNodePoolActions(actions: readonly PlanAction[]): Promise<ExecutedStep[]> {
-    const steps: ExecutedStep[] = [];
-    for (const action of actions.filter(isNodePoolAction)) {
-      const pre = await this.check(action);
-      if (pre.state === 'done') {
-        this.#log.info('node pool action skipped', {
-          action: action.kind,
-          target: action.target,
-          reason: pre.reason,
-        });
-        steps.push({
-          index: steps.length,
-          action,
-          pool: poolOfAction(action),
-          outcome: 'skipped',
-          polls: 0,
-          busyRetries: 0,
-        });
-        continue;
-      }
-      steps.push({ ...(await this.run(action)), index: steps.length });
-    }
-    return steps;
-  }
-
   /** Starts the action's operation (retrying a busy cluster) and waits for it. */
   async #applyAction(
     action: NodePoolAction,

@@ -464,12 +464,22 @@ describe('NodePoolExecutor against the local GKE server', () => {
           },
         });
 
-        // Act
-        await crashing.applyNodePoolActions(plan).catch((e: unknown) => e);
-        const rerun = await executor().applyNodePoolActions(plan);
+        // Act: the same plan, through the executor, without a re-plan
+        const run = (ex: NodePoolExecutor) =>
+          new PlanExecutor([new NodePoolRunner(ex)], memory.logger).execute(
+            createPlan(clock, 'given', plan),
+            {
+              guardrails: () => undefined,
+            },
+          );
+        await run(crashing).catch((e: unknown) => e);
+        const rerun = await run(executor());
 
         // Assess
-        expect(rerun.map((s) => s.outcome)).toEqual(steps.map((_, i) => (i <= k ? 'skipped' : 'applied')));
+        expect(rerun.replans).toBe(0);
+        expect(rerun.steps.map((s) => s.outcome)).toEqual(
+          steps.map((_, i) => (i <= k ? 'skipped' : 'applied')),
+        );
         expect(await remainingActions(target)).toEqual([]);
         expect(await operations()).toHaveLength(1 + steps.length);
       },
