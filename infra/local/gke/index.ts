@@ -8,9 +8,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { z } from 'zod';
+import { statusOfHttp } from '../common/google-errors';
 import { type LocalServer, readBody, sendJson, startLocalServer } from '../common/server';
 import { EmulatedCluster, type GkeClock, type KubernetesEndpoint } from './cluster';
-import { GkeApiError, invalidArgument, notFound, statusOfHttp } from './errors';
+import { GkeApiError, invalidArgument, notFound } from './errors';
 import {
   type CapacityControl,
   type CapacityRule,

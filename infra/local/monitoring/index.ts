@@ -6,10 +6,11 @@
  * README.md.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { statusOfHttp } from '../common/google-errors';
 import { type LocalServer, readBody, sendJson, startLocalServer } from '../common/server';
 import { type Aggregation, aggregate, type ResultSeries } from './aggregate';
 import { Alerts, type Incident, type Publish, type SentNotification } from './alerts';
-import { invalidArgument, MonitoringApiError, statusOfHttp } from './errors';
+import { invalidArgument, MonitoringApiError } from './errors';
 import { parseFilter } from './filter';
 import { listTimeSeries, parseListRequest, runQuery } from './query';
 import { type ScrapeResult, Scraper, type TargetSource } from './scraper';
