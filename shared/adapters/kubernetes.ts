@@ -29,6 +29,7 @@ import {
   type KubeObjects,
   type LiveObject,
   type ObjectRef,
+  type WorkloadScale,
 } from '../ports/kubernetes';
 import { ConfigurationError } from '../runtime/errors';
 
@@ -185,6 +186,19 @@ class RawObjectApi extends KubernetesObjectApi {
     return this.requestPromise(ctx);
   }
 
+  async readScaleJson(ref: ObjectRef): Promise<unknown> {
+    const ctx = this.#context(`${await this.#path(ref, 'read')}/scale`, HttpMethod.GET);
+    return this.requestPromise(ctx);
+  }
+
+  async replaceScaleJson(ref: ObjectRef, body: unknown, fieldManager: string): Promise<unknown> {
+    const ctx = this.#context(`${await this.#path(ref, 'read')}/scale`, HttpMethod.PUT);
+    ctx.setHeaderParam('Content-Type', 'application/json');
+    ctx.setQueryParam('fieldManager', fieldManager);
+    ctx.setBody(JSON.stringify(body));
+    return this.requestPromise(ctx);
+  }
+
   async deleteJson(ref: ObjectRef, dryRun: boolean): Promise<unknown> {
     const ctx = this.#context(await this.#path(ref, 'delete'), HttpMethod.DELETE);
     if (dryRun) ctx.setQueryParam('dryRun', 'All');
@@ -205,6 +219,22 @@ class RawObjectApi extends KubernetesObjectApi {
     ctx.setQueryParam('limit', '500');
     return this.requestPromise(ctx);
   }
+}
+
+const ScaleSchema = z.object({
+  metadata: z.object({ resourceVersion: z.string().optional() }).optional(),
+  spec: z.object({ replicas: z.number().int().optional() }).optional(),
+  status: z.object({ replicas: z.number().int().optional() }).optional(),
+});
+
+function scaleOf(raw: unknown): WorkloadScale {
+  const parsed = ScaleSchema.safeParse(raw);
+  if (!parsed.success) throw new KubeConnectionError('unexpected Scale response', parsed.error);
+  return {
+    replicas: parsed.data.spec?.replicas ?? 0,
+    currentReplicas: parsed.data.status?.replicas ?? 0,
+    resourceVersion: parsed.data.metadata?.resourceVersion ?? '',
+  };
 }
 
 export interface KubeObjectsOptions {
@@ -265,6 +295,29 @@ export function createKubeObjects(kc: KubeConfig, options: KubeObjectsOptions = 
         if (err instanceof KubeApiError && err.code === 404) return false;
         throw err;
       }
+    },
+
+    async getScale(ref) {
+      try {
+        return scaleOf(await call(() => api.readScaleJson(ref)));
+      } catch (err) {
+        if (err instanceof KubeApiError && err.code === 404) return undefined;
+        throw err;
+      }
+    },
+
+    async setScale(ref, replicas, opts = {}) {
+      const body = {
+        apiVersion: 'autoscaling/v1',
+        kind: 'Scale',
+        metadata: {
+          name: ref.name,
+          ...(ref.namespace ? { namespace: ref.namespace } : {}),
+          ...(opts.resourceVersion ? { resourceVersion: opts.resourceVersion } : {}),
+        },
+        spec: { replicas },
+      };
+      return scaleOf(await call(() => api.replaceScaleJson(ref, body, fieldManager)));
     },
 
     async list(apiVersion, kind, namespace, labelSelector) {

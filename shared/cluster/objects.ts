@@ -340,7 +340,7 @@ export function applyObjectPrecondition(
   desired: KubernetesObject,
   live: KubernetesObject | undefined,
 ): ObjectPrecondition {
-  if (live && objectChanges(desired, live).length === 0) {
+  if (live && objectChanges(desired, live, action.fieldManager ?? FIELD_MANAGER).length === 0) {
     return { state: 'done', reason: 'every field inferplane sets already has the desired value' };
   }
   if (!live) {

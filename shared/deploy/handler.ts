@@ -21,6 +21,7 @@ import { adminKeyOf } from '../cluster/reconcile';
 import { describePlan, type KubernetesObject, type NodePool, type Plan } from '../domain/plan';
 import type { RegistryEntry } from '../domain/registry';
 import { repositoryUri } from '../domain/repository';
+import { parseTargetRecord, type TargetRecord, targetRecordName } from '../domain/target';
 import { ActionsFailedError, type ExecutionResult, PlanExecutor } from '../execute/executor';
 import { type KubeApplier, KubeRunner } from '../execute/kube-applier';
 import { type NodePoolExecutor, NodePoolRunner } from '../execute/nodepool-executor';
@@ -37,6 +38,7 @@ import { PermanentError, RetryableError } from '../runtime/errors';
 import type { OutboundCloudEvent } from '../runtime/events';
 import type { InvocationContext, Outcome } from '../runtime/function';
 import { registerSecret } from '../runtime/log';
+import { holdScaledFields } from '../scaling/target';
 import { formatModelConfig, parseModelConfig } from '../triton/config-codec';
 import type { ModelConfig } from '../triton/model-config';
 import type { SharedDeps } from '../wiring/shared-deps';
@@ -269,6 +271,8 @@ interface Observation {
   repository: RepositoryObservation;
   registry: RegistryObservation;
   pods: ObservedPod[];
+  /** The target's scaling record (scaleOnAlert, applySchedules), if any. */
+  targetRecord: TargetRecord | undefined;
 }
 
 async function observe(
@@ -284,7 +288,7 @@ async function observe(
   const { pool, publish } = p;
   const configRef = configObject(publish.repository, publish.model);
   const registryObject = deps.registry.objectOf(publish.model);
-  const [nodePools, liveObjects, config, versionFiles, registry, pods] = await Promise.all([
+  const [nodePools, liveObjects, config, versionFiles, registry, pods, targetRecord] = await Promise.all([
     deps.nodePools.list(),
     Promise.all(
       pool.objects.map((o) =>
@@ -300,6 +304,7 @@ async function observe(
     ),
     known ? Promise.resolve(known.registry) : deps.registry.get(publish.model),
     readyPodsOf(deps, pool.pool, p.adminKey, publish.model),
+    readTargetRecord(deps, pool.pool),
   ]);
   const observedPool = nodePools.find((np) => np.name === pool.pool);
   return {
@@ -312,7 +317,19 @@ async function observe(
     },
     registry: { object: registryObject, record: registry?.record, generation: registry?.generation },
     pods,
+    targetRecord,
   };
+}
+
+/** A record that does not parse is the scaling functions' to report; a deploy goes on without it. */
+async function readTargetRecord(deps: DeployModelDeps, pool: string): Promise<TargetRecord | undefined> {
+  const found = await deps.objects.readText({
+    bucket: deps.config.stateBucket,
+    name: targetRecordName(deps.policy.cluster.name, pool),
+  });
+  if (!found) return undefined;
+  const parsed = parseTargetRecord(found.text);
+  return parsed.ok ? parsed.record : undefined;
 }
 
 /** The pool's ready pods and the model's state on each; none while the pool has no ready pod. */
@@ -348,13 +365,22 @@ function planFrom(
   p: Omit<PreparedDeployment, 'plan' | 'observation'>,
   o: Observation,
 ): Plan {
+  // While the scaling functions manage the target, its HPA bounds and autoscaling stay as live.
+  const pool = holdScaledFields(
+    p.pool,
+    {
+      nodePool: o.nodePools.find((np) => np.name === p.pool.pool),
+      hpa: o.liveObjects.find((l) => l.kind === 'HorizontalPodAutoscaler'),
+    },
+    o.targetRecord,
+  );
   return planDeployment({
     publish: p.publish,
     config: p.config,
     facts: p.facts,
     aliases: p.aliases,
     readinessTimeoutSeconds: p.modelPolicy.readinessTimeoutSeconds,
-    pool: p.pool,
+    pool,
     observedPools: o.nodePools,
     ...(o.nodeCountPerZone === undefined ? {} : { observedNodeCountPerZone: o.nodeCountPerZone }),
     liveObjects: o.liveObjects,

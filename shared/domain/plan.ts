@@ -97,6 +97,11 @@ export interface ApplyObjectAction extends ActionBase {
   kind: 'applyObject';
   before: KubernetesObject | null;
   after: KubernetesObject;
+  /**
+   * Server-side apply field manager; default `inferplane` (deployModel's). The scaling functions
+   * apply only the HPA bounds as `inferplane-scaling`, so those fields have their own owner.
+   */
+  fieldManager?: string;
 }
 
 export interface DeleteObjectAction extends ActionBase {

@@ -164,6 +164,8 @@ export interface KubeApplierOptions {
 
 interface Pending {
   object: KubernetesObject;
+  /** Field manager of the write; default FIELD_MANAGER. */
+  manager?: string;
   before: LiveObject | undefined;
   fields: string[];
 }
@@ -280,7 +282,7 @@ export class KubeApplier {
       const ns = action.after.metadata.namespace;
       if (ns && newNamespaces.has(ns)) continue;
       const desired = this.#desired(action, secrets);
-      await this.#call(desired, 'dry-run', () => this.#apply(desired, true));
+      await this.#call(desired, 'dry-run', () => this.#apply(desired, true, action.fieldManager));
     }
   }
 
@@ -293,7 +295,11 @@ export class KubeApplier {
     }
     const object = this.#desired(action, secrets);
     const before = await this.#read(object);
-    await this.#applyOne({ object, before, fields: before ? objectChanges(object, before) : [] }, false);
+    const manager = action.fieldManager ?? FIELD_MANAGER;
+    await this.#applyOne(
+      { object, before, fields: before ? objectChanges(object, before, manager) : [], manager },
+      false,
+    );
   }
 
   #desired(action: ApplyObjectAction, secrets: SecretValues): KubernetesObject {
@@ -313,7 +319,7 @@ export class KubeApplier {
     for (;;) {
       try {
         const live = await this.#call(current.object, dryRun ? 'dry-run' : 'apply', () =>
-          this.#apply(current.object, dryRun),
+          this.#apply(current.object, dryRun, current.manager),
         );
         return this.#result(current, live, dryRun);
       } catch (err) {
@@ -329,7 +335,7 @@ export class KubeApplier {
         await this.#clock.sleep(jitteredDelayMs(this.#retry.backoff, attempt - 1, this.#random));
         // Re-read: the object changed under us; it may now need no write at all.
         const before = await this.#read(current.object);
-        const fields = before ? objectChanges(current.object, before) : [];
+        const fields = before ? objectChanges(current.object, before, current.manager ?? FIELD_MANAGER) : [];
         if (before && fields.length === 0) {
           return {
             object: current.object,
@@ -338,7 +344,7 @@ export class KubeApplier {
             live: before,
           };
         }
-        current = { object: current.object, before, fields };
+        current = { ...current, before, fields };
       }
     }
   }
@@ -358,9 +364,9 @@ export class KubeApplier {
     return { object: p.object, target, result, action, ...(live ? { live } : {}) };
   }
 
-  #apply(object: KubernetesObject, dryRun: boolean): Promise<LiveObject> {
+  #apply(object: KubernetesObject, dryRun: boolean, manager = FIELD_MANAGER): Promise<LiveObject> {
     // force: the control plane owns these objects (see the file comment for why and the trade-off).
-    return this.#objects.apply(object, { fieldManager: FIELD_MANAGER, force: true, dryRun });
+    return this.#objects.apply(object, { fieldManager: manager, force: true, dryRun });
   }
 
   #read(object: KubernetesObject): Promise<LiveObject | undefined> {

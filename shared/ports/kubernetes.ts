@@ -44,6 +44,21 @@ export interface KubeObjects {
   /** true when deleted, false when it was already gone. */
   delete(ref: ObjectRef, opts?: { dryRun?: boolean }): Promise<boolean>;
   list(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<LiveObject[]>;
+  /** The scale subresource of a workload (`deployments/{name}/scale`); undefined when it does not exist. */
+  getScale(ref: ObjectRef): Promise<WorkloadScale | undefined>;
+  /**
+   * Sets `spec.replicas` through the scale subresource, conditional on `resourceVersion` when
+   * given (a KubeApiError 409 when the workload changed since).
+   */
+  setScale(ref: ObjectRef, replicas: number, opts?: { resourceVersion?: string }): Promise<WorkloadScale>;
+}
+
+export interface WorkloadScale {
+  /** `spec.replicas`. */
+  replicas: number;
+  /** `status.replicas`. */
+  currentReplicas: number;
+  resourceVersion: string;
 }
 
 export interface KubeStatusCause {

@@ -20,7 +20,10 @@ const LAYERS: ReadonlyArray<[RegExp, Layer]> = [
   [/^events\//, 'domain'],
   [/^shared\/(domain|ports|policy|gpu)\//, 'domain'],
   [/^shared\/triton\/model-config\.ts$/, 'domain'],
-  [/^shared\/(cluster|triton|onnx)\//, 'pure'],
+  // The functions' own areas: handler, deps and function definition are the package; the rest is
+  // pure deciders and builders.
+  [/^shared\/(alerts|schedules|security|scaling)\/(handler|deps|function|wiring)\.ts$/, 'package'],
+  [/^shared\/(cluster|triton|onnx|alerts|schedules|security|scaling)\//, 'pure'],
   [/^shared\/deploy\/(decide|manifest|model-config|upload|limits|plan|publish|records)\.ts$/, 'pure'],
   [/^shared\/execute\//, 'execute'],
   [/^shared\/adapters\//, 'adapters'],

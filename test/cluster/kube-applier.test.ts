@@ -355,6 +355,12 @@ function scriptedObjects(script: { get?: unknown[]; apply?: unknown[] }) {
       if (failure) throw failure;
       return store.get(key(ref));
     },
+    async getScale() {
+      throw new Error('not used');
+    },
+    async setScale() {
+      throw new Error('not used');
+    },
     async apply(obj, opts) {
       calls.push(`apply${opts?.dryRun ? ' dry-run' : ''} ${obj.kind}`);
       if (!opts?.dryRun) {

@@ -101,6 +101,10 @@ describe('tritonPodsFinder', () => {
         throw new Error('not used');
       },
       delete: async () => false,
+      getScale: async () => undefined,
+      setScale: async () => {
+        throw new Error('not used');
+      },
       list: async (_v, kind, namespace, labelSelector) => {
         calls.push({
           kind,

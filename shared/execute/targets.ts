@@ -1,0 +1,135 @@
+/**
+ * Reads serving targets (a pool's Triton Deployment, its HPA, its GPU node pool, and the target's
+ * record in the state bucket) through the ports, for the scaling deciders. Every read of one target
+ * runs at once; many targets are read with bounded concurrency.
+ */
+import { parseTargetRecord, targetRecordName } from '../domain/target';
+import type { KubeObjects, LiveObject } from '../ports/kubernetes';
+import type { NodePools } from '../ports/nodepools';
+import type { ObjectStore } from '../ports/storage';
+import { PermanentError } from '../runtime/errors';
+import type { ObservedDeployment, ObservedHpa, ObservedTarget } from '../scaling/target';
+
+export interface TargetPorts {
+  kube: KubeObjects;
+  nodePools: NodePools;
+  store: ObjectStore;
+}
+
+export interface TargetLocation {
+  /** GKE cluster name (records are kept per cluster). */
+  cluster: string;
+  namespace: string;
+  stateBucket: string;
+  /** Zones of the cluster's pools, for pools that do not list theirs. */
+  zones: number;
+}
+
+/** A record that exists but cannot be read: nothing is planned over it until someone looks. */
+export class TargetRecordInvalid extends PermanentError {
+  override name = 'TargetRecordInvalid';
+}
+
+function num(value: unknown, fallback = 0): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function field(obj: LiveObject, ...path: string[]): unknown {
+  let cur: unknown = obj;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+export function observedDeploymentOf(live: LiveObject): ObservedDeployment {
+  const replicas = field(live, 'spec', 'replicas');
+  const created = field(live, 'metadata', 'creationTimestamp');
+  return {
+    name: live.metadata.name,
+    replicas: typeof replicas === 'number' ? replicas : null,
+    readyReplicas: num(field(live, 'status', 'readyReplicas')),
+    generation: num(live.metadata.generation),
+    annotations: live.metadata.annotations ?? {},
+    createdAt: typeof created === 'string' ? created : null,
+  };
+}
+
+export function observedHpaOf(live: LiveObject): ObservedHpa {
+  return {
+    name: live.metadata.name,
+    minReplicas: num(field(live, 'spec', 'minReplicas'), 1),
+    maxReplicas: num(field(live, 'spec', 'maxReplicas'), 1),
+    currentReplicas: num(field(live, 'status', 'currentReplicas')),
+    desiredReplicas: num(field(live, 'status', 'desiredReplicas')),
+    generation: num(live.metadata.generation),
+  };
+}
+
+/** One target, by pool name (the Deployment and HPA carry the pool's name). */
+export async function observeTarget(
+  ports: TargetPorts,
+  at: TargetLocation,
+  pool: string,
+): Promise<ObservedTarget> {
+  const ref = { namespace: at.namespace, name: pool };
+  const recordRef = { bucket: at.stateBucket, name: targetRecordName(at.cluster, pool) };
+  const [deployment, hpa, nodePool, stored] = await Promise.all([
+    ports.kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', ...ref }),
+    ports.kube.get({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', ...ref }),
+    ports.nodePools.get(pool),
+    ports.store.readText(recordRef),
+  ]);
+  const nodeCountPerZone = nodePool ? ((await ports.nodePools.nodeCountPerZone(nodePool)) ?? null) : null;
+  let record: ObservedTarget['record'] = null;
+  if (stored) {
+    const parsed = parseTargetRecord(stored.text);
+    if (!parsed.ok) {
+      throw new TargetRecordInvalid(
+        'TARGET_RECORD_INVALID',
+        `gs://${recordRef.bucket}/${recordRef.name} does not parse (${parsed.message}); fix or delete it`,
+      );
+    }
+    record = { record: parsed.record, generation: stored.info.generation };
+  }
+  return {
+    pool,
+    namespace: at.namespace,
+    deployment: deployment ? observedDeploymentOf(deployment) : null,
+    hpa: hpa ? observedHpaOf(hpa) : null,
+    nodePool: nodePool ?? null,
+    nodeCountPerZone,
+    zones: nodePool?.locations?.length || at.zones,
+    record,
+  };
+}
+
+/** Many targets, `concurrency` at a time, in the order given; a failure is returned, not thrown. */
+export async function observeTargets(
+  ports: TargetPorts,
+  at: TargetLocation,
+  pools: readonly string[],
+  concurrency = 8,
+): Promise<
+  ({ pool: string; ok: true; target: ObservedTarget } | { pool: string; ok: false; error: unknown })[]
+> {
+  const results = new Array<
+    { pool: string; ok: true; target: ObservedTarget } | { pool: string; ok: false; error: unknown }
+  >(pools.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= pools.length) return;
+      const pool = pools[i] as string;
+      try {
+        results[i] = { pool, ok: true, target: await observeTarget(ports, at, pool) };
+      } catch (error) {
+        results[i] = { pool, ok: false, error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, pools.length)) }, worker));
+  return results;
+}

@@ -1,0 +1,68 @@
+/**
+ * What the scaling functions (scaleOnAlert, applySchedules) share, built once per instance: the
+ * cluster's ports, the one executor with every runner a target plan needs, and where targets'
+ * records live. Each function's deps extend this.
+ */
+import { connectCluster } from '../adapters/cluster';
+import { clusterTargetOf } from '../deploy/deps';
+import { PlanExecutor } from '../execute/executor';
+import { KubeApplier, KubeRunner } from '../execute/kube-applier';
+import { NodePoolExecutor, NodePoolRunner } from '../execute/nodepool-executor';
+import { StorageRunner } from '../execute/storage-runner';
+import type { TargetLocation, TargetPorts } from '../execute/targets';
+import { WorkloadRunner } from '../execute/workload-runner';
+import type { Config } from '../runtime/config';
+import { buildSharedDeps, type SharedDeps } from '../wiring/shared-deps';
+
+export interface ScalingDeps extends SharedDeps {
+  ports: TargetPorts;
+  location: TargetLocation;
+  executor: PlanExecutor;
+}
+
+/** The executor for target plans: node pools, Kubernetes objects, workload scale, records. */
+export function scalingExecutor(
+  deps: Pick<SharedDeps, 'log' | 'clock' | 'objects'> & { ports: TargetPorts },
+  operationDeadlineMs: number,
+): PlanExecutor {
+  const { nodePools, kube } = deps.ports;
+  return new PlanExecutor(
+    [
+      new NodePoolRunner(
+        new NodePoolExecutor({
+          nodePools,
+          log: deps.log,
+          clock: deps.clock,
+          deadlineMs: operationDeadlineMs,
+        }),
+      ),
+      new KubeRunner(new KubeApplier({ objects: kube, clock: deps.clock, logger: deps.log })),
+      new WorkloadRunner(kube, deps.log),
+      new StorageRunner(deps.objects),
+    ],
+    deps.log,
+  );
+}
+
+export async function buildScalingDeps(config: Config): Promise<ScalingDeps> {
+  const [shared, cluster] = await Promise.all([
+    buildSharedDeps(config),
+    connectCluster(clusterTargetOf(config)),
+  ]);
+  const ports: TargetPorts = {
+    kube: cluster.kubeObjects,
+    nodePools: cluster.nodePools,
+    store: shared.objects,
+  };
+  return {
+    ...shared,
+    ports,
+    location: {
+      cluster: config.cluster,
+      namespace: config.namespace,
+      stateBucket: config.stateBucket,
+      zones: cluster.zones,
+    },
+    executor: scalingExecutor({ ...shared, ports }, config.operationDeadlineSeconds * 1000),
+  };
+}
