@@ -27,6 +27,8 @@ export interface LocalEndpoints {
   storage: string;
   gke: string;
   kubernetes: string;
+  /** Cloud Monitoring; absent where the caller has no local Monitoring server. */
+  monitoring?: string;
   /** Triton pod URL template (`{pool}`, `{pod}`, `{podIP}`). */
   triton: string;
 }
@@ -60,6 +62,7 @@ export function localControlPlaneEnv(
     INFERPLANE_LOG_LEVEL: logLevel,
     INFERPLANE_STORAGE_ENDPOINT: endpoints.storage,
     INFERPLANE_GKE_ENDPOINT: endpoints.gke,
+    ...(endpoints.monitoring ? { INFERPLANE_MONITORING_ENDPOINT: endpoints.monitoring } : {}),
     // The credential the local cloud accepts; production uses Application Default Credentials.
     INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
     INFERPLANE_TRITON_URL: endpoints.triton,

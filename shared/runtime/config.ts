@@ -108,6 +108,13 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
     description: 'GKE (container.googleapis.com) endpoint override (local cloud); unset: production API.',
   },
   {
+    name: 'INFERPLANE_MONITORING_ENDPOINT',
+    required: false,
+    default: undefined,
+    description:
+      'Cloud Monitoring (monitoring.googleapis.com) endpoint override (local cloud); unset: production API.',
+  },
+  {
     name: 'INFERPLANE_ACCESS_TOKEN',
     required: false,
     default: undefined,
@@ -203,6 +210,7 @@ export const configSchema = z
     INFERPLANE_STORAGE_ENDPOINT: httpUrl(),
     STORAGE_EMULATOR_HOST: optionalString(),
     INFERPLANE_GKE_ENDPOINT: httpUrl(),
+    INFERPLANE_MONITORING_ENDPOINT: httpUrl(),
     INFERPLANE_ACCESS_TOKEN: optionalString(),
     INFERPLANE_TRITON_URL: z
       .string()
@@ -239,6 +247,7 @@ export const configSchema = z
       endpoints: {
         storage: e.INFERPLANE_STORAGE_ENDPOINT ?? emulatorUrl(e.STORAGE_EMULATOR_HOST),
         gke: e.INFERPLANE_GKE_ENDPOINT,
+        monitoring: e.INFERPLANE_MONITORING_ENDPOINT,
         pubsubEmulatorHost: e.PUBSUB_EMULATOR_HOST,
       },
       accessToken: e.INFERPLANE_ACCESS_TOKEN,
@@ -265,6 +274,7 @@ export interface Config {
     /** Full URL (`http://127.0.0.1:PORT`), from INFERPLANE_STORAGE_ENDPOINT or STORAGE_EMULATOR_HOST. */
     storage: string | undefined;
     gke: string | undefined;
+    monitoring: string | undefined;
     pubsubEmulatorHost: string | undefined;
   };
   /** A fixed access token instead of ADC (never logged: registered as a secret at load). */

@@ -4,6 +4,7 @@
  * records live. Each function's deps extend this.
  */
 import { connectCluster } from '../adapters/cluster';
+import { createMonitoringMetrics } from '../adapters/monitoring';
 import { clusterTargetOf } from '../deploy/deps';
 import { PlanExecutor } from '../execute/executor';
 import { KubeApplier, KubeRunner } from '../execute/kube-applier';
@@ -11,11 +12,14 @@ import { NodePoolExecutor, NodePoolRunner } from '../execute/nodepool-executor';
 import { StorageRunner } from '../execute/storage-runner';
 import type { TargetLocation, TargetPorts } from '../execute/targets';
 import { WorkloadRunner } from '../execute/workload-runner';
+import type { Metrics } from '../ports/metrics';
 import type { Config } from '../runtime/config';
 import { buildSharedDeps, type SharedDeps } from '../wiring/shared-deps';
 
 export interface ScalingDeps extends SharedDeps {
   ports: TargetPorts;
+  /** Cloud Monitoring: metric reads (confirm before scale-in) and custom metric writes (savings). */
+  metrics: Metrics;
   location: TargetLocation;
   executor: PlanExecutor;
 }
@@ -57,6 +61,11 @@ export async function buildScalingDeps(config: Config): Promise<ScalingDeps> {
   return {
     ...shared,
     ports,
+    metrics: createMonitoringMetrics({
+      project: config.project,
+      endpoint: config.endpoints.monitoring,
+      accessToken: config.accessToken,
+    }),
     location: {
       cluster: config.cluster,
       namespace: config.namespace,

@@ -50,6 +50,7 @@ export async function localDeployHarness(
     INFERPLANE_POLICY: policy,
     INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
     INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
+    INFERPLANE_MONITORING_ENDPOINT: cloud.endpoints.monitoring,
     INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
     INFERPLANE_TRITON_URL: cloud.endpoints.triton,
     ...env,
