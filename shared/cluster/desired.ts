@@ -15,6 +15,7 @@ import {
   buildTritonHpa,
   buildTritonNetworkPolicy,
   buildTritonPdb,
+  buildTritonPodMonitoring,
   buildTritonService,
   poolScalingFromModels,
   type TritonInstanceInput,
@@ -114,6 +115,8 @@ export function desiredPool(input: DesiredPoolInput): PoolDesired {
       allowedNamespaces: policy.security.networkPolicy.allowNamespaces,
       allowedCidrs: policy.security.networkPolicy.allowCidrs,
     }),
+    // Managed Prometheus scrapes only what a PodMonitoring selects; its name is the HPA metric's `job`.
+    buildTritonPodMonitoring(instance),
   ] as KubernetesObject[];
   return { ...placement, nodePool, objects, adminSecret };
 }
