@@ -39,6 +39,8 @@ locals {
       repositoryBucket = local.buckets.repository
       incomingBucket   = local.buckets.incoming
       tritonImage      = var.triton_image
+      # The Kubernetes ServiceAccount the control plane creates names this account (Workload Identity).
+      tritonServiceAccount = google_service_account.triton.email
     })
   })
   policy_object = "policy/policy.yaml"

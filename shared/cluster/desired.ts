@@ -101,7 +101,9 @@ export function desiredPool(input: DesiredPoolInput): PoolDesired {
         namespace,
         annotations: {
           // Workload Identity: Triton reads the repository as this Google service account.
-          'iam.gke.io/gcp-service-account': `inferplane-triton@${policy.cluster.project}.iam.gserviceaccount.com`,
+          'iam.gke.io/gcp-service-account':
+            policy.cluster.tritonServiceAccount ??
+            `inferplane-triton@${policy.cluster.project}.iam.gserviceaccount.com`,
         },
       },
     },

@@ -18,6 +18,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseSchedulerCommand } from '../../events/scheduler';
 import { listFunctions } from '../../scripts/build';
+import { desiredPool } from '../../shared/cluster/desired';
 import { loadPolicy } from '../../shared/policy/load';
 import { policySchema } from '../../shared/policy/schema';
 import { CONFIG_REFERENCE } from '../../shared/runtime/config';
@@ -466,6 +467,7 @@ describe('the uploaded policy', () => {
       location: 'module.cluster.location',
       project: 'var.project',
       namespace: 'var.namespace',
+      tritonServiceAccount: 'google_service_account.triton.email',
     });
     expect(root.resources.google_storage_bucket_object?.policy?.content).toBe('${yamlencode(local.policy)}');
   });
@@ -484,13 +486,25 @@ describe('the uploaded policy', () => {
         repositoryBucket: 'my-project-inferplane-repository',
         incomingBucket: 'my-project-inferplane-incoming',
         tritonImage: 'nvcr.io/nvidia/tritonserver:25.01-py3',
+        tritonServiceAccount: 'inferplane-triton@my-project.iam.gserviceaccount.com',
       },
     };
 
     // Act
     const policy = loadPolicy(JSON.stringify(rendered));
+    const pool = desiredPool({ policy, gpuClassId: 'l4', models: [policy.modelDefaults], adminKey: 'k' });
+    const account = pool.objects.find((o) => o.kind === 'ServiceAccount') as
+      | { metadata: { name: string; annotations?: Record<string, string> } }
+      | undefined;
 
-    // Assess
+    // Assess: the buckets Terraform made, and Triton's pods run as Terraform's account
     expect(policy.cluster.incomingBucket).toBe('my-project-inferplane-incoming');
+    expect(account?.metadata.name).toBe('triton');
+    expect(account?.metadata.annotations?.['iam.gke.io/gcp-service-account']).toBe(
+      'inferplane-triton@my-project.iam.gserviceaccount.com',
+    );
+    expect(
+      String(root.resources.google_service_account_iam_member?.triton_workload_identity?.member),
+    ).toContain('/triton]');
   });
 });
