@@ -27,7 +27,7 @@ variable "gpu_idle_duty_cycle_threshold" {
 }
 
 locals {
-  functions_log = "resource.type=\"cloud_run_revision\" AND labels.function:\"\""
+  functions_log = "resource.type=\"cloud_run_revision\" AND labels.function:*"
 }
 
 # Queue time per unit of compute time, per pool (the PodMonitoring job is the pool): above 1, requests
@@ -87,7 +87,7 @@ resource "google_monitoring_alert_policy" "gpu_idle" {
 
 resource "google_logging_metric" "decisions" {
   name   = "${var.prefix}/decisions"
-  filter = "${local.functions_log} AND jsonPayload.outcome:\"\""
+  filter = "${local.functions_log} AND jsonPayload.outcome:*"
   metric_descriptor {
     metric_kind = "DELTA"
     value_type  = "INT64"
@@ -120,7 +120,6 @@ resource "google_logging_metric" "capacity_change" {
   metric_descriptor {
     metric_kind = "DELTA"
     value_type  = "DISTRIBUTION"
-    unit        = "USD/h"
     labels {
       key = "function"
     }
