@@ -97,6 +97,18 @@ resource "google_service_account_iam_member" "deploy_acts_as_nodes" {
   member             = google_service_account.function["deployModel"].member
 }
 
+# scaleOnAlert and applySchedules read Triton's series (queue time, duty cycle) to size pools and
+# write what they saved (custom.googleapis.com/inferplane/...); Monitoring grants at project level only.
+resource "google_project_iam_member" "scaling_metrics" {
+  for_each = {
+    for pair in setproduct(["scaleOnAlert", "applySchedules"], ["roles/monitoring.viewer", "roles/monitoring.metricWriter"]) :
+    "${pair[0]}-${pair[1]}" => { fn = pair[0], role = pair[1] }
+  }
+  project = var.project
+  role    = each.value.role
+  member  = google_service_account.function[each.value.fn].member
+}
+
 # ---- Buckets. objectViewer reads and lists; objectUser also writes and deletes, without IAM.
 
 locals {
@@ -210,6 +222,7 @@ resource "time_sleep" "iam_propagation" {
   depends_on = [
     google_project_iam_member.node_pools,
     google_project_iam_member.cluster_reader,
+    google_project_iam_member.scaling_metrics,
     google_service_account_iam_member.deploy_acts_as_nodes,
     google_storage_bucket_iam_member.function,
     google_pubsub_topic_iam_member.events,

@@ -107,9 +107,11 @@ describe('infra/k8s/rbac.yaml', () => {
       expect(clusterRoles.map((c) => c.metadata.name)).toContain(b.roleRef?.name);
   });
 
-  it('grants no update, no wildcard, no ConfigMaps', () => {
+  it('grants no update (but on the Scale subresource), no wildcard, no ConfigMaps', () => {
     for (const rule of rbac.flatMap((d) => d.rules ?? [])) {
-      expect(rule.verbs).not.toContain('update');
+      // The Scale subresource is replaced (PUT), conditionally on the resourceVersion read.
+      if (!(rule.resources.length === 1 && rule.resources[0] === 'deployments/scale'))
+        expect(rule.verbs).not.toContain('update');
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
       expect(rule.apiGroups).not.toContain('*');
@@ -148,8 +150,9 @@ describe('infra/k8s/rbac.yaml', () => {
   });
 
   it.each([
-    ['scaleOnAlert', 'apps', 'deployments/scale', 'patch'],
-    ['applySchedules', 'apps', 'deployments/scale', 'patch'],
+    ['scaleOnAlert', 'apps', 'deployments/scale', 'get'],
+    ['scaleOnAlert', 'apps', 'deployments/scale', 'update'],
+    ['applySchedules', 'apps', 'deployments/scale', 'update'],
     ['scaleOnAlert', 'autoscaling', 'horizontalpodautoscalers', 'patch'],
     ['applySchedules', 'apps', 'deployments', 'patch'],
     ['rotateSecurity', '', 'secrets', 'patch'],
