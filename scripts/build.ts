@@ -17,7 +17,7 @@ import { build, type Metafile } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-interface RootPackage {
+export interface RootPackage {
   name: string;
   version: string;
   engines?: Record<string, string>;
@@ -67,11 +67,16 @@ function externalImports(meta: Metafile): { ours: Set<string>; bundled: Set<stri
 /** Runtime dependencies bundled into the function instead of installed beside it. */
 export const BUNDLED_DEPENDENCIES: ReadonlySet<string> = new Set(['@kubernetes/client-node', 'zod', 'yaml']);
 
+/**
+ * Bundles functions/<name>/ into `<outRoot>/<name>/` (default `dist/`, which Terraform zips: one
+ * folder per function, whatever functions/ holds).
+ */
 export async function buildFunction(
   name: string,
   pkg: RootPackage,
-): Promise<{ bytes: number; deps: string[] }> {
-  const outdir = path.join(root, 'dist', name);
+  options: { outRoot?: string } = {},
+): Promise<{ bytes: number; deps: string[]; outdir: string }> {
+  const outdir = path.join(options.outRoot ?? path.join(root, 'dist'), name);
   await rm(outdir, { recursive: true, force: true });
   const external = Object.keys(pkg.dependencies ?? {})
     .filter((d) => !BUNDLED_DEPENDENCIES.has(d))
@@ -117,7 +122,7 @@ export async function buildFunction(
   };
   await writeFile(path.join(outdir, 'package.json'), `${JSON.stringify(fnPackage, null, 2)}\n`);
   const bytes = (await stat(path.join(outdir, 'index.js'))).size;
-  return { bytes, deps: Object.keys(dependencies) };
+  return { bytes, deps: Object.keys(dependencies), outdir };
 }
 
 async function main(): Promise<void> {

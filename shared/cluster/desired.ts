@@ -15,6 +15,7 @@ import {
   buildTritonHpa,
   buildTritonNetworkPolicy,
   buildTritonPdb,
+  buildTritonPodMonitoring,
   buildTritonService,
   poolScalingFromModels,
   type TritonInstanceInput,
@@ -100,7 +101,9 @@ export function desiredPool(input: DesiredPoolInput): PoolDesired {
         namespace,
         annotations: {
           // Workload Identity: Triton reads the repository as this Google service account.
-          'iam.gke.io/gcp-service-account': `inferplane-triton@${policy.cluster.project}.iam.gserviceaccount.com`,
+          'iam.gke.io/gcp-service-account':
+            policy.cluster.tritonServiceAccount ??
+            `inferplane-triton@${policy.cluster.project}.iam.gserviceaccount.com`,
         },
       },
     },
@@ -114,6 +117,8 @@ export function desiredPool(input: DesiredPoolInput): PoolDesired {
       allowedNamespaces: policy.security.networkPolicy.allowNamespaces,
       allowedCidrs: policy.security.networkPolicy.allowCidrs,
     }),
+    // Managed Prometheus scrapes only what a PodMonitoring selects; its name is the HPA metric's `job`.
+    buildTritonPodMonitoring(instance),
   ] as KubernetesObject[];
   return { ...placement, nodePool, objects, adminSecret };
 }

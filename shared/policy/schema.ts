@@ -127,6 +127,14 @@ export const policySchema = z.strictObject({
     repositoryBucket: z.string().regex(BUCKET, 'must be a Cloud Storage bucket name'),
     incomingBucket: z.string().regex(BUCKET, 'must be a Cloud Storage bucket name'),
     tritonImage: z.string().min(1).default('nvcr.io/nvidia/tritonserver:25.01-py3'),
+    /** Google service account Triton reads the repository as (Workload Identity); Terraform's triton account. */
+    tritonServiceAccount: z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com$/,
+        'must be a service account email',
+      )
+      .optional(),
   }),
   gpuClasses: z.record(z.string(), gpuClassSchema).default({}),
   modelDefaults: modelPolicySchema.prefault({}),

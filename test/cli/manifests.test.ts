@@ -53,6 +53,7 @@ describe('inferctl manifests', () => {
       'HorizontalPodAutoscaler',
       'PodDisruptionBudget',
       'NetworkPolicy',
+      'PodMonitoring',
     ]);
     expect(out).not.toContain('placeholder-never-printed');
     expect(out).not.toContain(Buffer.from('placeholder-never-printed').toString('base64'));

@@ -148,6 +148,7 @@ describe('inferctl plan against the local cloud', () => {
       'applyObject HorizontalPodAutoscaler/triton/triton-l4',
       'applyObject PodDisruptionBudget/triton/triton-l4',
       'applyObject NetworkPolicy/triton/triton-l4',
+      'applyObject PodMonitoring/triton/triton-l4',
     ]);
     expect(first.guardrails.ok).toBe(true);
     expect(first.pools).toEqual([

@@ -98,6 +98,7 @@ const TRITON_L4_OBJECTS = [
   'HorizontalPodAutoscaler/triton/triton-l4',
   'PodDisruptionBudget/triton/triton-l4',
   'NetworkPolicy/triton/triton-l4',
+  'PodMonitoring/triton/triton-l4',
 ];
 
 describe('planClusterReconcile', () => {

@@ -79,7 +79,10 @@ async function closeServer(server: Server | undefined): Promise<void> {
 }
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({ operationPhaseMs: 0, repositoryBucket: REPO });
+  // These tests set replica counts themselves. The pool's HPA has its metric (the PodMonitoring is
+  // applied with the pool) and would take them back to its minimum, as on a cluster: it syncs
+  // only when asked here.
+  cloud = await startLocalCloud({ operationPhaseMs: 0, repositoryBucket: REPO, hpaSyncPeriodMs: 0 });
   gcs = localStorageClient(cloud.endpoints.storage);
   await gcs.createBucket(INCOMING);
   await gcs.createBucket(REPO);
