@@ -3,7 +3,7 @@
  * convention: `gs://<incoming>/<model>/<version>/<files>`, optional manifest
  * `<model>/<version>/model.yaml`. Pure: the caller passes the object's name and size.
  */
-import { PermanentError } from '../runtime/errors';
+import { PermanentError, quoteUserText } from '../runtime/errors';
 import { isValidModelName } from '../triton/layout';
 import { DEFAULT_DEPLOY_LIMITS, type DeployLimits } from './limits';
 import { type DeployBackend, relativePathProblem } from './manifest';
@@ -47,7 +47,10 @@ const UNSUPPORTED_MODEL_FILES: Readonly<Record<string, string>> = Object.freeze(
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const MAX_VERSION = 2 ** 31 - 1;
 
-export type UploadLimits = Pick<DeployLimits, 'maxFileBytes' | 'maxManifestBytes' | 'maxModelNameLength'>;
+export type UploadLimits = Pick<
+  DeployLimits,
+  'maxFileBytes' | 'maxManifestBytes' | 'maxModelNameLength' | 'maxConfigBytes'
+>;
 
 /**
  * Classifies one uploaded object.
@@ -63,11 +66,12 @@ export function classifyUpload(
     maxFileBytes: limits.maxFileBytes ?? DEFAULT_DEPLOY_LIMITS.maxFileBytes,
     maxManifestBytes: limits.maxManifestBytes ?? DEFAULT_DEPLOY_LIMITS.maxManifestBytes,
     maxModelNameLength: limits.maxModelNameLength ?? DEFAULT_DEPLOY_LIMITS.maxModelNameLength,
+    maxConfigBytes: limits.maxConfigBytes ?? DEFAULT_DEPLOY_LIMITS.maxConfigBytes,
   };
   const fail = (reason: string, message: string, details: Record<string, unknown> = {}): never => {
     throw new PermanentError(reason, message, { details: { objectName, ...details } });
   };
-  const shown = JSON.stringify(objectName);
+  const shown = quoteUserText(objectName);
 
   // Our own objects first: whatever they look like, they are not user uploads.
   if (objectName.startsWith(INTERNAL_PREFIX)) {
@@ -131,12 +135,22 @@ export function classifyUpload(
 
   if (sizeBytes < 0n) throw new RangeError(`object size cannot be negative: ${sizeBytes}`);
   const isManifest = file === MANIFEST_FILE;
-  const limit = isManifest ? BigInt(max.maxManifestBytes) : max.maxFileBytes;
+  const isConfig = file === 'config.pbtxt';
+  const limit = isManifest
+    ? BigInt(max.maxManifestBytes)
+    : isConfig
+      ? BigInt(max.maxConfigBytes)
+      : max.maxFileBytes;
   if (sizeBytes > limit) {
+    const [limitName, what] = isManifest
+      ? ['maxManifestBytes', 'a manifest (model.yaml)']
+      : isConfig
+        ? ['maxConfigBytes', 'a config.pbtxt']
+        : ['maxFileBytes', 'one file'];
     fail(
       'FILE_TOO_LARGE',
-      `'${objectName}' is ${formatBytes(sizeBytes)}, over the ${formatBytes(limit)} limit for ${isManifest ? 'a manifest (model.yaml)' : 'one file'}`,
-      { sizeBytes: sizeBytes.toString(), limitBytes: limit.toString() },
+      `${shown} is ${formatBytes(sizeBytes)}, over the ${formatBytes(limit)} limit for ${what} (${limitName})`,
+      { sizeBytes: sizeBytes.toString(), limitBytes: limit.toString(), limit: limitName },
     );
   }
 
