@@ -8,6 +8,7 @@
  * make the function work (an ONNX file with 200,000 inputs, a rank of 200,000, a 13 MB
  * config.pbtxt, 100,000 instances of a model on one node).
  */
+import { DEFAULT_EVENT_BODY_LIMITS } from '../runtime/cloudevent-http';
 import { ConfigurationError } from '../runtime/errors';
 import { MAX_MODEL_NAME_LENGTH } from '../triton/layout';
 
@@ -71,8 +72,8 @@ export const DEFAULT_DEPLOY_LIMITS: Readonly<DeployLimits> = Object.freeze({
   maxWarmups: 32,
   maxParameters: 128,
   maxParameterValueLength: 4096,
-  maxEventBytes: 1024 * 1024,
-  maxEventDepth: 32,
+  maxEventBytes: DEFAULT_EVENT_BODY_LIMITS.maxEventBytes,
+  maxEventDepth: DEFAULT_EVENT_BODY_LIMITS.maxEventDepth,
 });
 
 /** What each limit refuses, for the README table and for messages. */
