@@ -3,7 +3,7 @@
  * convention: `gs://<incoming>/<model>/<version>/<files>`, optional manifest
  * `<model>/<version>/model.yaml`. Pure: the caller passes the object's name and size.
  */
-import { PermanentError, quoteUserText } from '../runtime/errors';
+import { escapeUserText, PermanentError, quoteUserText } from '../runtime/errors';
 import { isValidModelName } from '../triton/layout';
 import { DEFAULT_DEPLOY_LIMITS, type DeployLimits } from './limits';
 import { type DeployBackend, relativePathProblem } from './manifest';
@@ -112,7 +112,7 @@ export function classifyUpload(
   if (nameProblems.length > 0) {
     fail(
       'INVALID_MODEL_NAME',
-      `model directory ${JSON.stringify(truncate(model))} cannot be used: ${nameProblems.join('; ')}`,
+      `model directory ${quoteUserText(model, 80)} cannot be used: ${escapeUserText(nameProblems.join('; '), 400)}`,
       { model: truncate(model) },
     );
   }
@@ -120,7 +120,7 @@ export function classifyUpload(
   if (rest.length === 0) {
     fail(
       'INVALID_VERSION',
-      `'${objectName}' is not inside a version directory; upload to ${model}/<version>/${versionDir} (for example ${model}/1/${versionDir})`,
+      `${shown} is not inside a version directory; upload to ${escapeUserText(`${model}/<version>/${versionDir}`)} (for example ${escapeUserText(`${model}/1/${versionDir}`)})`,
     );
   }
   const version = parseVersion(versionDir, (message) =>
@@ -131,7 +131,7 @@ export function classifyUpload(
   // relativePathProblem repeats the checks above on the part that becomes a repository path,
   // so a later change to the order above cannot let an unsafe path through.
   const problem = relativePathProblem(file);
-  if (problem) fail('PATH_TRAVERSAL', `file path ${JSON.stringify(file)} ${problem}`);
+  if (problem) fail('PATH_TRAVERSAL', `file path ${quoteUserText(file)} ${problem}`);
 
   if (sizeBytes < 0n) throw new RangeError(`object size cannot be negative: ${sizeBytes}`);
   const isManifest = file === MANIFEST_FILE;
@@ -156,14 +156,14 @@ export function classifyUpload(
 
   if (isManifest) return { kind: 'manifest', model, version };
   const unsupported = UNSUPPORTED_MODEL_FILES[rest[0]!];
-  if (unsupported !== undefined) fail('UNKNOWN_BACKEND', `'${objectName}': ${unsupported}`);
+  if (unsupported !== undefined) fail('UNKNOWN_BACKEND', `${shown}: ${unsupported}`);
   const backend = rest.length === 1 ? MODEL_FILES[file] : undefined;
   if (backend !== undefined) return { kind: 'model-file', model, version, file, backend };
   return { kind: 'asset', model, version, file };
 }
 
 function parseVersion(dir: string, fail: (message: string) => never): number {
-  const shown = `'${truncate(dir)}'`;
+  const shown = `'${escapeUserText(truncate(dir))}'`;
   const rule = 'must be a positive integer without leading zeros, as Triton requires';
   if (!/^[0-9]+$/.test(dir)) return fail(`version directory ${shown} ${rule}`);
   if (/^0+$/.test(dir)) return fail(`version directory ${shown} ${rule}; versions start at 1`);
