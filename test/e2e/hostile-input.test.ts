@@ -326,8 +326,9 @@ describe('object names in any script reach the function intact', () => {
 
     // Assess
     const rejected = published.events.find((e) => e.type === 'dev.inferplane.model.v1.rejected');
-    const message = (rejected?.data as { message: string; reason: string }).message;
-    expect((rejected?.data as { reason: string }).reason).toBe('INVALID_MODEL_NAME');
+    const data = (rejected?.data ?? {}) as { message?: string; reason?: string };
+    const message = data.message ?? '';
+    expect(data.reason).toBe('INVALID_MODEL_NAME');
     expect(message).toContain('evil\\u202eldom');
     expect(message).not.toContain('\u202e');
     const line = memory.entries.find((e) => e.outcome === 'rejected');
