@@ -263,6 +263,7 @@ function depthError(limits: EventBodyLimits): LimitExceededError {
 
 /** The parts of an Express request the HTTP entry reads (the Functions Framework's request). */
 export interface HttpRequestLike {
+  method?: string;
   headers: Record<string, string | string[] | undefined>;
   body?: unknown;
   /** The body's bytes, which the Functions Framework keeps beside the parsed body. */
@@ -296,6 +297,11 @@ export function cloudEventHttpEntry<D extends RuntimeDeps>(
   routeConsoleToStructuredLogs({ labels: { function: def.name } });
   const deps = once(buildDeps);
   return async (req, res) => {
+    // Events are POSTed; anything else (a probe, a browser) is not a delivery and is not logged.
+    if (req.method !== undefined && req.method !== 'POST') {
+      answer(res, 405, 'CloudEvents are delivered with POST');
+      return;
+    }
     let current: D;
     try {
       current = await refresh(await deps());
