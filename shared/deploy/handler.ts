@@ -33,7 +33,7 @@ import type { KubeObjects, LiveObject } from '../ports/kubernetes';
 import type { NodePools } from '../ports/nodepools';
 import type { ObjectInfo } from '../ports/storage';
 import type { TritonPod } from '../ports/triton';
-import { PermanentError, RetryableError } from '../runtime/errors';
+import { LimitExceededError, limitIssue, PermanentError, RetryableError } from '../runtime/errors';
 import type { OutboundCloudEvent } from '../runtime/events';
 import type { InvocationContext, Outcome } from '../runtime/function';
 import { registerSecret } from '../runtime/log';
@@ -115,6 +115,17 @@ export async function handleDeployModel(deps: DeployModelDeps, ctx: InvocationCo
   // --- observe, then decide
   const prefix = `${upload.model}/${upload.version}/`;
   const listing = await deps.objects.list(object.bucket, prefix);
+  if (listing.length > deps.limits.maxFilesPerModel) {
+    throw new LimitExceededError(`version directory ${prefix}`, [
+      limitIssue(
+        prefix,
+        'maxFilesPerModel',
+        listing.length,
+        deps.limits.maxFilesPerModel,
+        'the number of files',
+      ),
+    ]);
+  }
   const manifest = await readManifest(deps, object.bucket, prefix, listing);
   const registry = await deps.registry.get(upload.model);
   const trigger = { bucket: object.bucket, name: object.name, generation: object.generation };
