@@ -5,7 +5,7 @@
  * structured log line, and writes nothing to any local server. Object names in any script reach
  * the function intact: the local notifier percent-encodes `ce-*` headers, the runtime decodes them.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -334,5 +334,57 @@ describe('object names in any script reach the function intact', () => {
     const line = memory.entries.find((e) => e.outcome === 'rejected');
     expect(String(line?.message)).not.toContain('\u202e');
     expect(line?.subject).toBe(`objects/${name}`);
+  });
+});
+
+describe('escape hatches in user config are refused before anything is written', () => {
+  const ONNX = path.join(import.meta.dirname, '..', 'fixtures', 'onnx', 'add-dynamic-batch.onnx');
+
+  it.each([
+    [
+      'default_model_filename outside the model',
+      'default_model_filename: "../../etc/passwd"',
+      'PATH_TRAVERSAL',
+      /default_model_filename: "\.\.\/\.\.\/etc\/passwd" has a '\.\.' segment/,
+    ],
+    [
+      'EXECUTION_ENV_PATH outside the model',
+      'parameters { key: "EXECUTION_ENV_PATH" value { string_value: "/opt/evil.tar.gz" } }',
+      'PATH_TRAVERSAL',
+      /parameters\.EXECUTION_ENV_PATH\.string_value: "\/opt\/evil\.tar\.gz" is absolute/,
+    ],
+    [
+      '100,000 instances on an L4 node',
+      'instance_group { count: 100000 kind: KIND_GPU }',
+      'LIMIT_EXCEEDED',
+      /maxInstancesPerGpu = 16/,
+    ],
+  ])('%s', async (_what, line, reason, says) => {
+    // Prepare: a config.pbtxt with the escape hatch, then the model it configures.
+    const model = `esc${reason.length}${line.length}`;
+    cloud.storage.addNotification({ bucket: INCOMING, url, objectNamePrefix: `${model}/` });
+    await gcs
+      .bucket(INCOMING)
+      .file(`${model}/1/config.pbtxt`)
+      .save(`name: "${model}"\n${line}\n`, { resumable: false });
+    await cloud.storage.notificationsDelivered();
+    const before = sizes();
+
+    // Act
+    await gcs
+      .bucket(INCOMING)
+      .file(`${model}/1/model.onnx`)
+      .save(await readFile(ONNX), { resumable: false });
+    await cloud.storage.notificationsDelivered();
+
+    // Assess: refused with the field and the value, and nothing but the test's own upload was written.
+    const rejected = published.events.filter((e) => e.type === 'dev.inferplane.model.v1.rejected');
+    expect(rejected).toHaveLength(1);
+    const data = (rejected[0]?.data ?? {}) as { reason?: string; message?: string };
+    expect(data.reason).toBe(reason);
+    expect(data.message).toMatch(says);
+    expect(
+      writesSince(before).filter((w) => !w.startsWith(`storage POST /upload/storage/v1/b/${INCOMING}/o`)),
+    ).toEqual([]);
   });
 });
