@@ -70,8 +70,9 @@ export const BUNDLED_DEPENDENCIES: ReadonlySet<string> = new Set(['@kubernetes/c
 export async function buildFunction(
   name: string,
   pkg: RootPackage,
+  /** Where the bundle goes (default `dist/<name>`); inside the repository, so imports resolve. */
+  outdir: string = path.join(root, 'dist', name),
 ): Promise<{ bytes: number; deps: string[] }> {
-  const outdir = path.join(root, 'dist', name);
   await rm(outdir, { recursive: true, force: true });
   const external = Object.keys(pkg.dependencies ?? {})
     .filter((d) => !BUNDLED_DEPENDENCIES.has(d))

@@ -73,28 +73,26 @@ beforeAll(async () => {
     ].join('\n'),
   );
   const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8'));
-  await buildFunction('deployModel', pkg);
+  // Its own output directory: the sandbox test builds dist/deployModel, maybe at the same time.
+  const bundle = path.join(ROOT, 'dist', '.hostile-logs', 'deployModel');
+  await buildFunction('deployModel', pkg, bundle);
   const port = await freePort();
   const main = path.join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
-  child = spawn(
-    process.execPath,
-    [main, '--target=deployModel', `--source=${path.join(ROOT, 'dist', 'deployModel')}`, `--port=${port}`],
-    {
-      env: {
-        PATH: process.env.PATH ?? '',
-        INFERPLANE_PROJECT: 'local-project',
-        INFERPLANE_CLUSTER: 'inference',
-        INFERPLANE_REPOSITORY_BUCKET: REPO,
-        INFERPLANE_POLICY: policy,
-        INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
-        INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
-        INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
-        INFERPLANE_TRITON_URL: cloud.endpoints.triton,
-        METADATA_SERVER_DETECTION: 'none',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  child = spawn(process.execPath, [main, '--target=deployModel', `--source=${bundle}`, `--port=${port}`], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      INFERPLANE_PROJECT: 'local-project',
+      INFERPLANE_CLUSTER: 'inference',
+      INFERPLANE_REPOSITORY_BUCKET: REPO,
+      INFERPLANE_POLICY: policy,
+      INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
+      INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
+      INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
+      INFERPLANE_TRITON_URL: cloud.endpoints.triton,
+      METADATA_SERVER_DETECTION: 'none',
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   collect(child.stdout, stdout);
   collect(child.stderr, stderr);
   url = `http://127.0.0.1:${port}/`;
