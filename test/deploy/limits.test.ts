@@ -183,6 +183,36 @@ describe('every limit refuses with its name and the value seen', () => {
   });
 });
 
+describe('the generated config.pbtxt is bounded too', () => {
+  it('a config that would be written over maxConfigBytes is refused, naming its size', () => {
+    // Prepare: 300 tensors with long names make a config of about 100 KB; the bound is 64 KiB.
+    const names = Array.from({ length: 300 }, (_, i) => `${'n'.repeat(300)}${i}`);
+    const tensor = (name: string) => ({ name, data_type: 'TYPE_FP32' as const, dims: [1] });
+
+    // Act
+    const build = () =>
+      buildModelConfig({
+        model: 'm',
+        version: 1,
+        backend: 'python',
+        userConfig: {
+          name: 'm',
+          max_batch_size: 0,
+          input: names.slice(0, 150).map(tensor),
+          output: names.slice(150).map(tensor),
+        },
+        policy: { maxBatchSize: 0, dynamicBatching: { maxQueueDelayMicroseconds: 100 }, instanceCount: 1 },
+        limits: deployLimits({ maxConfigBytes: 64 * 1024 }),
+      });
+
+    // Assess
+    expect(build).toThrow(LimitExceededError);
+    expect(build).toThrow(
+      /the generated config\.pbtxt \(bytes\) is \d{5,}, over the limit maxConfigBytes = 65536/,
+    );
+  });
+});
+
 describe('the ONNX reader stops early at the tensor and rank limits', () => {
   const model = (inputs: ValueSpec[]) =>
     encodeModel({ nodes: [], inputs, outputs: [{ name: 'Y', elemType: ElemType.FLOAT, dims: [1] }] });
