@@ -50,16 +50,27 @@ function scrubString(value: string): string {
   return out;
 }
 
+/** A stack trace with its user bytes escaped line by line, its line breaks kept. */
+function safeStack(stack: string): string {
+  return stack
+    .split('\n')
+    .map((line) => escapeUserText(scrubString(line), Number.POSITIVE_INFINITY))
+    .join('\n');
+}
+
 function redact(value: unknown, depth = 0): unknown {
   if (depth > 8) return '[DEPTH]';
   if (typeof value === 'string') return scrubString(value);
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Error) {
-    const out: Record<string, unknown> = { name: value.name, message: scrubString(value.message) };
+    const out: Record<string, unknown> = {
+      name: value.name,
+      message: escapeUserText(scrubString(value.message), Number.POSITIVE_INFINITY),
+    };
     const withReason = value as Error & { reason?: unknown; details?: unknown };
     if (withReason.reason !== undefined) out.reason = withReason.reason;
     if (withReason.details !== undefined) out.details = redact(withReason.details, depth + 1);
-    if (value.stack) out.stack = scrubString(value.stack);
+    if (value.stack) out.stack = safeStack(value.stack);
     if (value.cause !== undefined) out.cause = redact(value.cause, depth + 1);
     return out;
   }
@@ -104,7 +115,7 @@ export function createLogger(
       time: new Date().toISOString(),
     };
     const error = Object.values(fields ?? {}).find((v): v is Error => v instanceof Error);
-    if (error?.stack) entry.stack_trace = scrubString(error.stack);
+    if (error?.stack) entry.stack_trace = safeStack(error.stack);
     if (ctx.labels && Object.keys(ctx.labels).length > 0) {
       entry['logging.googleapis.com/labels'] = ctx.labels;
     }
@@ -163,7 +174,7 @@ export function routeConsoleToStructuredLogs(options: { labels?: Record<string, 
       severity,
       message: escapeUserText(scrubString(text), Number.POSITIVE_INFINITY),
       time: new Date().toISOString(),
-      ...(error?.stack ? { stack_trace: scrubString(error.stack) } : {}),
+      ...(error?.stack ? { stack_trace: safeStack(error.stack) } : {}),
       ...(options.labels ? { 'logging.googleapis.com/labels': options.labels } : {}),
     };
     write(`${JSON.stringify(entry)}\n`);
@@ -185,7 +196,7 @@ export function routeConsoleToStructuredLogs(options: { labels?: Record<string, 
       severity: 'ERROR',
       message: escapeUserText(scrubString(multiLine.split('\n')[0] ?? ''), Number.POSITIVE_INFINITY),
       time: new Date().toISOString(),
-      ...(multiLine.includes('\n') ? { stack_trace: scrubString(multiLine) } : {}),
+      ...(multiLine.includes('\n') ? { stack_trace: safeStack(multiLine) } : {}),
     };
     const callback = rest.find((r): r is () => void => typeof r === 'function');
     return stderrWrite(`${JSON.stringify(entry)}\n`, callback);

@@ -4,6 +4,9 @@
  * payload hash and zod both recurse), and the HTTP entry answers 204 with one rejection for an
  * unreadable delivery, 405 for a request that is not a delivery, 500 while it is not configured.
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
 import { systemClock } from '../../shared/runtime/clock';
@@ -18,6 +21,8 @@ import {
 } from '../../shared/runtime/function';
 import { MemoryIdempotencyStore } from '../../shared/runtime/idempotency';
 import { createMemoryLogger } from '../../shared/runtime/log';
+
+const execFileAsync = promisify(execFile);
 
 function harness() {
   const memory = createMemoryLogger();
@@ -148,5 +153,45 @@ describe('the HTTP entry', () => {
     // Assess
     expect(res.code).toBe(204);
     expect(h.handled[0]?.subject).toBe('objects/🙂 %\u202e');
+  });
+});
+
+describe('every line a process writes is structured', () => {
+  it('console output and raw stderr text become Cloud Logging entries, stacks in stack_trace', async () => {
+    // Prepare: a child process that routes its console, then writes the ways libraries do.
+    const root = path.resolve(import.meta.dirname, '..', '..');
+    const script = [
+      "import { routeConsoleToStructuredLogs } from './shared/runtime/log.ts';",
+      'routeConsoleToStructuredLogs();',
+      "console.error(new Error('boom \\u202e'));",
+      "console.warn('careful', { a: 1 });",
+      "console.log('plain');",
+      "process.stderr.write('Unhandled rejection\\n    at frame (x.js:1:1)\\n');",
+      "process.stderr.write(JSON.stringify({ severity: 'INFO', message: 'already JSON' }) + '\\n');",
+    ].join('\n');
+
+    // Act
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      [path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), '-e', script],
+      { cwd: root },
+    );
+
+    // Assess
+    const lines = `${stdout}${stderr}`.split('\n').filter((l) => l.length > 0);
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(entries.map((e) => [e.severity, e.message])).toEqual(
+      expect.arrayContaining([
+        ['ERROR', 'Error: boom \\u202e'],
+        ['WARNING', 'careful { a: 1 }'],
+        ['INFO', 'plain'],
+        ['ERROR', 'Unhandled rejection'],
+        ['INFO', 'already JSON'],
+      ]),
+    );
+    expect(entries).toHaveLength(5);
+    const boom = entries.find((e) => e.message === 'Error: boom \\u202e');
+    expect(String(boom?.stack_trace)).toMatch(/^Error: boom \\u202e\n\s+at /);
+    expect(lines.join('\n')).not.toContain('\u202e');
   });
 });
