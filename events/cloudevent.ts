@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decodeHeaderValue } from '../shared/runtime/cloudevent-http';
 import { ValidationError } from '../shared/runtime/errors';
 import { parseOrThrow, prefixIssues } from './validation';
 
@@ -70,7 +71,9 @@ export function withDataPath<T>(what: string, fn: () => T): T {
 /**
  * Rebuilds what the Functions Framework passes to the handler from a binary-mode HTTP delivery
  * (`ce-*` headers + JSON body), so fixtures stored as `{headers, body}` can be parsed without a
- * server. `traceparent` is carried as the framework's tracing extension.
+ * server. `traceparent` is carried as the framework's tracing extension. `ce-*` values are
+ * percent-decoded, as the CloudEvents HTTP binding says and the deployed runtime does
+ * (`cloudEventFromHttp` in shared/runtime/cloudevent-http.ts).
  */
 export function cloudEventFromBinaryHttp(
   headers: Readonly<Record<string, string>>,
@@ -79,7 +82,7 @@ export function cloudEventFromBinaryHttp(
   const event: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (lower.startsWith('ce-')) event[lower.slice('ce-'.length)] = value;
+    if (lower.startsWith('ce-')) event[lower.slice('ce-'.length)] = decodeHeaderValue(value);
     else if (lower === 'traceparent') event.traceparent = value;
   }
   event.data = body;

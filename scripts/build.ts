@@ -74,9 +74,10 @@ export const BUNDLED_DEPENDENCIES: ReadonlySet<string> = new Set(['@kubernetes/c
 export async function buildFunction(
   name: string,
   pkg: RootPackage,
-  options: { outRoot?: string } = {},
+  /** `outdir`: the bundle's folder; `outRoot`: a folder for `<name>/` (default `dist/`). Inside the repository, so imports resolve. */
+  options: { outRoot?: string; outdir?: string } = {},
 ): Promise<{ bytes: number; deps: string[]; outdir: string }> {
-  const outdir = path.join(options.outRoot ?? path.join(root, 'dist'), name);
+  const outdir = options.outdir ?? path.join(options.outRoot ?? path.join(root, 'dist'), name);
   await rm(outdir, { recursive: true, force: true });
   const external = Object.keys(pkg.dependencies ?? {})
     .filter((d) => !BUNDLED_DEPENDENCIES.has(d))

@@ -1,13 +1,15 @@
 // deployModel: Cloud Storage object finalized (incoming bucket) -> model served by Triton.
-// This file only wires: the behaviour lives in shared/deploy/.
+// This file only wires: the behaviour lives in shared/deploy/. Registered as an HTTP function so
+// that the runtime reads the CloudEvent itself and acknowledges any delivery it cannot use
+// (shared/runtime/function.ts, cloudEventHttpEntry); Eventarc's POST is the same either way.
 import * as functions from '@google-cloud/functions-framework';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import { loadConfig } from '../../shared/runtime/config';
-import { cloudEventEntry } from '../../shared/runtime/function';
+import { cloudEventHttpEntry } from '../../shared/runtime/function';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
 
-functions.cloudEvent(
+functions.http(
   deployModelFunction.name,
-  cloudEventEntry(deployModelFunction, () => buildDeployModelDeps(loadConfig()), withCurrentPolicy),
+  cloudEventHttpEntry(deployModelFunction, () => buildDeployModelDeps(loadConfig()), withCurrentPolicy),
 );

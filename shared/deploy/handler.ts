@@ -34,18 +34,18 @@ import type { KubeObjects, LiveObject } from '../ports/kubernetes';
 import type { NodePools } from '../ports/nodepools';
 import type { ObjectInfo } from '../ports/storage';
 import type { TritonPod } from '../ports/triton';
-import { PermanentError, RetryableError } from '../runtime/errors';
+import { LimitExceededError, limitIssue, PermanentError, RetryableError } from '../runtime/errors';
 import type { OutboundCloudEvent } from '../runtime/events';
 import type { InvocationContext, Outcome } from '../runtime/function';
 import { registerSecret } from '../runtime/log';
 import { holdScaledFields } from '../scaling/target';
-import { formatModelConfig, parseModelConfig } from '../triton/config-codec';
+import { formatModelConfig } from '../triton/config-codec';
 import type { ModelConfig } from '../triton/model-config';
 import type { SharedDeps } from '../wiring/shared-deps';
 import { type DeployDecision, decideDeployment } from './decide';
 import type { DeployLimits } from './limits';
 import { applyManifestToPolicy, type Manifest, parseManifest } from './manifest';
-import { buildModelConfig } from './model-config';
+import { buildModelConfig, gpusPerNode, parseUserConfig } from './model-config';
 import {
   deployGuardrails,
   type ObservedPod,
@@ -117,6 +117,17 @@ export async function handleDeployModel(deps: DeployModelDeps, ctx: InvocationCo
   // --- observe, then decide
   const prefix = `${upload.model}/${upload.version}/`;
   const listing = await deps.objects.list(object.bucket, prefix);
+  if (listing.length > deps.limits.maxFilesPerModel) {
+    throw new LimitExceededError(`version directory ${prefix}`, [
+      limitIssue(
+        prefix,
+        'maxFilesPerModel',
+        listing.length,
+        deps.limits.maxFilesPerModel,
+        'the number of files',
+      ),
+    ]);
+  }
   const manifest = await readManifest(deps, object.bucket, prefix, listing);
   const registry = await deps.registry.get(upload.model);
   const trigger = { bucket: object.bucket, name: object.name, generation: object.generation };
@@ -165,7 +176,10 @@ async function readSignature(
   if (!file) return undefined;
   // Pinned to the generation that was decided on: the bytes inspected are the bytes published.
   const source = deps.objects.byteSource(file.source);
-  const signature = await readOnnxSignature(source);
+  const signature = await readOnnxSignature(source, {
+    maxTensors: deps.limits.maxTensorsPerModel,
+    maxRank: deps.limits.maxRank,
+  });
   ctx.log.info('model signature read', {
     object: `gs://${file.source.bucket}/${file.source.name}#${file.source.generation}`,
     bytesRead: source.bytesRead,
@@ -193,7 +207,11 @@ async function prepare(
       ? readUserConfig(deps, decision.userConfig, decision.model)
       : Promise.resolve(undefined),
   ]);
+  // The pool serves every model placed on its GPU class: its scaling covers all of them.
+  const placement = placementFor(deps.policy, modelPolicy.gpuClass);
   const built = buildModelConfig({
+    limits: deps.limits,
+    gpusPerNode: gpusPerNode(placement.gpuClass),
     model: decision.model,
     version: decision.version,
     backend: decision.backend,
@@ -203,9 +221,6 @@ async function prepare(
     policy: modelPolicy,
   });
   const configText = formatModelConfig(built.config);
-
-  // The pool serves every model placed on its GPU class: its scaling covers all of them.
-  const placement = placementFor(deps.policy, modelPolicy.gpuClass);
   const [poolModels, admin] = await Promise.all([
     modelsOnPool(deps, placement.gpuClass.id, decision.model),
     adminKeyFor(deps, placement.pool),
@@ -397,7 +412,7 @@ function planFrom(
 async function readUserConfig(deps: DeployModelDeps, info: ObjectInfo, model: string): Promise<ModelConfig> {
   const found = await deps.objects.readText({ bucket: info.bucket, name: info.name });
   if (!found) throw new RetryableError('SOURCE_CHANGED', `gs://${info.bucket}/${info.name} vanished`);
-  return parseModelConfig(found.text, { defaultName: model });
+  return parseUserConfig(found.text, model, deps.limits);
 }
 
 /** Policies of the other models the registry says are served by this GPU class. */

@@ -259,7 +259,7 @@ export function parseManifest(text: string, limits: Partial<ManifestLimits> = {}
   if (bytes > max.maxManifestBytes) {
     throw new PermanentError(
       'FILE_TOO_LARGE',
-      `model.yaml is ${bytes} bytes, over the ${max.maxManifestBytes}-byte limit for a manifest`,
+      `model.yaml is ${bytes} bytes, over the ${max.maxManifestBytes}-byte limit for a manifest (maxManifestBytes)`,
       { details: { sizeBytes: bytes, limitBytes: max.maxManifestBytes } },
     );
   }
@@ -276,7 +276,7 @@ export function parseManifest(text: string, limits: Partial<ManifestLimits> = {}
     throw new InvalidManifestError([
       {
         path: '',
-        message: `YAML aliases expand too much (more than ${max.maxManifestAliasCount} alias uses): ${err instanceof Error ? err.message : String(err)}`,
+        message: `YAML aliases expand too much (more than ${max.maxManifestAliasCount} alias uses, the limit maxManifestAliasCount): ${err instanceof Error ? err.message : String(err)}`,
       },
     ]);
   }
@@ -297,7 +297,7 @@ export function parseManifest(text: string, limits: Partial<ManifestLimits> = {}
   if (parsed.success && (parsed.data.files?.length ?? 0) > max.maxFilesPerModel) {
     limitIssues.push({
       path: 'files',
-      message: `lists ${parsed.data.files?.length} files, over the limit of ${max.maxFilesPerModel}`,
+      message: `lists ${parsed.data.files?.length} files, over the limit of ${max.maxFilesPerModel} (maxFilesPerModel)`,
     });
   }
   if (!parsed.success || limitIssues.length > 0) {

@@ -6,11 +6,21 @@
  * config is merged, not copied: its name and backend are checked, then the policy fills what it
  * leaves out. Every decision is explained in `notes`, which the caller logs and publishes.
  */
+
+import type { GpuClass } from '../gpu/catalog';
 import { autoCompleteOnnxConfig, isBatchable } from '../onnx/autocomplete';
 import type { OnnxSignature } from '../onnx/types';
 import type { ModelPolicy } from '../policy/schema';
-import { PermanentError, ValidationError, type ValidationIssue } from '../runtime/errors';
-import { formatModelConfig } from '../triton/config-codec';
+import {
+  LimitExceededError,
+  type LimitIssue,
+  limitIssue,
+  PermanentError,
+  quoteUserText,
+  ValidationError,
+  type ValidationIssue,
+} from '../runtime/errors';
+import { formatModelConfig, parseModelConfig } from '../triton/config-codec';
 import { isValidModelName } from '../triton/layout';
 import {
   type DynamicBatching,
@@ -22,6 +32,7 @@ import {
   TRITON_DATA_TYPES,
   type VersionPolicy,
 } from '../triton/model-config';
+import { DEFAULT_DEPLOY_LIMITS, type DeployLimits } from './limits';
 import type { DeployBackend, Manifest } from './manifest';
 
 export interface BuildModelConfigInput {
@@ -37,6 +48,10 @@ export interface BuildModelConfigInput {
   /** Signature read from model.onnx (ONNX models only). */
   onnxSignature?: OnnxSignature;
   policy: Pick<ModelPolicy, 'maxBatchSize' | 'dynamicBatching' | 'instanceCount'>;
+  /** The bounds of shared/deploy/limits.ts; the defaults when absent. */
+  limits?: DeployLimits;
+  /** GPUs on one node of the pool the model is placed on (bounds instance_group); 1 when absent. */
+  gpusPerNode?: number;
 }
 
 export interface BuiltModelConfig {
@@ -209,10 +224,28 @@ export function buildModelConfig(input: BuildModelConfigInput): BuiltModelConfig
 
   config.version_policy = versionPolicy(manifest, userConfig, version, notes);
 
+  const what = `model config for '${model}' version ${version}`;
+  const limits = input.limits ?? DEFAULT_DEPLOY_LIMITS;
+  const overLimits = configLimitIssues(config, limits, input.gpusPerNode ?? 1);
+  if (overLimits.length > 0) throw new LimitExceededError(what, overLimits);
+  const unsafe = fileReferenceIssues(config);
+  if (unsafe.length > 0) throw new ValidationError(what, unsafe, { reason: 'PATH_TRAVERSAL' });
   const issues = modelConfigIssues(config, { model, backend, onnxSignature, tensorSource: source });
-  if (issues.length > 0) throw new ValidationError(`model config for '${model}' version ${version}`, issues);
+  if (issues.length > 0) throw new ValidationError(what, issues);
   // The codec is what writes the file: a config it would refuse must fail here, not at publishing.
-  formatModelConfig(config);
+  const text = formatModelConfig(config);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > limits.maxConfigBytes) {
+    throw new LimitExceededError(what, [
+      limitIssue(
+        '(root)',
+        'maxConfigBytes',
+        bytes,
+        limits.maxConfigBytes,
+        'the generated config.pbtxt (bytes)',
+      ),
+    ]);
+  }
   return { config, notes };
 }
 
@@ -616,5 +649,320 @@ function ensembleIssues(config: ModelConfig): ValidationIssue[] {
   (config.input ?? []).forEach((t, i) => {
     if (!consumed.has(t.name)) add(`input.${i}.name`, `ensemble input '${t.name}' is not used by any step`);
   });
+  return issues;
+}
+
+// ---- limits and file references ------------------------------------------------------------
+
+/** GPUs on one node of a GPU class, from the catalog (its machine type's shape). */
+export function gpusPerNode(gpuClass: Pick<GpuClass, 'machineType' | 'machineTypes'>): number {
+  return gpuClass.machineTypes[gpuClass.machineType]?.gpus ?? 1;
+}
+
+/**
+ * Parses an uploaded config.pbtxt under the limits: its size is checked before a byte is parsed,
+ * its counts before it is merged with anything.
+ * @throws LimitExceededError (maxConfigBytes and the count limits), PbtxtSyntaxError, ValidationError.
+ */
+export function parseUserConfig(text: string, model: string, limits: DeployLimits = DEFAULT_DEPLOY_LIMITS) {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > limits.maxConfigBytes) {
+    throw new LimitExceededError('config.pbtxt', [
+      limitIssue(
+        '(root)',
+        'maxConfigBytes',
+        bytes,
+        limits.maxConfigBytes,
+        'the size of config.pbtxt (bytes)',
+      ),
+    ]);
+  }
+  const config = parseModelConfig(text, { defaultName: model, maxBytes: limits.maxConfigBytes });
+  // Instances are bounded once the pool is known (buildModelConfig); counts are bounded now.
+  const issues = configLimitIssues(config, limits, undefined);
+  if (issues.length > 0) throw new LimitExceededError('config.pbtxt', issues);
+  return config;
+}
+
+/**
+ * Every bound of `limits` the config goes over, each naming the limit, the value and the bound.
+ * `gpus` is the GPU count of one node of the pool; undefined skips the instance bounds.
+ */
+export function configLimitIssues(
+  config: ModelConfig,
+  limits: DeployLimits,
+  gpus: number | undefined,
+): LimitIssue[] {
+  const issues: LimitIssue[] = [];
+  const name = (path: string, value: string, what: string) => {
+    if (value.length > limits.maxTensorNameLength) {
+      issues.push(
+        limitIssue(
+          path,
+          'maxTensorNameLength',
+          value.length,
+          limits.maxTensorNameLength,
+          `the length of ${what}`,
+        ),
+      );
+    }
+  };
+  const dimsOf = (path: string, dims: readonly number[]) => {
+    if (dims.length > limits.maxRank) {
+      issues.push(limitIssue(path, 'maxRank', dims.length, limits.maxRank, 'the number of dimensions'));
+      return;
+    }
+    dims.forEach((d, i) => {
+      if (d > limits.maxDimValue) {
+        issues.push(limitIssue(`${path}.${i}`, 'maxDimValue', d, limits.maxDimValue, 'the dimension'));
+      }
+    });
+  };
+
+  const tensors = (config.input?.length ?? 0) + (config.output?.length ?? 0);
+  if (tensors > limits.maxTensorsPerModel) {
+    issues.push(
+      limitIssue(
+        'input',
+        'maxTensorsPerModel',
+        tensors,
+        limits.maxTensorsPerModel,
+        'the number of inputs and outputs',
+      ),
+    );
+    return issues;
+  }
+  for (const side of ['input', 'output'] as const) {
+    (config[side] ?? []).forEach((t, i) => {
+      name(`${side}.${i}.name`, t.name, 'the tensor name');
+      dimsOf(`${side}.${i}.dims`, t.dims);
+      if (t.reshape) dimsOf(`${side}.${i}.reshape.shape`, t.reshape.shape);
+    });
+  }
+
+  const groups = config.instance_group ?? [];
+  if (groups.length > limits.maxInstanceGroups) {
+    issues.push(
+      limitIssue(
+        'instance_group',
+        'maxInstanceGroups',
+        groups.length,
+        limits.maxInstanceGroups,
+        'the number of instance groups',
+      ),
+    );
+  } else if (gpus !== undefined) {
+    issues.push(...instanceIssues(groups, limits, gpus));
+  }
+  groups.forEach((g, i) => {
+    if (g.name !== undefined) name(`instance_group.${i}.name`, g.name, 'the group name');
+  });
+
+  const warmups = config.model_warmup ?? [];
+  if (warmups.length > limits.maxWarmups) {
+    issues.push(
+      limitIssue('model_warmup', 'maxWarmups', warmups.length, limits.maxWarmups, 'the number of warmups'),
+    );
+  } else {
+    warmups.forEach((w, i) => {
+      name(`model_warmup.${i}.name`, w.name, 'the warmup name');
+      const inputs = Object.entries(w.inputs);
+      if (inputs.length > limits.maxTensorsPerModel) {
+        issues.push(
+          limitIssue(
+            `model_warmup.${i}.inputs`,
+            'maxTensorsPerModel',
+            inputs.length,
+            limits.maxTensorsPerModel,
+            'the number of warmup inputs',
+          ),
+        );
+        return;
+      }
+      for (const [k, v] of inputs) dimsOf(`model_warmup.${i}.inputs.${k}.dims`, v.dims);
+    });
+  }
+
+  const parameters = Object.entries(config.parameters ?? {});
+  if (parameters.length > limits.maxParameters) {
+    issues.push(
+      limitIssue(
+        'parameters',
+        'maxParameters',
+        parameters.length,
+        limits.maxParameters,
+        'the number of parameters',
+      ),
+    );
+  } else {
+    for (const [k, v] of parameters) {
+      name(`parameters.${k}`, k, 'the parameter key');
+      if (v.string_value.length > limits.maxParameterValueLength) {
+        issues.push(
+          limitIssue(
+            `parameters.${k}.string_value`,
+            'maxParameterValueLength',
+            v.string_value.length,
+            limits.maxParameterValueLength,
+            'the length of the value',
+          ),
+        );
+      }
+    }
+  }
+  return issues;
+}
+
+/**
+ * Instances per GPU, GPU ids and CPU instances against what one node of the pool has. Triton
+ * creates a KIND_GPU group's `count` instances on each GPU it names (all of them when none).
+ */
+function instanceIssues(groups: readonly InstanceGroup[], limits: DeployLimits, gpus: number): LimitIssue[] {
+  const issues: LimitIssue[] = [];
+  const perGpu = new Array<number>(gpus).fill(0);
+  let cpu = 0;
+  let cpuPath = '';
+  groups.forEach((g, i) => {
+    const count = g.count ?? 1;
+    const kind = g.kind ?? 'KIND_AUTO';
+    if (kind === 'KIND_CPU') {
+      cpu += count;
+      cpuPath = `instance_group.${i}.count`;
+      return;
+    }
+    if (kind === 'KIND_MODEL') {
+      const max = limits.maxInstancesPerGpu * gpus;
+      if (count > max) {
+        issues.push(
+          limitIssue(
+            `instance_group.${i}.count`,
+            'maxInstancesPerGpu',
+            count,
+            max,
+            `the KIND_MODEL instances on a node of ${gpus} GPU(s) (the limit times the GPUs)`,
+          ),
+        );
+      }
+      return;
+    }
+    const ids = g.gpus && g.gpus.length > 0 ? g.gpus : perGpu.map((_, id) => id);
+    (g.gpus ?? []).forEach((id, j) => {
+      if (!Number.isSafeInteger(id) || id < 0 || id >= gpus) {
+        issues.push(
+          limitIssue(
+            `instance_group.${i}.gpus.${j}`,
+            'gpusPerNode',
+            id,
+            gpus - 1,
+            `the GPU id (a node of the pool has ${gpus} GPU(s), ids from 0)`,
+          ),
+        );
+      }
+    });
+    for (const id of ids) if (id >= 0 && id < gpus) perGpu[id]! += count;
+  });
+  const worst = Math.max(0, ...perGpu);
+  if (worst > limits.maxInstancesPerGpu) {
+    const at = groups.findIndex((g) => g.kind !== 'KIND_CPU' && g.kind !== 'KIND_MODEL');
+    issues.push(
+      limitIssue(
+        `instance_group.${Math.max(at, 0)}.count`,
+        'maxInstancesPerGpu',
+        worst,
+        limits.maxInstancesPerGpu,
+        `the instances of the model on one GPU (a node of the pool has ${gpus} GPU(s))`,
+      ),
+    );
+  }
+  if (cpu > limits.maxCpuInstances) {
+    issues.push(
+      limitIssue(
+        cpuPath,
+        'maxCpuInstances',
+        cpu,
+        limits.maxCpuInstances,
+        'the KIND_CPU instances on one node',
+      ),
+    );
+  }
+  return issues;
+}
+
+/** The one variable Triton expands in paths: the model's own directory. */
+export const MODEL_DIRECTORY_VARIABLE = '$$TRITON_MODEL_DIRECTORY';
+
+/** Parameter keys that name a file or directory (EXECUTION_ENV_PATH and its kind). */
+const PATH_PARAMETER = /(^|_)(PATH|DIR|DIRECTORY|FILE|FILENAME|LIBRARY|LIB)$/i;
+const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/**
+ * Why `value`, a path Triton resolves inside the model's directory, could leave it; undefined
+ * when it is confined. `allowModelDirectory`: the value may start with `$$TRITON_MODEL_DIRECTORY/`.
+ */
+export function confinedPathProblem(
+  value: string,
+  options: { allowModelDirectory?: boolean } = {},
+): string | undefined {
+  let rest = value;
+  if (options.allowModelDirectory && rest.startsWith(`${MODEL_DIRECTORY_VARIABLE}/`)) {
+    rest = rest.slice(MODEL_DIRECTORY_VARIABLE.length + 1);
+  }
+  if (rest.length === 0) return 'is empty';
+  if (rest.includes('$')) {
+    return options.allowModelDirectory
+      ? `names a variable; only a leading ${MODEL_DIRECTORY_VARIABLE}/ is allowed`
+      : 'names a variable; give a path relative to the model directory';
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(rest)) return 'contains a control character';
+  if (rest.includes('\\')) return 'contains a backslash';
+  if (rest.startsWith('/') || rest.startsWith('~'))
+    return 'is absolute; it must stay inside the model directory';
+  if (SCHEME.test(rest)) return 'names a URL scheme; it must be a path inside the model directory';
+  const segments = rest.split('/');
+  if (segments.some((s) => s === '..')) return "has a '..' segment; it must stay inside the model directory";
+  if (segments.some((s) => s === '' || s === '.')) return "has an empty or '.' segment";
+  return undefined;
+}
+
+/**
+ * The config fields that name files, each confined to the model's own directory:
+ * `default_model_filename` and `cc_model_filenames` (inside the version directory),
+ * `model_warmup[].inputs[].input_data_file` (inside `<model>/warmup/`), and `parameters` whose key
+ * names a path (EXECUTION_ENV_PATH, ..._DIR, ..._FILE: relative, or `$$TRITON_MODEL_DIRECTORY/...`).
+ * Any other parameter value that is absolute, climbs with `..` or names a scheme is refused too.
+ * Fields that load code or files from anywhere (`model_operations.op_library_filename`,
+ * `runtime`, `model_repository_agents`, an output's `label_filename`) are not modelled, so the
+ * parser refuses them.
+ */
+export function fileReferenceIssues(config: ModelConfig): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const check = (path: string, value: string, allowModelDirectory = false) => {
+    const problem = confinedPathProblem(value, { allowModelDirectory });
+    if (problem) issues.push({ path, message: `${quoteUserText(value, 120)} ${problem}` });
+  };
+  if (config.default_model_filename !== undefined)
+    check('default_model_filename', config.default_model_filename);
+  for (const [cc, file] of Object.entries(config.cc_model_filenames ?? {}))
+    check(`cc_model_filenames.${cc}`, file);
+  (config.model_warmup ?? []).forEach((w, i) => {
+    for (const [input, v] of Object.entries(w.inputs)) {
+      if (v.input_data_file !== undefined)
+        check(`model_warmup.${i}.inputs.${input}.input_data_file`, v.input_data_file);
+    }
+  });
+  for (const [key, v] of Object.entries(config.parameters ?? {})) {
+    const value = v.string_value;
+    const path = `parameters.${key}.string_value`;
+    if (PATH_PARAMETER.test(key)) check(path, value, true);
+    else if (
+      /^[/~]/.test(value) ||
+      value.includes('://') ||
+      value.split('/').includes('..') ||
+      value.includes('$$')
+    ) {
+      check(path, value, true);
+    }
+  }
   return issues;
 }

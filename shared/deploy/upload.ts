@@ -3,7 +3,7 @@
  * convention: `gs://<incoming>/<model>/<version>/<files>`, optional manifest
  * `<model>/<version>/model.yaml`. Pure: the caller passes the object's name and size.
  */
-import { PermanentError } from '../runtime/errors';
+import { escapeUserText, PermanentError, quoteUserText } from '../runtime/errors';
 import { isValidModelName } from '../triton/layout';
 import { DEFAULT_DEPLOY_LIMITS, type DeployLimits } from './limits';
 import { type DeployBackend, relativePathProblem } from './manifest';
@@ -47,7 +47,10 @@ const UNSUPPORTED_MODEL_FILES: Readonly<Record<string, string>> = Object.freeze(
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const MAX_VERSION = 2 ** 31 - 1;
 
-export type UploadLimits = Pick<DeployLimits, 'maxFileBytes' | 'maxManifestBytes' | 'maxModelNameLength'>;
+export type UploadLimits = Pick<
+  DeployLimits,
+  'maxFileBytes' | 'maxManifestBytes' | 'maxModelNameLength' | 'maxConfigBytes'
+>;
 
 /**
  * Classifies one uploaded object.
@@ -63,11 +66,12 @@ export function classifyUpload(
     maxFileBytes: limits.maxFileBytes ?? DEFAULT_DEPLOY_LIMITS.maxFileBytes,
     maxManifestBytes: limits.maxManifestBytes ?? DEFAULT_DEPLOY_LIMITS.maxManifestBytes,
     maxModelNameLength: limits.maxModelNameLength ?? DEFAULT_DEPLOY_LIMITS.maxModelNameLength,
+    maxConfigBytes: limits.maxConfigBytes ?? DEFAULT_DEPLOY_LIMITS.maxConfigBytes,
   };
   const fail = (reason: string, message: string, details: Record<string, unknown> = {}): never => {
     throw new PermanentError(reason, message, { details: { objectName, ...details } });
   };
-  const shown = JSON.stringify(objectName);
+  const shown = quoteUserText(objectName);
 
   // Our own objects first: whatever they look like, they are not user uploads.
   if (objectName.startsWith(INTERNAL_PREFIX)) {
@@ -108,7 +112,7 @@ export function classifyUpload(
   if (nameProblems.length > 0) {
     fail(
       'INVALID_MODEL_NAME',
-      `model directory ${JSON.stringify(truncate(model))} cannot be used: ${nameProblems.join('; ')}`,
+      `model directory ${quoteUserText(model, 80)} cannot be used: ${escapeUserText(nameProblems.join('; '), 400)}`,
       { model: truncate(model) },
     );
   }
@@ -116,7 +120,7 @@ export function classifyUpload(
   if (rest.length === 0) {
     fail(
       'INVALID_VERSION',
-      `'${objectName}' is not inside a version directory; upload to ${model}/<version>/${versionDir} (for example ${model}/1/${versionDir})`,
+      `${shown} is not inside a version directory; upload to ${escapeUserText(`${model}/<version>/${versionDir}`)} (for example ${escapeUserText(`${model}/1/${versionDir}`)})`,
     );
   }
   const version = parseVersion(versionDir, (message) =>
@@ -127,29 +131,39 @@ export function classifyUpload(
   // relativePathProblem repeats the checks above on the part that becomes a repository path,
   // so a later change to the order above cannot let an unsafe path through.
   const problem = relativePathProblem(file);
-  if (problem) fail('PATH_TRAVERSAL', `file path ${JSON.stringify(file)} ${problem}`);
+  if (problem) fail('PATH_TRAVERSAL', `file path ${quoteUserText(file)} ${problem}`);
 
   if (sizeBytes < 0n) throw new RangeError(`object size cannot be negative: ${sizeBytes}`);
   const isManifest = file === MANIFEST_FILE;
-  const limit = isManifest ? BigInt(max.maxManifestBytes) : max.maxFileBytes;
+  const isConfig = file === 'config.pbtxt';
+  const limit = isManifest
+    ? BigInt(max.maxManifestBytes)
+    : isConfig
+      ? BigInt(max.maxConfigBytes)
+      : max.maxFileBytes;
   if (sizeBytes > limit) {
+    const [limitName, what] = isManifest
+      ? ['maxManifestBytes', 'a manifest (model.yaml)']
+      : isConfig
+        ? ['maxConfigBytes', 'a config.pbtxt']
+        : ['maxFileBytes', 'one file'];
     fail(
       'FILE_TOO_LARGE',
-      `'${objectName}' is ${formatBytes(sizeBytes)}, over the ${formatBytes(limit)} limit for ${isManifest ? 'a manifest (model.yaml)' : 'one file'}`,
-      { sizeBytes: sizeBytes.toString(), limitBytes: limit.toString() },
+      `${shown} is ${formatBytes(sizeBytes)}, over the ${formatBytes(limit)} limit for ${what} (${limitName})`,
+      { sizeBytes: sizeBytes.toString(), limitBytes: limit.toString(), limit: limitName },
     );
   }
 
   if (isManifest) return { kind: 'manifest', model, version };
   const unsupported = UNSUPPORTED_MODEL_FILES[rest[0]!];
-  if (unsupported !== undefined) fail('UNKNOWN_BACKEND', `'${objectName}': ${unsupported}`);
+  if (unsupported !== undefined) fail('UNKNOWN_BACKEND', `${shown}: ${unsupported}`);
   const backend = rest.length === 1 ? MODEL_FILES[file] : undefined;
   if (backend !== undefined) return { kind: 'model-file', model, version, file, backend };
   return { kind: 'asset', model, version, file };
 }
 
 function parseVersion(dir: string, fail: (message: string) => never): number {
-  const shown = `'${truncate(dir)}'`;
+  const shown = `'${escapeUserText(truncate(dir))}'`;
   const rule = 'must be a positive integer without leading zeros, as Triton requires';
   if (!/^[0-9]+$/.test(dir)) return fail(`version directory ${shown} ${rule}`);
   if (/^0+$/.test(dir)) return fail(`version directory ${shown} ${rule}; versions start at 1`);

@@ -1,5 +1,6 @@
+import { DEFAULT_DEPLOY_LIMITS } from '../deploy/limits';
 import type { ByteSource } from '../ports/storage';
-import { ValidationError } from '../runtime/errors';
+import { escapeUserText, LimitExceededError, limitIssue, ValidationError } from '../runtime/errors';
 import { BufferedByteReader, DEFAULT_WINDOW_BYTES } from './source';
 import {
   OnnxFormatError,
@@ -26,6 +27,10 @@ export interface OnnxReadLimits {
   maxRetainedBytes: number;
   /** Size of each ranged read. */
   windowBytes: number;
+  /** Real graph inputs and outputs together; the walk stops as soon as there are more. */
+  maxTensors: number;
+  /** Dimensions of one input or output's shape; the walk stops at the first one over. */
+  maxRank: number;
 }
 
 export const DEFAULT_ONNX_READ_LIMITS: Readonly<OnnxReadLimits> = {
@@ -34,6 +39,8 @@ export const DEFAULT_ONNX_READ_LIMITS: Readonly<OnnxReadLimits> = {
   maxStringBytes: 64 * 1024,
   maxRetainedBytes: 16 * 1024 * 1024,
   windowBytes: DEFAULT_WINDOW_BYTES,
+  maxTensors: DEFAULT_DEPLOY_LIMITS.maxTensorsPerModel,
+  maxRank: DEFAULT_DEPLOY_LIMITS.maxRank,
 };
 
 const WIRE_VARINT = 0;
@@ -90,7 +97,7 @@ class ProtoWalker {
 
   constructor(
     private readonly r: BufferedByteReader,
-    private readonly limits: OnnxReadLimits,
+    readonly limits: OnnxReadLimits,
   ) {}
 
   get position(): number {
@@ -312,6 +319,8 @@ class OnnxSignatureParser {
   readonly inputs: ValueInfo[] = [];
   readonly outputs: ValueInfo[] = [];
   readonly initializerNames = new Set<string>();
+  /** Graph inputs seen so far that are not initializers. */
+  realInputs = 0;
   readonly externalData: { tensor: string; location: string }[] = [];
 
   constructor(private readonly w: ProtoWalker) {}
@@ -391,14 +400,37 @@ class OnnxSignatureParser {
         });
         return true;
       }
-      case 11:
-        this.inputs.push(await this.valueInfo(tag, end, 'graph input'));
+      case 11: {
+        const input = await this.valueInfo(tag, end, 'graph input');
+        this.inputs.push(input);
+        // Initializers come first in a serialized graph, so an input named after one is not real.
+        if (!this.initializerNames.has(input.name)) this.realInputs += 1;
+        this.checkTensorCount(tag);
         return true;
+      }
       case 12:
         this.outputs.push(await this.valueInfo(tag, end, 'graph output'));
+        this.checkTensorCount(tag);
         return true;
       default:
         return false;
+    }
+  }
+
+  /** Stops the walk at the first tensor over the limit, before the rest of the list is read. */
+  private checkTensorCount(tag: Tag): void {
+    const count = this.realInputs + this.outputs.length;
+    const max = this.w.limits.maxTensors;
+    if (count > max) {
+      throw new LimitExceededError('ONNX model', [
+        limitIssue(
+          'graph',
+          'maxTensorsPerModel',
+          `more than ${max}`,
+          max,
+          `the number of graph inputs and outputs (reading stopped at byte ${tag.offset})`,
+        ),
+      ]);
     }
   }
 
@@ -505,6 +537,17 @@ class OnnxSignatureParser {
         const dims: number[] = [];
         await w.message(t, e, 'shape', async (st, se) => {
           if (st.field !== 1) return false;
+          if (dims.length >= w.limits.maxRank) {
+            throw new LimitExceededError('ONNX model', [
+              limitIssue(
+                `${info?.name ? `tensor '${escapeUserText(info.name, 80)}'` : 'tensor'}.shape`,
+                'maxRank',
+                `more than ${w.limits.maxRank}`,
+                w.limits.maxRank,
+                `the rank (reading stopped at byte ${st.offset})`,
+              ),
+            ]);
+          }
           w.retain(8, st.offset);
           dims.push(await this.dimension(st, se));
           return true;

@@ -36,14 +36,54 @@ export class ValidationError extends PermanentError {
   override name = 'ValidationError';
   readonly issues: readonly ValidationIssue[];
 
-  constructor(what: string, issues: readonly ValidationIssue[], options?: { cause?: unknown }) {
+  constructor(
+    what: string,
+    issues: readonly ValidationIssue[],
+    options?: { cause?: unknown; reason?: string },
+  ) {
     const list = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
-    super('INVALID_INPUT', `${what} is invalid: ${list}`, {
+    super(options?.reason ?? 'INVALID_INPUT', `${what} is invalid: ${list}`, {
       cause: options?.cause,
       details: { issues: issues.map((i) => ({ ...i })) },
     });
     this.issues = issues;
   }
+}
+
+/** One bound of `shared/deploy/limits.ts` that an input went over. */
+export interface LimitIssue extends ValidationIssue {
+  /** The limit's name in `DeployLimits` (`maxRank`, `maxTensorsPerModel`, ...). */
+  limit: string;
+  /** What the input had (a count, a size, a value). */
+  value: number | string;
+  /** The limit's value. */
+  max: number | string;
+}
+
+/**
+ * Input over one of the deploy limits: reason `LIMIT_EXCEEDED`, and every issue names the limit,
+ * the value seen and the bound, at the path of the offending field.
+ */
+export class LimitExceededError extends ValidationError {
+  override name = 'LimitExceededError';
+  declare readonly issues: readonly LimitIssue[];
+
+  constructor(what: string, issues: readonly LimitIssue[], options?: { cause?: unknown }) {
+    super(what, issues, { ...options, reason: 'LIMIT_EXCEEDED' });
+  }
+}
+
+/** A LimitIssue whose message says the limit, the value and the bound in one sentence. */
+export function limitIssue(
+  path: string,
+  limit: string,
+  value: number | bigint | string,
+  max: number | bigint | string,
+  what: string,
+): LimitIssue {
+  const v = typeof value === 'bigint' ? value.toString() : value;
+  const m = typeof max === 'bigint' ? max.toString() : max;
+  return { path, limit, value: v, max: m, message: `${what} is ${v}, over the limit ${limit} = ${m}` };
 }
 
 export interface ValidationIssue {
@@ -68,4 +108,25 @@ export function isRetryable(err: unknown): boolean {
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+// C0 and C1 controls, and the Unicode format characters that reorder or hide text (bidi
+// embeddings, overrides and isolates, zero-width characters, the BOM, line and paragraph separators).
+const UNSAFE_CHARACTERS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g;
+
+/**
+ * User bytes made safe to quote in a message or a log line: control characters and the
+ * invisible or reordering format characters (U+202E RIGHT-TO-LEFT OVERRIDE, ...) become `\\u202e`
+ * escapes, so a quoted name reads as what it is. Long values are cut at `max` characters.
+ */
+export function escapeUserText(value: string, max = 200): string {
+  const cut = value.length > max ? `${value.slice(0, max)}...` : value;
+  return cut.replace(UNSAFE_CHARACTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `escapeUserText` in double quotes: how messages quote a name the user chose. */
+export function quoteUserText(value: string, max = 200): string {
+  return `"${escapeUserText(value, max).replace(/"/g, '\\"')}"`;
 }

@@ -11,11 +11,26 @@
  *   redelivers (the trigger has retries on).
  */
 
+import { subscribe } from 'node:diagnostics_channel';
 import type { Clock } from './clock';
-import { errorMessage, isPermanent, type PermanentError } from './errors';
+import {
+  cloudEventFromHttp,
+  DEFAULT_EVENT_BODY_LIMITS,
+  type EventBodyLimits,
+  partialEventOf,
+  valueDepth,
+} from './cloudevent-http';
+import {
+  errorMessage,
+  isPermanent,
+  LimitExceededError,
+  limitIssue,
+  type PermanentError,
+  ValidationError,
+} from './errors';
 import type { EventPublisher, OutboundCloudEvent } from './events';
 import { type IdempotencyStore, idempotencyKeyFromEvent, runIdempotent } from './idempotency';
-import { type Logger, traceFromTraceparent } from './log';
+import { createLogger, type Logger, routeConsoleToStructuredLogs, traceFromTraceparent } from './log';
 
 /** The CloudEvent as the Functions Framework hands it over (binary or structured mode). */
 export interface IncomingCloudEvent {
@@ -185,17 +200,199 @@ async function reject<D extends RuntimeDeps>(
 }
 
 /**
+ * Refuses, for good, a delivery whose CloudEvent could not be read at all (no usable attributes,
+ * a body that is not JSON, too large or too deep): one structured log line and the rejection
+ * event, under a stand-in identity; nothing is recorded or written.
+ */
+export async function rejectUnreadable<D extends RuntimeDeps>(
+  def: FunctionDefinition<D>,
+  deps: D,
+  event: IncomingCloudEvent,
+  err: PermanentError,
+): Promise<RecordedOutcome> {
+  const log = deps.log.child({
+    labels: { function: def.name, eventId: event.id },
+    fields: {
+      eventType: event.type,
+      eventSource: event.source,
+      ...(event.subject ? { subject: event.subject } : {}),
+    },
+  });
+  return reject(def, deps, { event, log, eventSource: eventSourceFor(deps.projectId, def.name) }, err);
+}
+
+/**
  * The function's entry point for `functions.cloudEvent(name, ...)`: builds dependencies once per
- * instance, then invokes the definition for each delivery.
+ * instance, then invokes the definition for each delivery. An event nested deeper than
+ * `limits.maxEventDepth` is refused before anything walks it.
  */
 export function cloudEventEntry<D extends RuntimeDeps>(
   def: FunctionDefinition<D>,
   buildDeps: () => Promise<D>,
   /** Per-event refresh of what may change while an instance is warm (the policy file). */
   refresh: (deps: D) => Promise<D> = async (deps) => deps,
+  limits: EventBodyLimits = DEFAULT_EVENT_BODY_LIMITS,
 ): (event: IncomingCloudEvent) => Promise<void> {
   const deps = once(buildDeps);
   return async (event) => {
-    await invoke(def, await refresh(await deps()), event);
+    const current = await refresh(await deps());
+    if (valueDepth(event, limits.maxEventDepth + 1) > limits.maxEventDepth + 1) {
+      const partial = {
+        id: typeof event.id === 'string' ? event.id : 'unidentified',
+        source: typeof event.source === 'string' ? event.source : 'unknown',
+        type: typeof event.type === 'string' ? event.type : 'unknown',
+      };
+      await rejectUnreadable(def, current, partial, depthError(limits));
+      return;
+    }
+    await invoke(def, current, event);
   };
+}
+
+function depthError(limits: EventBodyLimits): LimitExceededError {
+  return new LimitExceededError('CloudEvent', [
+    limitIssue(
+      '(body)',
+      'maxEventDepth',
+      `more than ${limits.maxEventDepth}`,
+      limits.maxEventDepth,
+      'the nesting of the body',
+    ),
+  ]);
+}
+
+/** The parts of an Express request the HTTP entry reads (the Functions Framework's request). */
+export interface HttpRequestLike {
+  method?: string;
+  headers: Record<string, string | string[] | undefined>;
+  body?: unknown;
+  /** The body's bytes, which the Functions Framework keeps beside the parsed body. */
+  rawBody?: Buffer;
+}
+
+export interface HttpResponseLike {
+  status(code: number): HttpResponseLike;
+  send(body?: string): unknown;
+  headersSent?: boolean;
+}
+
+/** Errors a Functions Framework middleware hit on a request before the function ran. */
+const bodyErrors = new WeakMap<object, unknown>();
+
+/**
+ * The function's entry point for `functions.http(name, ...)`, implementing the CloudEvents HTTP
+ * binding itself so that every delivery is answered by us: a usable event runs through `invoke`
+ * (204 when handled or refused, 500 when it should be retried); an unusable one (no CloudEvent
+ * headers, a broken header, a body that is not JSON, too large or too deep, or a body the
+ * framework's parser refused) is acknowledged with 204 as a rejection: one log line and the
+ * rejection event, nothing written. Header values are percent-decoded (CloudEvents HTTP binding).
+ */
+export function cloudEventHttpEntry<D extends RuntimeDeps>(
+  def: FunctionDefinition<D>,
+  buildDeps: () => Promise<D>,
+  refresh: (deps: D) => Promise<D> = async (deps) => deps,
+  limits: EventBodyLimits = DEFAULT_EVENT_BODY_LIMITS,
+): (req: HttpRequestLike, res: HttpResponseLike) => Promise<void> {
+  guardFrameworkBodyErrors();
+  routeConsoleToStructuredLogs({ labels: { function: def.name } });
+  const deps = once(buildDeps);
+  return async (req, res) => {
+    // Events are POSTed; anything else (a probe, a browser) is not a delivery and is not logged.
+    if (req.method !== undefined && req.method !== 'POST') {
+      answer(res, 405, 'CloudEvents are delivered with POST');
+      return;
+    }
+    let current: D;
+    try {
+      current = await refresh(await deps());
+    } catch (err) {
+      // Configuration the function cannot run with: answered 500 so events wait for the fix.
+      createLogger({ context: { labels: { function: def.name } } }).error(
+        `dependencies could not be built; the platform will redeliver: ${errorMessage(err)}`,
+        { outcome: 'retry', error: err },
+      );
+      answer(res, 500, 'not configured');
+      return;
+    }
+    const raw = req.rawBody ?? (Buffer.isBuffer(req.body) ? req.body : undefined);
+    let event: IncomingCloudEvent;
+    try {
+      const failed = bodyErrors.get(req);
+      if (failed !== undefined) throw unreadableBody(failed, limits);
+      event = cloudEventFromHttp(req.headers, req.body, raw, limits);
+    } catch (err) {
+      if (!isPermanent(err)) throw err;
+      await rejectUnreadable(def, current, partialEventOf(req.headers, raw), err);
+      answer(res, 204);
+      return;
+    }
+    try {
+      await invoke(def, current, event);
+      answer(res, 204);
+    } catch (err) {
+      // Logged by invoke as a retryable failure; the platform redelivers.
+      answer(res, 500, `retry: ${errorMessage(err).slice(0, 200)}`);
+    }
+  };
+}
+
+function answer(res: HttpResponseLike, status: number, body?: string): void {
+  if (res.headersSent) return;
+  res.status(status).send(body);
+}
+
+/** A body-parser or framework failure as the permanent refusal it is. */
+function unreadableBody(err: unknown, limits: EventBodyLimits): PermanentError {
+  const e = err as { type?: unknown; status?: unknown; message?: unknown };
+  if (e.type === 'entity.too.large') {
+    return new LimitExceededError('CloudEvent', [
+      limitIssue('(body)', 'maxEventBytes', 'more', limits.maxEventBytes, 'the body (bytes)'),
+    ]);
+  }
+  const kind = typeof e.type === 'string' ? ` (${e.type})` : '';
+  return new ValidationError('CloudEvent', [
+    { path: '(body)', message: `the body could not be read${kind}: ${errorMessage(err).slice(0, 200)}` },
+  ]);
+}
+
+let guarded = false;
+const seenServers = new WeakSet<object>();
+
+interface ExpressLayer {
+  name?: string;
+}
+interface ExpressAppLike {
+  use(fn: (err: unknown, req: object, res: unknown, next: (err?: unknown) => void) => void): unknown;
+  router?: { stack?: ExpressLayer[] };
+}
+
+/**
+ * The Functions Framework parses the body (body-parser) before any function code runs, and answers
+ * a body it cannot parse (invalid JSON, an unknown charset or content-encoding) with a 4xx page and
+ * a raw stack trace on stderr: Eventarc would redeliver it for a day. So, on the first request a
+ * framework server receives (the `http.server.request.start` diagnostics channel runs before the
+ * server's request handler), an error handler is put right after its body parsers: it notes the
+ * error on the request and lets it reach the function, which acknowledges it as a rejection.
+ */
+function guardFrameworkBodyErrors(): void {
+  if (guarded) return;
+  guarded = true;
+  subscribe('http.server.request.start', (message) => {
+    const server = (message as { server?: { listeners(e: string): unknown[] } }).server;
+    if (!server || seenServers.has(server)) return;
+    seenServers.add(server);
+    const app = server.listeners('request')[0] as ExpressAppLike | undefined;
+    if (typeof app?.use !== 'function') return;
+    const stack = app.router?.stack;
+    if (!Array.isArray(stack)) return;
+    const lastParser = stack.map((l) => l.name).lastIndexOf('rawParser');
+    if (lastParser < 0) return;
+    app.use((err, req, _res, next) => {
+      bodyErrors.set(req, err);
+      (req as { body?: unknown }).body = undefined;
+      next();
+    });
+    const layer = stack.pop();
+    if (layer) stack.splice(lastParser + 1, 0, layer);
+  });
 }

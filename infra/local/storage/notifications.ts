@@ -29,6 +29,27 @@ export interface NotifierOptions {
   onAttempt?: (a: { url: string; id: string; attempt: number; status?: number; error?: string }) => void;
 }
 
+/**
+ * A `ce-*` header value as the CloudEvents HTTP binding (3.1.3.2) says to send it: space, `"`, `%`
+ * and every character outside U+0021-U+007E become the upper-case `%XX` of their UTF-8 bytes.
+ * Without it, an object name in another script cannot be sent at all (fetch refuses header values
+ * outside Latin-1) and one with `%` would be decoded into another name.
+ */
+export function percentEncodeHeader(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (code >= 0x21 && code <= 0x7e && ch !== '"' && ch !== '%') {
+      out += ch;
+      continue;
+    }
+    for (const byte of new TextEncoder().encode(ch)) {
+      out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    }
+  }
+  return out;
+}
+
 export class Notifier {
   readonly #configs: NotificationConfig[] = [];
   readonly #pending = new Set<Promise<void>>();
@@ -76,12 +97,12 @@ export class Notifier {
     // One id for every retry of the same event, as Eventarc does (at-least-once, same ce-id).
     const id = randomUUID();
     const headers = {
-      'ce-id': id,
-      'ce-source': `//storage.googleapis.com/projects/_/buckets/${event.bucket}`,
+      'ce-id': percentEncodeHeader(id),
+      'ce-source': percentEncodeHeader(`//storage.googleapis.com/projects/_/buckets/${event.bucket}`),
       'ce-specversion': '1.0',
       'ce-type': 'google.cloud.storage.object.v1.finalized',
-      'ce-subject': `objects/${event.name}`,
-      'ce-time': event.time,
+      'ce-subject': percentEncodeHeader(`objects/${event.name}`),
+      'ce-time': percentEncodeHeader(event.time),
       'content-type': 'application/json',
     };
     const body = JSON.stringify(event.data);
