@@ -41,6 +41,7 @@ const facts = {
   files: { 'model.onnx': { size: '100', crc32c: 'AAAAAA==' } },
 };
 const registryObject = { bucket: 'state', name: '_inferplane/registry/models/m.json' };
+const poolIndexObject = { bucket: 'state', name: '_inferplane/registry/pools/triton-l4.json' };
 const copied: ObjectInfo = {
   bucket: 'repo',
   name: 'models/triton-l4/m/2/model.onnx',
@@ -69,6 +70,17 @@ function plan(overrides: Partial<Parameters<typeof planDeployment>[0]> = {}) {
     liveObjects: [],
     repository: { config: { text: 'name: "m" # v1\n', generation: '5' }, versionFiles: [] },
     registry: { object: registryObject, record: undefined, generation: undefined },
+    // The pool's index already lists the version: the cases below are about everything else.
+    poolIndex: {
+      object: poolIndexObject,
+      index: {
+        apiVersion: 'inferplane.dev/registry-pool/v1',
+        pool: pool.pool,
+        models: { m: { version: 2, gpuClass: 'l4' } },
+        updatedAt: '2026-01-01T00:00:00.000Z',
+      },
+      generation: '3',
+    },
     pods: [
       { pod: 'triton-l4-a', model: { state: 'READY', version: '1' } },
       { pod: 'triton-l4-b', model: null },
