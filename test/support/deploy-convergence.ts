@@ -124,7 +124,16 @@ export const configPins = (config: string | undefined, version: number) =>
 export async function expectConverged(
   cloud: LocalCloud,
   gcs: Storage,
-  at: { state: string; repository: string; pool: string; model: string; version: number; versions: number[] },
+  at: {
+    state: string;
+    repository: string;
+    pool: string;
+    model: string;
+    version: number;
+    versions: number[];
+    /** Leases that expired before this instant are a dead holder's, left to lapse: allowed. */
+    nowMs?: number;
+  },
 ): Promise<void> {
   const { model, version, pool } = at;
   const record = modelRecordSchema.parse(
@@ -149,5 +158,10 @@ export async function expectConverged(
     }
   }
   const [leases] = await gcs.bucket(at.state).getFiles({ prefix: '_inferplane/leases/' });
-  expect(leases.map((f) => f.name)).toEqual([]);
+  const live: string[] = [];
+  for (const f of leases) {
+    const lease = JSON.parse((await f.download())[0].toString('utf8')) as { expiresAtEpochMs: number };
+    if (at.nowMs === undefined || lease.expiresAtEpochMs > at.nowMs) live.push(f.name);
+  }
+  expect(live, 'leases still held').toEqual([]);
 }
