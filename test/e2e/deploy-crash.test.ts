@@ -11,41 +11,27 @@ import type { Storage } from '@google-cloud/storage';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { localStorageClient } from '../../infra/local/storage/client';
-import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
-import { GcsIdempotencyStore } from '../../shared/adapters/idempotency-gcs';
-import { GcsLeaseStore } from '../../shared/adapters/lease-gcs';
-import { buildDeployModelDeps } from '../../shared/deploy/deps';
-import type { DeployModelDeps } from '../../shared/deploy/handler';
-import type { ObjectStore } from '../../shared/ports/storage';
-import { type Clock, systemClock } from '../../shared/runtime/clock';
+import type { Clock } from '../../shared/runtime/clock';
 import type { Config } from '../../shared/runtime/config';
-import type { IdempotencyStore } from '../../shared/runtime/idempotency';
-import { Leases } from '../../shared/runtime/lease';
-import { createMemoryLogger } from '../../shared/runtime/log';
-import { deliverUntilAcked, expectConverged, uploadVersion } from '../support/deploy-convergence';
+import {
+  deliverUntilAcked,
+  expectConverged,
+  freshInstance,
+  LOCK_MS,
+  OffsetClock,
+  uploadVersion,
+} from '../support/deploy-convergence';
 import { localDeployHarness } from '../support/deploy-harness';
 
 const INCOMING = 'crash-incoming';
 const REPO = 'crash-repo';
 const POOL = 'triton-l4';
-/** The production lock (shared/wiring/shared-deps.ts) and a longer lease for the crashed holder. */
-const LOCK_MS = 60_000;
+/** A lease longer than the idempotency lock for the crashed holder: both are waited out in turn. */
 const CRASHED_LEASE_MS = 120_000;
 
 let cloud: LocalCloud;
 let gcs: Storage;
 let config: Config;
-
-/** Real time plus an offset the test moves: no sleeps, and nothing that waits on it breaks. */
-class OffsetClock implements Clock {
-  offsetMs = 0;
-  nowMs(): number {
-    return systemClock.nowMs() + this.offsetMs;
-  }
-  sleep(ms: number): Promise<void> {
-    return systemClock.sleep(ms);
-  }
-}
 
 /** One clock for the file: it only moves forward, so a lease left by an earlier case is expired. */
 const clock = new OffsetClock();
@@ -68,30 +54,16 @@ function killable<T extends object>(inner: T, dead: () => boolean): T {
   });
 }
 
-/** One function instance, built from scratch as a cold start builds it. */
-async function instance(options: { clock: Clock; leaseTtlMs?: number; dead?: () => boolean }) {
-  const built = await buildDeployModelDeps(config);
+/** One function instance, built from scratch; once `dead()` it fails every state write. */
+function instance(options: { clock: Clock; leaseTtlMs?: number; dead?: () => boolean }) {
   const dead = options.dead ?? (() => false);
-  const objects: ObjectStore = killable(built.objects, dead);
-  const idempotency: IdempotencyStore = killable(
-    new GcsIdempotencyStore({ bucket: gcs.bucket(REPO), prefix: '_inferplane/idempotency/' }),
-    dead,
-  );
-  const deps: DeployModelDeps = {
-    ...built,
-    objects,
-    idempotency,
+  return freshInstance({
+    config,
     clock: options.clock,
-    lockMs: LOCK_MS,
-    log: createMemoryLogger().logger,
-    publisher: new MemoryEventPublisher(),
-    leases: new Leases({
-      store: new GcsLeaseStore({ objects, bucket: REPO }),
-      clock: options.clock,
-      ttlMs: options.leaseTtlMs ?? 60_000,
-    }),
-  };
-  return deps;
+    ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
+    objects: (built) => killable(built, dead),
+    idempotency: (built) => killable(built, dead),
+  });
 }
 
 async function startCloud(): Promise<void> {

@@ -11,13 +11,25 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'vitest';
 import type { LocalCloud } from '../../infra/local/cloud';
 import { localKubeConfig } from '../../infra/local/kubernetes/client';
+import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
+import { GcsIdempotencyStore } from '../../shared/adapters/idempotency-gcs';
+import { GcsLeaseStore } from '../../shared/adapters/lease-gcs';
+import { createStorageClient } from '../../shared/adapters/storage';
 import { labelSelectorOf } from '../../shared/adapters/triton-pods';
 import { tritonSelectorLabels } from '../../shared/cluster/triton';
+import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import type { DeployModelDeps } from '../../shared/deploy/handler';
+import { ModelRegistry } from '../../shared/deploy/registry';
 import { modelRecordSchema, poolIndexSchema } from '../../shared/domain/registry';
+import type { ObjectStore } from '../../shared/ports/storage';
+import { type Clock, systemClock } from '../../shared/runtime/clock';
+import type { Config } from '../../shared/runtime/config';
 import { isPermanent } from '../../shared/runtime/errors';
 import { type IncomingCloudEvent, invoke } from '../../shared/runtime/function';
+import type { IdempotencyStore } from '../../shared/runtime/idempotency';
+import { Leases } from '../../shared/runtime/lease';
+import { createMemoryLogger } from '../../shared/runtime/log';
 
 export const ONNX_FIXTURE = path.join(
   import.meta.dirname,
@@ -164,4 +176,58 @@ export async function expectConverged(
     if (at.nowMs === undefined || lease.expiresAtEpochMs > at.nowMs) live.push(f.name);
   }
   expect(live, 'leases still held').toEqual([]);
+}
+
+/** Real time plus an offset the test moves: no sleeps, and nothing that waits on real time breaks. */
+export class OffsetClock implements Clock {
+  offsetMs = 0;
+  nowMs(): number {
+    return systemClock.nowMs() + this.offsetMs;
+  }
+  sleep(ms: number): Promise<void> {
+    return systemClock.sleep(ms);
+  }
+}
+
+/** The production lock (shared/wiring/shared-deps.ts). */
+export const LOCK_MS = 60_000;
+
+/**
+ * One function instance, built from scratch as a cold start builds it, its state in Cloud
+ * Storage (idempotency records and leases in `state`, the production stores), a memory log and
+ * memory events. `objects` replaces the ObjectStore every store is built on (a dying one, or one
+ * over a client with test retry delays).
+ */
+export async function freshInstance(options: {
+  config: Config;
+  clock: Clock;
+  leaseTtlMs?: number;
+  objects?: (built: ObjectStore) => ObjectStore;
+  idempotency?: (built: IdempotencyStore) => IdempotencyStore;
+}): Promise<DeployModelDeps> {
+  const built = await buildDeployModelDeps(options.config);
+  const state = options.config.stateBucket;
+  const objects = options.objects ? options.objects(built.objects) : built.objects;
+  const store = new GcsIdempotencyStore({
+    bucket: createStorageClient({
+      projectId: options.config.project,
+      ...(options.config.endpoints.storage ? { endpoint: options.config.endpoints.storage } : {}),
+    }).bucket(state),
+    prefix: '_inferplane/idempotency/',
+  });
+  return {
+    ...built,
+    objects,
+    registry: new ModelRegistry(objects, state),
+    idempotency: options.idempotency ? options.idempotency(store) : store,
+    clock: options.clock,
+    lockMs: LOCK_MS,
+    log: createMemoryLogger().logger,
+    publisher: new MemoryEventPublisher(),
+    leases: new Leases({
+      store: new GcsLeaseStore({ objects, bucket: state }),
+      clock: options.clock,
+      ttlMs: options.leaseTtlMs ?? 60_000,
+    }),
+  };
 }
