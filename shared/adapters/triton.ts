@@ -49,7 +49,8 @@ export class TritonHttpClient implements TritonRepository {
     if (res.ok) return;
     const text = await res.text();
     const message = errorText(text);
-    if (res.status >= 500 && res.status !== 501) {
+    // 429: a proxy or load balancer in front of Triton shedding load; retry later like a 5xx.
+    if (res.status === 429 || (res.status >= 500 && res.status !== 501)) {
       // Triton answers UNAVAILABLE (503) while it cannot take the request at all; retry later.
       if (res.status === 503 && /not allowed if polling is enabled/.test(message)) {
         throw new PermanentError(

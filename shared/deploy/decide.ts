@@ -11,7 +11,9 @@
  * - an event for an object generation that is no longer current is stale (a newer upload has its
  *   own event), so reordered deliveries never let an older generation win;
  * - a version already deployed with the same content is not deployed again, and a serving
- *   version is immutable: new bytes under its number are refused.
+ *   version is immutable: new bytes under its number are refused;
+ * - the newer version wins: a version older than the one serving is superseded, not deployed
+ *   (two versions uploaded together converge to the higher one, whichever finishes first).
  */
 import { createHash } from 'node:crypto';
 import type { ModelRecord } from '../domain/registry';
@@ -131,6 +133,13 @@ export function decideDeployment(obs: DeployObservation): DeployDecision {
   }));
   const fingerprint = sourceFingerprint(relative.map((r) => r.info));
 
+  const serving = obs.registry?.serving;
+  if (serving !== undefined && serving > version) {
+    return {
+      action: 'skip',
+      reason: `version ${version} of ${model} is superseded: version ${serving} is serving`,
+    };
+  }
   const existing = obs.registry?.versions[String(version)];
   if (existing && existing.state === 'READY' && existing.fingerprint === fingerprint) {
     return { action: 'skip', reason: `version ${version} of ${model} is already deployed with this content` };

@@ -3,12 +3,14 @@
  * in production and against the local cloud; only endpoints and credentials differ.
  */
 import { type ClusterTarget, connectCluster } from '../adapters/cluster';
+import { GcsLeaseStore } from '../adapters/lease-gcs';
 import { tritonPodsFinder } from '../adapters/triton-pods';
 import { clusterPath } from '../cluster/names';
 import { DEFAULT_ADMIN_HEADER, tritonSelectorLabels } from '../cluster/triton';
 import { KubeApplier } from '../execute/kube-applier';
 import { NodePoolExecutor } from '../execute/nodepool-executor';
 import type { Config } from '../runtime/config';
+import { Leases } from '../runtime/lease';
 import { buildSharedDeps } from '../wiring/shared-deps';
 import type { DeployModelDeps } from './handler';
 import { deployLimits } from './limits';
@@ -52,6 +54,11 @@ export async function buildDeployModelDeps(config: Config): Promise<DeployModelD
     tritonPods: ({ pool, namespace, adminKey }) =>
       findTritonPods({ pool, namespace, adminKey, selector: tritonSelectorLabels({ pool }) }),
     registry: new ModelRegistry(shared.objects, config.stateBucket),
+    // Renewed every 20 s while a deploy runs; a crashed holder's lease is free a minute later.
+    leases: new Leases({
+      store: new GcsLeaseStore({ objects: shared.objects, bucket: config.stateBucket }),
+      clock: shared.clock,
+    }),
     limits: deployLimits(),
     zones: cluster.zones,
   };

@@ -19,10 +19,15 @@ import { desiredPool, type PoolDesired, placementFor, tritonAdminSecretRefFor } 
 import { type SecretValues, secretValuesOf } from '../cluster/objects';
 import { adminKeyOf } from '../cluster/reconcile';
 import { describePlan, type KubernetesObject, type NodePool, type Plan } from '../domain/plan';
-import type { RegistryEntry } from '../domain/registry';
+import type { PoolIndexEntry, RegistryEntry } from '../domain/registry';
 import { repositoryUri } from '../domain/repository';
 import { parseTargetRecord, type TargetRecord, targetRecordName } from '../domain/target';
-import { ActionsFailedError, type ExecutionResult, PlanExecutor } from '../execute/executor';
+import {
+  ActionsFailedError,
+  type ExecuteOptions,
+  type ExecutionResult,
+  PlanExecutor,
+} from '../execute/executor';
 import { type KubeApplier, KubeRunner } from '../execute/kube-applier';
 import { type NodePoolExecutor, NodePoolRunner } from '../execute/nodepool-executor';
 import { StorageRunner } from '../execute/storage-runner';
@@ -37,6 +42,7 @@ import type { TritonPod } from '../ports/triton';
 import { LimitExceededError, limitIssue, PermanentError, RetryableError } from '../runtime/errors';
 import type { OutboundCloudEvent } from '../runtime/events';
 import type { InvocationContext, Outcome } from '../runtime/function';
+import type { Lease, Leases } from '../runtime/lease';
 import { registerSecret } from '../runtime/log';
 import { holdScaledFields } from '../scaling/target';
 import { formatModelConfig } from '../triton/config-codec';
@@ -49,12 +55,13 @@ import { buildModelConfig, gpusPerNode, parseUserConfig } from './model-config';
 import {
   deployGuardrails,
   type ObservedPod,
+  type PoolIndexObservation,
   planDeployment,
   planRollback,
   type RegistryObservation,
 } from './plan';
 import { configObject, type PublishRequest, type RepositoryObservation, versionPrefix } from './publish';
-import type { VersionFacts } from './records';
+import { poolIndexFromRecords, type VersionFacts } from './records';
 import type { ModelRegistry } from './registry';
 import { classifyUpload, MANIFEST_FILE } from './upload';
 
@@ -72,6 +79,13 @@ export interface DeployModelDeps extends SharedDeps {
    */
   tritonPods(args: { pool: string; namespace: string; adminKey: string }): Promise<TritonPod[]>;
   registry: ModelRegistry;
+  /**
+   * Serialises deploys across instances: one per model, and one change of a pool's serving
+   * stack (repository config, loads on its pods) at a time. The loser gets LEASE_HELD (retried).
+   */
+  leases: Leases;
+  /** Tests only: called after each plan action (the crash-at-every-step test kills the deploy here). */
+  executeHooks?: Pick<ExecuteOptions, 'afterAction'>;
   limits: DeployLimits;
   /** Zones a new GPU pool spans (1 for a zonal cluster). */
   zones: number;
@@ -131,18 +145,16 @@ export async function handleDeployModel(deps: DeployModelDeps, ctx: InvocationCo
   const manifest = await readManifest(deps, object.bucket, prefix, listing);
   const registry = await deps.registry.get(upload.model);
   const trigger = { bucket: object.bucket, name: object.name, generation: object.generation };
-  const decision = decideDeployment({ trigger, upload, listing, manifest, registry: registry?.record });
-  if (decision.action === 'skip') return { status: 'skipped', reason: decision.reason };
+  const decide = (entry: RegistryEntry | undefined) =>
+    decideDeployment({ trigger, upload, listing, manifest, registry: entry?.record });
+  const first = decide(registry);
+  if (first.action === 'skip') return { status: 'skipped', reason: first.reason };
 
-  const prepared = await prepare(deps, ctx, decision, trigger, manifest, registry);
-  ctx.log.info('deployment planned', {
-    model: decision.model,
-    version: decision.version,
-    pool: prepared.pool.pool,
-    plan: prepared.plan,
-    notes: prepared.notes,
-  });
+  // Bad input (config, signature, limits) is refused here, before the lease's first write.
+  const firstModel = await prepareModel(deps, ctx, first, trigger, manifest);
   if (deps.config.dryRun) {
+    const prepared = await preparePool(deps, ctx, firstModel, registry);
+    logPlanned(ctx, prepared);
     return {
       status: 'skipped',
       reason: 'dry run: nothing applied',
@@ -150,8 +162,54 @@ export async function handleDeployModel(deps: DeployModelDeps, ctx: InvocationCo
     };
   }
 
-  // --- apply
-  return apply(deps, ctx, prepared);
+  // --- apply, serialised: the model's lease, then its pool's. Each decision is made again under
+  // the lease, from what the previous holder left (a newer version serving supersedes this one).
+  return withLease(deps, ctx, modelLeaseName(upload.model), async (modelLease) => {
+    const current = await deps.registry.get(upload.model);
+    const decision = decide(current);
+    if (decision.action === 'skip') return { status: 'skipped', reason: decision.reason };
+    const model =
+      JSON.stringify(decision) === JSON.stringify(first)
+        ? firstModel
+        : await prepareModel(deps, ctx, decision, trigger, manifest);
+    return withLease(deps, ctx, poolLeaseName(model.placement.pool), async (poolLease) => {
+      const prepared = await preparePool(deps, ctx, model, current);
+      logPlanned(ctx, prepared);
+      return apply(deps, ctx, prepared, [modelLease, poolLease]);
+    });
+  });
+}
+
+/** The lease every deploy of one model takes. */
+export function modelLeaseName(model: string): string {
+  return `deploy/model/${model}`;
+}
+
+/** The lease every change of one pool's serving stack takes (repository config, loads). */
+export function poolLeaseName(pool: string): string {
+  return `deploy/pool/${pool}`;
+}
+
+async function withLease(
+  deps: DeployModelDeps,
+  ctx: InvocationContext,
+  name: string,
+  work: (lease: Lease) => Promise<Outcome>,
+): Promise<Outcome> {
+  return deps.leases.withLease(name, ctx.event.id, async (lease) => {
+    ctx.log.debug('lease taken', { lease: name, holder: lease.holder });
+    return work(lease);
+  });
+}
+
+function logPlanned(ctx: InvocationContext, prepared: PreparedDeployment): void {
+  ctx.log.info('deployment planned', {
+    model: prepared.decision.model,
+    version: prepared.decision.version,
+    pool: prepared.pool.pool,
+    plan: prepared.plan,
+    notes: prepared.notes,
+  });
 }
 
 async function readManifest(
@@ -189,14 +247,26 @@ async function readSignature(
   return signature;
 }
 
-async function prepare(
+/** What a deploy knows of the model before it touches its pool: policy, config, placement. */
+interface PreparedModel {
+  decision: DeployPlanned;
+  trigger: { bucket: string; name: string; generation: string };
+  manifest: Manifest | undefined;
+  modelPolicy: ModelPolicy & { name: string };
+  config: ModelConfig;
+  configText: string;
+  notes: string[];
+  placement: ReturnType<typeof placementFor>;
+}
+
+/** The model's side, under the model's lease: its policy, its signature and its config. */
+async function prepareModel(
   deps: DeployModelDeps,
   ctx: InvocationContext,
   decision: DeployPlanned,
   trigger: { bucket: string; name: string; generation: string },
   manifest: Manifest | undefined,
-  registry: RegistryEntry | undefined,
-): Promise<PreparedDeployment> {
+): Promise<PreparedModel> {
   const modelPolicy = {
     ...applyManifestToPolicy(resolveModelPolicy(deps.policy, decision.model), manifest),
     name: decision.model,
@@ -220,11 +290,35 @@ async function prepare(
     ...(signature ? { onnxSignature: signature } : {}),
     policy: modelPolicy,
   });
-  const configText = formatModelConfig(built.config);
-  const [poolModels, admin] = await Promise.all([
-    modelsOnPool(deps, placement.gpuClass.id, decision.model),
+  return {
+    decision,
+    trigger,
+    manifest,
+    modelPolicy,
+    config: built.config,
+    configText: formatModelConfig(built.config),
+    notes: built.notes,
+    placement,
+  };
+}
+
+/** The pool's side, under the pool's lease: the models it serves, its stack, and the plan. */
+async function preparePool(
+  deps: DeployModelDeps,
+  ctx: InvocationContext,
+  model: PreparedModel,
+  registry: RegistryEntry | undefined,
+): Promise<PreparedDeployment> {
+  const { decision, modelPolicy, placement, trigger, manifest, configText } = model;
+  // The pool serves every model placed on its GPU class: its scaling covers all of them.
+  const [poolIndex, admin] = await Promise.all([
+    poolIndexOf(deps, placement.pool, placement.gpuClass.id),
     adminKeyFor(deps, placement.pool),
   ]);
+  const poolModels = Object.keys(poolIndex.index.models)
+    .filter((m) => m !== decision.model)
+    .sort()
+    .map((m) => ({ ...resolveModelPolicy(deps.policy, m), name: m }));
   const pool = desiredPool({
     policy: deps.policy,
     gpuClassId: modelPolicy.gpuClass,
@@ -261,9 +355,9 @@ async function prepare(
   const prepared: Omit<PreparedDeployment, 'plan' | 'observation'> = {
     decision,
     modelPolicy,
-    config: built.config,
+    config: model.config,
     configText,
-    notes: built.notes,
+    notes: model.notes,
     pool,
     publish,
     facts,
@@ -274,7 +368,7 @@ async function prepare(
   };
   // The registry record the decision was made on is not read again: a change since then fails
   // the record's conditional write, and the deploy is re-planned.
-  const observation = await observe(deps, prepared, { admin, registry });
+  const observation = await observe(deps, prepared, { admin, registry, poolIndex });
   return { ...prepared, observation, plan: planFrom(deps, ctx, prepared, observation) };
 }
 
@@ -285,6 +379,7 @@ interface Observation {
   liveObjects: KubernetesObject[];
   repository: RepositoryObservation;
   registry: RegistryObservation;
+  poolIndex: PoolIndexObservation;
   pods: ObservedPod[];
   /** The target's scaling record (scaleOnAlert, applySchedules), if any. */
   targetRecord: TargetRecord | undefined;
@@ -297,30 +392,33 @@ async function observe(
   known?: {
     admin: { ref: { name: string }; secret: LiveObject | undefined };
     registry: RegistryEntry | undefined;
+    poolIndex: PoolIndexObservation;
   },
 ): Promise<Observation> {
   const admin = known?.admin;
   const { pool, publish } = p;
   const configRef = configObject(publish.repository, publish.model);
   const registryObject = deps.registry.objectOf(publish.model);
-  const [nodePools, liveObjects, config, versionFiles, registry, pods, targetRecord] = await Promise.all([
-    deps.nodePools.list(),
-    Promise.all(
-      pool.objects.map((o) =>
-        admin && o.kind === 'Secret' && o.metadata.name === admin.ref.name
-          ? Promise.resolve(admin.secret)
-          : deps.kubeObjects.get(refOf(o)),
+  const [nodePools, liveObjects, config, versionFiles, registry, poolIndex, pods, targetRecord] =
+    await Promise.all([
+      deps.nodePools.list(),
+      Promise.all(
+        pool.objects.map((o) =>
+          admin && o.kind === 'Secret' && o.metadata.name === admin.ref.name
+            ? Promise.resolve(admin.secret)
+            : deps.kubeObjects.get(refOf(o)),
+        ),
       ),
-    ),
-    deps.objects.readText(configRef),
-    deps.objects.list(
-      publish.repository.bucket,
-      versionPrefix(publish.repository, publish.model, publish.version),
-    ),
-    known ? Promise.resolve(known.registry) : deps.registry.get(publish.model),
-    readyPodsOf(deps, pool.pool, p.adminKey, publish.model),
-    readTargetRecord(deps, pool.pool),
-  ]);
+      deps.objects.readText(configRef),
+      deps.objects.list(
+        publish.repository.bucket,
+        versionPrefix(publish.repository, publish.model, publish.version),
+      ),
+      known ? Promise.resolve(known.registry) : deps.registry.get(publish.model),
+      known ? Promise.resolve(known.poolIndex) : poolIndexOf(deps, pool.pool, pool.gpuClass.id),
+      readyPodsOf(deps, pool.pool, p.adminKey, publish.model),
+      readTargetRecord(deps, pool.pool),
+    ]);
   const observedPool = nodePools.find((np) => np.name === pool.pool);
   return {
     nodePools,
@@ -331,6 +429,7 @@ async function observe(
       versionFiles,
     },
     registry: { object: registryObject, record: registry?.record, generation: registry?.generation },
+    poolIndex,
     pods,
     targetRecord,
   };
@@ -401,6 +500,7 @@ function planFrom(
     liveObjects: o.liveObjects,
     repository: o.repository,
     registry: o.registry,
+    poolIndex: o.poolIndex,
     pods: o.pods,
     zones: deps.zones,
     guardrails: deps.policy.guardrails,
@@ -415,17 +515,22 @@ async function readUserConfig(deps: DeployModelDeps, info: ObjectInfo, model: st
   return parseUserConfig(found.text, model, deps.limits);
 }
 
-/** Policies of the other models the registry says are served by this GPU class. */
-async function modelsOnPool(
+/**
+ * The pool's index of the models it serves: one read, whatever the number of models registered.
+ * A pool whose index was never written (state from before the index existed) gets one built from
+ * a scan of the records, which the deploy's plan then writes.
+ */
+async function poolIndexOf(
   deps: DeployModelDeps,
+  pool: string,
   gpuClassId: string,
-  except: string,
-): Promise<Array<ModelPolicy & { name: string }>> {
+): Promise<PoolIndexObservation> {
+  const object = deps.registry.poolIndexOf(pool);
+  const found: PoolIndexEntry | undefined = await deps.registry.getPoolIndex(pool);
+  if (found) return { object, index: found.index, generation: found.generation };
+  const nowIso = new Date(deps.clock.nowMs()).toISOString();
   const records = await deps.registry.list();
-  return records
-    .filter((r) => r.model !== except && r.serving !== undefined)
-    .filter((r) => r.versions[String(r.serving)]?.gpuClass === gpuClassId)
-    .map((r) => resolveModelPolicy(deps.policy, r.model));
+  return { object, index: poolIndexFromRecords(pool, gpuClassId, records, nowIso), generation: undefined };
 }
 
 /** The pool's Triton admin key: the live Secret's, or a new one the apply will store. */
@@ -459,10 +564,23 @@ function executorFor(deps: DeployModelDeps, adminKey: string): PlanExecutor {
   );
 }
 
-async function apply(deps: DeployModelDeps, ctx: InvocationContext, p: PreparedDeployment): Promise<Outcome> {
+async function apply(
+  deps: DeployModelDeps,
+  ctx: InvocationContext,
+  p: PreparedDeployment,
+  leases: readonly Lease[],
+): Promise<Outcome> {
   const { decision, pool } = p;
   const started = deps.clock.nowMs();
   const executor = executorFor(deps, p.adminKey);
+  // Every action runs only while this deploy still holds its leases: a holder that stalled past
+  // its expiry stops before its next write (the new holder plans from live state).
+  const hooks: Pick<ExecuteOptions, 'beforeAction' | 'afterAction'> = {
+    beforeAction: () => {
+      for (const lease of leases) lease.assertHeld();
+    },
+    ...(deps.executeHooks?.afterAction ? { afterAction: deps.executeHooks.afterAction } : {}),
+  };
   // Guardrails count capacity from the latest observation: a re-plan is checked against what it saw.
   let latest = p.observation;
   const guardrails = (plan: Plan) =>
@@ -472,6 +590,7 @@ async function apply(deps: DeployModelDeps, ctx: InvocationContext, p: PreparedD
   let executed: ExecutionResult;
   try {
     executed = await executor.execute(p.plan, {
+      ...hooks,
       guardrails,
       secrets: p.secrets,
       replan: async (why) => {
@@ -484,7 +603,7 @@ async function apply(deps: DeployModelDeps, ctx: InvocationContext, p: PreparedD
     if (!(err instanceof ActionsFailedError) || !err.failures.every((f) => f.action.kind === 'loadModel'))
       throw err;
     // The rollback ends in the MODEL_LOAD_FAILED rejection.
-    return rollBack(deps, ctx, p, executor, err);
+    return rollBack(deps, ctx, p, executor, err, hooks);
   }
   if (!executed.plan.actions.some((a) => a.kind === 'loadModel')) {
     // Published and placed; the pool's first pod is still starting. A redelivery loads it.
@@ -525,6 +644,7 @@ async function rollBack(
   p: PreparedDeployment,
   executor: PlanExecutor,
   failed: ActionsFailedError,
+  hooks: Pick<ExecuteOptions, 'beforeAction' | 'afterAction'>,
 ): Promise<never> {
   const { decision, pool } = p;
   const loads = failed.plan.actions.filter((a) => a.kind === 'loadModel');
@@ -560,8 +680,8 @@ async function rollBack(
     plan: rollback.repository,
   });
   const noGuardrail = () => undefined;
-  await executor.execute(rollback.repository, { guardrails: noGuardrail });
-  await executor.execute(rollback.pods, { guardrails: noGuardrail }).catch((err: unknown) => {
+  await executor.execute(rollback.repository, { ...hooks, guardrails: noGuardrail });
+  await executor.execute(rollback.pods, { ...hooks, guardrails: noGuardrail }).catch((err: unknown) => {
     ctx.log.warn('a pod could not restore the previous version; it reloads the repository when it restarts', {
       model: decision.model,
       error: err,

@@ -22,7 +22,7 @@ import {
   type UnloadModelAction,
   type WriteStorageObjectAction,
 } from '../domain/plan';
-import type { ModelRecord } from '../domain/registry';
+import type { ModelRecord, PoolIndex } from '../domain/registry';
 import type { Guardrails } from '../policy';
 import type { ModelConfig } from '../triton/model-config';
 import {
@@ -32,7 +32,14 @@ import {
   type RepositoryObservation,
   type UnpublishRequest,
 } from './publish';
-import { recordFailed, recordServing, recordText, type VersionFacts } from './records';
+import {
+  indexServing,
+  poolIndexText,
+  recordFailed,
+  recordServing,
+  recordText,
+  type VersionFacts,
+} from './records';
 
 /** A ready Triton pod of the pool, and the model's state on it when observed. */
 export interface ObservedPod {
@@ -44,6 +51,14 @@ export interface RegistryObservation {
   object: StorageObjectRef;
   record: ModelRecord | undefined;
   /** undefined: no record yet. */
+  generation: string | undefined;
+}
+
+/** The pool's index as observed (or, when it does not exist yet, as built from the records). */
+export interface PoolIndexObservation {
+  object: StorageObjectRef;
+  index: PoolIndex;
+  /** undefined: the index object does not exist yet. */
   generation: string | undefined;
 }
 
@@ -63,12 +78,28 @@ export interface DeploymentPlanInput {
   liveObjects: readonly KubernetesObject[];
   repository: RepositoryObservation;
   registry: RegistryObservation;
+  poolIndex: PoolIndexObservation;
   /** The pool's ready pods. None: the plan stops after publishing (the event is retried). */
   pods: readonly ObservedPod[];
   zones: number;
   guardrails: Guardrails;
   clock: { nowMs(): number };
   planId?: string;
+}
+
+function poolIndexWrite(
+  observed: PoolIndexObservation,
+  index: PoolIndex,
+  reason: string,
+): WriteStorageObjectAction {
+  return {
+    kind: 'writeStorageObject',
+    target: storageTarget(observed.object),
+    costDeltaPerHour: 0,
+    reason,
+    before: observed.generation === undefined ? null : { generation: observed.generation },
+    after: { object: observed.object, text: poolIndexText(index), contentType: 'application/json' },
+  };
 }
 
 function registryWrite(
@@ -116,11 +147,26 @@ export function planDeployment(input: DeploymentPlanInput): Plan {
     },
   }));
   const nowIso = new Date(input.clock.nowMs()).toISOString();
+  const index =
+    loads.length === 0
+      ? undefined
+      : indexServing(input.poolIndex.index, publish.model, publish.version, pool.gpuClass.id, nowIso);
   const actions: PlanAction[] = [
     ...nodePoolActions(poolChanges, { allowRecreate: false }),
     ...planObjectChanges(pool.objects, input.liveObjects),
     ...planPublish(publish, input.repository),
     ...loads,
+    // The index before the record: a crash in between leaves the record not READY, and the
+    // redelivery writes both.
+    ...(index
+      ? [
+          poolIndexWrite(
+            input.poolIndex,
+            index,
+            `${pool.pool} serves ${publish.model} version ${publish.version}`,
+          ),
+        ]
+      : []),
     ...(loads.length === 0
       ? []
       : [

@@ -2,7 +2,14 @@
  * How a deploy changes a model's registry record, pure: the handler plans the record's write as a
  * storage action conditional on the generation it read, so two writers never lose an update.
  */
-import { emptyRecord, type ModelRecord, modelRecordSchema, type VersionRecord } from '../domain/registry';
+import {
+  emptyRecord,
+  type ModelRecord,
+  modelRecordSchema,
+  type PoolIndex,
+  poolIndexSchema,
+  type VersionRecord,
+} from '../domain/registry';
 
 export interface VersionFacts {
   model: string;
@@ -70,4 +77,37 @@ export function recordFailed(
 /** The stored form of a record (validated: a bug never writes a record the registry cannot read). */
 export function recordText(record: ModelRecord): string {
   return `${JSON.stringify(modelRecordSchema.parse(record), null, 2)}\n`;
+}
+
+/** A pool's index built from model records (a pool whose index was never written). */
+export function poolIndexFromRecords(
+  pool: string,
+  gpuClass: string,
+  records: readonly ModelRecord[],
+  nowIso: string,
+): PoolIndex {
+  const models: PoolIndex['models'] = {};
+  for (const r of records) {
+    if (r.serving === undefined) continue;
+    if (r.versions[String(r.serving)]?.gpuClass !== gpuClass) continue;
+    models[r.model] = { version: r.serving, gpuClass };
+  }
+  return { apiVersion: 'inferplane.dev/registry-pool/v1', pool, models, updatedAt: nowIso };
+}
+
+/** The index once `model` serves `version` on the pool; undefined when it already says so. */
+export function indexServing(
+  current: PoolIndex,
+  model: string,
+  version: number,
+  gpuClass: string,
+  nowIso: string,
+): PoolIndex | undefined {
+  const entry = current.models[model];
+  if (entry && entry.version === version && entry.gpuClass === gpuClass) return undefined;
+  return { ...current, models: { ...current.models, [model]: { version, gpuClass } }, updatedAt: nowIso };
+}
+
+export function poolIndexText(index: PoolIndex): string {
+  return `${JSON.stringify(poolIndexSchema.parse(index), null, 2)}\n`;
 }

@@ -1,18 +1,27 @@
 /**
  * The model registry: one JSON record per model in the state bucket
- * (`registry/models/<model>.json`), updated read-modify-write under a generation precondition so
- * two concurrent uploads never lose each other's update.
+ * (`_inferplane/registry/models/<model>.json`) and one index per GPU pool
+ * (`_inferplane/registry/pools/<pool>.json`, the models the pool serves). Deploys write both as
+ * plan actions conditional on the generations read here; this class only reads.
  */
-import { emptyRecord, type ModelRecord, modelRecordSchema, type RegistryEntry } from '../domain/registry';
+import {
+  type ModelRecord,
+  modelRecordSchema,
+  type PoolIndexEntry,
+  poolIndexSchema,
+  type RegistryEntry,
+} from '../domain/registry';
 import type { ObjectStore } from '../ports/storage';
-import { PreconditionFailedError } from '../ports/storage';
-import { RetryableError } from '../runtime/errors';
+
+/** Records read at once by `list` (a full scan is rare: a pool whose index does not exist yet). */
+export const LIST_CONCURRENCY = 16;
 
 export class ModelRegistry {
   constructor(
     private readonly store: ObjectStore,
     private readonly bucket: string,
     private readonly prefix = '_inferplane/registry/models/',
+    private readonly poolPrefix = '_inferplane/registry/pools/',
   ) {}
 
   objectName(model: string): string {
@@ -24,6 +33,11 @@ export class ModelRegistry {
     return { bucket: this.bucket, name: this.objectName(model) };
   }
 
+  /** Where a pool's index is stored (written by the deploy plan, like the records). */
+  poolIndexOf(pool: string): { bucket: string; name: string } {
+    return { bucket: this.bucket, name: `${this.poolPrefix}${pool}.json` };
+  }
+
   async get(model: string): Promise<RegistryEntry | undefined> {
     const found = await this.store.readText({ bucket: this.bucket, name: this.objectName(model) });
     if (!found) return undefined;
@@ -31,48 +45,27 @@ export class ModelRegistry {
     return { record, generation: found.info.generation };
   }
 
-  /**
-   * Applies `change` to the current record and writes it only if nobody wrote in between; on a
-   * lost race it re-reads and applies `change` again. `change` returns undefined to leave the
-   * record as it is.
-   */
-  async update(
-    model: string,
-    nowIso: string,
-    change: (current: ModelRecord) => ModelRecord | undefined,
-    maxAttempts = 8,
-  ): Promise<ModelRecord> {
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const current = await this.get(model);
-      const base = current?.record ?? emptyRecord(model, nowIso);
-      const next = change(structuredClone(base));
-      if (!next) return base;
-      next.updatedAt = nowIso;
-      try {
-        await this.store.writeText(
-          { bucket: this.bucket, name: this.objectName(model) },
-          `${JSON.stringify(modelRecordSchema.parse(next), null, 2)}\n`,
-          { ifGenerationMatch: current?.generation ?? '0', contentType: 'application/json' },
-        );
-        return next;
-      } catch (err) {
-        if (!(err instanceof PreconditionFailedError)) throw err;
-      }
-    }
-    throw new RetryableError(
-      'REGISTRY_CONTENTION',
-      `registry record of ${model}: too many concurrent writers`,
-    );
+  /** The pool's index; undefined when no deploy wrote it yet. */
+  async getPoolIndex(pool: string): Promise<PoolIndexEntry | undefined> {
+    const found = await this.store.readText(this.poolIndexOf(pool));
+    if (!found) return undefined;
+    return { index: poolIndexSchema.parse(JSON.parse(found.text)), generation: found.info.generation };
   }
 
+  /** Every model record, read `LIST_CONCURRENCY` at a time. */
   async list(): Promise<ModelRecord[]> {
-    const infos = await this.store.list(this.bucket, this.prefix);
-    const out: ModelRecord[] = [];
-    for (const info of infos) {
-      if (!info.name.endsWith('.json')) continue;
-      const found = await this.store.readText({ bucket: this.bucket, name: info.name });
-      if (found) out.push(modelRecordSchema.parse(JSON.parse(found.text)));
-    }
-    return out;
+    const infos = (await this.store.list(this.bucket, this.prefix)).filter((i) => i.name.endsWith('.json'));
+    const out: Array<ModelRecord | undefined> = new Array(infos.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < infos.length; i = next++) {
+        const info = infos[i];
+        if (!info) continue;
+        const found = await this.store.readText({ bucket: this.bucket, name: info.name });
+        if (found) out[i] = modelRecordSchema.parse(JSON.parse(found.text));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, infos.length) }, worker));
+    return out.filter((r): r is ModelRecord => r !== undefined);
   }
 }

@@ -56,3 +56,22 @@ export function compareGenerations(a: string, b: string): number {
   const y = BigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
+
+/**
+ * One object per GPU pool listing the models its Triton serves, so a deploy reads one object, not
+ * every model's record. Written with a generation precondition by the deploy that holds the pool's
+ * lease, in the same plan as the model's record (the index first: a redelivery after a crash in
+ * between finds the record not yet READY and writes both again).
+ */
+export const poolIndexSchema = z.object({
+  apiVersion: z.literal('inferplane.dev/registry-pool/v1'),
+  pool: z.string(),
+  models: z.record(z.string(), z.object({ version: z.number().int().positive(), gpuClass: z.string() })),
+  updatedAt: z.string(),
+});
+export type PoolIndex = z.infer<typeof poolIndexSchema>;
+
+export interface PoolIndexEntry {
+  index: PoolIndex;
+  generation: string;
+}

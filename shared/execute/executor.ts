@@ -99,7 +99,16 @@ export interface ExecuteOptions {
   guardrails: (plan: Plan) => void;
   secrets?: SecretValues;
   maxReplans?: number;
+  /**
+   * Called before each action is checked: a throw stops the plan there (a deploy asserts it still
+   * holds its leases). Not a runner: it changes nothing.
+   */
+  beforeAction?: (action: PlanAction, index: number) => void | Promise<void>;
+  /** Called after each action ran or was skipped (tests kill the process here, step by step). */
+  afterAction?: (step: ExecutedStep) => void | Promise<void>;
 }
+
+type StepHooks = Pick<ExecuteOptions, 'beforeAction' | 'afterAction'>;
 
 export interface ExecutionResult {
   /** The plan that ran to its end (the last re-plan, if any). */
@@ -135,7 +144,7 @@ export class PlanExecutor {
     options.guardrails(plan);
     for (;;) {
       try {
-        const steps = await this.#run(plan, run);
+        const steps = await this.#run(plan, run, options);
         return { plan, steps, replans };
       } catch (err) {
         const why = err instanceof Replan ? err.why : undefined;
@@ -173,7 +182,7 @@ export class PlanExecutor {
     return runner;
   }
 
-  async #run(plan: Plan, run: RunState): Promise<ExecutedStep[]> {
+  async #run(plan: Plan, run: RunState, hooks: StepHooks): Promise<ExecutedStep[]> {
     // Validate everything first: no write happens for a plan some part of which is refused.
     const byRunner = new Map<ActionRunner, PlanAction[]>();
     for (const action of plan.actions) {
@@ -197,7 +206,9 @@ export class PlanExecutor {
         while (end < actions.length && this.#runnerOf(actions[end] as PlanAction) === runner) end += 1;
       }
       const group = actions.slice(i, end).map((action, k) => ({ action, index: i + k }));
-      const settled = await Promise.allSettled(group.map((g) => this.#step(runner, g.action, g.index, run)));
+      const settled = await Promise.allSettled(
+        group.map((g) => this.#step(runner, g.action, g.index, run, hooks)),
+      );
       const failures: ActionFailure[] = [];
       let other: unknown;
       settled.forEach((r, k) => {
@@ -215,7 +226,25 @@ export class PlanExecutor {
     return steps;
   }
 
-  async #step(runner: ActionRunner, action: PlanAction, index: number, run: RunState): Promise<ExecutedStep> {
+  async #step(
+    runner: ActionRunner,
+    action: PlanAction,
+    index: number,
+    run: RunState,
+    hooks: StepHooks,
+  ): Promise<ExecutedStep> {
+    await hooks.beforeAction?.(action, index);
+    const step = await this.#checkAndApply(runner, action, index, run);
+    await hooks.afterAction?.(step);
+    return step;
+  }
+
+  async #checkAndApply(
+    runner: ActionRunner,
+    action: PlanAction,
+    index: number,
+    run: RunState,
+  ): Promise<ExecutedStep> {
     const pre = await runner.check(action, run);
     if (pre.state === 'done') {
       this.#log.info('plan action skipped', {

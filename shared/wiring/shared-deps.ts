@@ -63,8 +63,9 @@ export async function buildSharedDeps(config: Config): Promise<SharedDeps> {
     }),
     publisher,
     projectId: config.project,
-    // Longer than the function's timeout (540 s): a live attempt is never taken over.
-    lockMs: 600_000,
+    // A live attempt renews its lock every 20 s (runIdempotent's heartbeat), so it is never taken
+    // over; a crashed attempt, or one whose release failed, blocks its event for a minute at most.
+    lockMs: 60_000,
     idempotencyTtlSeconds: 7 * 24 * 3600,
   };
 }

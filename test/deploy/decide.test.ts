@@ -333,3 +333,24 @@ describe('decideDeployment: a serving version is immutable', () => {
     expect(decision.action).toBe('deploy');
   });
 });
+
+describe('decideDeployment: the newer version wins', () => {
+  it.each([
+    { serving: 2, version: 1, deploys: false },
+    { serving: 3, version: 2, deploys: false },
+    { serving: 1, version: 2, deploys: true },
+    { serving: 1, version: 5, deploys: true },
+  ])('version $version while $serving serves: deploys=$deploys', ({ serving, version, deploys }) => {
+    // Act
+    const decision = decide({
+      trigger: `m/${version}/model.onnx#7`,
+      listing: [`m/${version}/model.onnx#7`],
+      registry: registryWith(serving, 'READY', 'fingerprint-of-the-serving-version'),
+    });
+
+    // Assess
+    expect(decision.action).toBe(deploys ? 'deploy' : 'skip');
+    if (decision.action === 'skip')
+      expect(decision.reason).toBe(`version ${version} of m is superseded: version ${serving} is serving`);
+  });
+});

@@ -41,6 +41,7 @@ const facts = {
   files: { 'model.onnx': { size: '100', crc32c: 'AAAAAA==' } },
 };
 const registryObject = { bucket: 'state', name: '_inferplane/registry/models/m.json' };
+const poolIndexObject = { bucket: 'state', name: '_inferplane/registry/pools/triton-l4.json' };
 const copied: ObjectInfo = {
   bucket: 'repo',
   name: 'models/triton-l4/m/2/model.onnx',
@@ -69,6 +70,17 @@ function plan(overrides: Partial<Parameters<typeof planDeployment>[0]> = {}) {
     liveObjects: [],
     repository: { config: { text: 'name: "m" # v1\n', generation: '5' }, versionFiles: [] },
     registry: { object: registryObject, record: undefined, generation: undefined },
+    // The pool's index already lists the version: the cases below are about everything else.
+    poolIndex: {
+      object: poolIndexObject,
+      index: {
+        apiVersion: 'inferplane.dev/registry-pool/v1',
+        pool: pool.pool,
+        models: { m: { version: 2, gpuClass: 'l4' } },
+        updatedAt: '2026-01-01T00:00:00.000Z',
+      },
+      generation: '3',
+    },
     pods: [
       { pod: 'triton-l4-a', model: { state: 'READY', version: '1' } },
       { pod: 'triton-l4-b', model: null },
@@ -222,5 +234,48 @@ describe('planRollback', () => {
     };
     expect(written.serving).toBe(1);
     expect(written.versions['2']).toMatchObject({ state: 'FAILED', reason: 'failed on 1 of 2 pods' });
+  });
+});
+
+describe('planDeployment: the pool index', () => {
+  const index = (models: Record<string, { version: number; gpuClass: string }>, generation?: string) => ({
+    object: poolIndexObject,
+    index: {
+      apiVersion: 'inferplane.dev/registry-pool/v1' as const,
+      pool: pool.pool,
+      models,
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    },
+    generation,
+  });
+
+  it.each([
+    {
+      name: 'absent (built from the records): created, before the record',
+      observed: index({}),
+      before: null,
+    },
+    {
+      name: 'listing the previous version: rewritten on its generation, before the record',
+      observed: index({ m: { version: 1, gpuClass: 'l4' }, other: { version: 4, gpuClass: 'l4' } }, '9'),
+      before: { generation: '9' },
+    },
+  ])('$name', ({ observed, before }) => {
+    // Act
+    const p = plan({ poolIndex: observed });
+
+    // Assess
+    const writes = p.actions.filter((a) => a.kind === 'writeStorageObject');
+    const [indexWrite, recordWrite] = writes.slice(-2);
+    expect(indexWrite?.target).toBe(`gs://state/${poolIndexObject.name}`);
+    expect(recordWrite?.target).toBe(`gs://state/${registryObject.name}`);
+    expect(indexWrite?.before).toEqual(before);
+    const written = indexWrite?.kind === 'writeStorageObject' ? JSON.parse(indexWrite.after.text) : undefined;
+    expect(written.models).toEqual({ ...observed.index.models, m: { version: 2, gpuClass: 'l4' } });
+  });
+
+  it('no ready pod: the index is not written (nothing serves yet)', () => {
+    const p = plan({ poolIndex: index({}), pods: [] });
+    expect(p.actions.some((a) => a.target === `gs://state/${poolIndexObject.name}`)).toBe(false);
   });
 });

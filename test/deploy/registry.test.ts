@@ -1,14 +1,13 @@
 /**
- * ModelRegistry against the local Cloud Storage server through the production adapter: records
- * are read-modify-written under generation preconditions, so concurrent writers never lose an update.
+ * ModelRegistry against the local Cloud Storage server through the production adapter: it reads
+ * model records and pool indexes (deploys write them as plan actions, under preconditions).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localStorageClient, type StorageServer, startStorageServer } from '../../infra/local/storage';
 import { GcsObjectStore } from '../../shared/adapters/storage';
-import { ModelRegistry } from '../../shared/deploy/registry';
+import { poolIndexText, recordText } from '../../shared/deploy/records';
+import { LIST_CONCURRENCY, ModelRegistry } from '../../shared/deploy/registry';
 import { compareGenerations, type ModelRecord, type VersionRecord } from '../../shared/domain/registry';
-import type { ObjectStore } from '../../shared/ports/storage';
-import { RetryableError } from '../../shared/runtime/errors';
 
 const BUCKET = 'registry-state';
 const T0 = '2026-11-01T00:00:00.000Z';
@@ -43,135 +42,62 @@ function version(v: number, state: VersionRecord['state'] = 'PUBLISHED'): Versio
   };
 }
 
-const addVersion = (v: number) => (r: ModelRecord) => {
-  r.versions[String(v)] = version(v);
-  return r;
-};
+/** A record as a deploy's plan writes it (the registry itself only reads). */
+async function put(model: string, versions: number[], prefix = '_inferplane/registry/models/') {
+  const record: ModelRecord = {
+    apiVersion: 'inferplane.dev/registry/v1',
+    model,
+    aliases: {},
+    versions: Object.fromEntries(versions.map((v) => [String(v), version(v)])),
+    updatedAt: T0,
+  };
+  return store.writeText({ bucket: BUCKET, name: `${prefix}${model}.json` }, recordText(record));
+}
 
 describe('ModelRegistry', () => {
   it('has no record for an unknown model', async () => {
     expect(await registry.get('nobody')).toBeUndefined();
   });
 
-  it('creates the record on first update, at registry/models/<model>.json in the state bucket', async () => {
+  it('reads a record at _inferplane/registry/models/<model>.json with its generation', async () => {
+    // Prepare
+    const written = await put('first', [1]);
+
     // Act
-    const written = await registry.update('first', T0, addVersion(1));
+    const entry = await registry.get('first');
 
     // Assess
-    const stored = await store.readText({ bucket: BUCKET, name: '_inferplane/registry/models/first.json' });
-    expect(JSON.parse(stored?.text ?? '{}')).toEqual(written);
-    const entry = await registry.get('first');
+    expect(registry.objectOf('first')).toEqual({
+      bucket: BUCKET,
+      name: '_inferplane/registry/models/first.json',
+    });
     expect(entry?.record).toMatchObject({
       apiVersion: 'inferplane.dev/registry/v1',
       model: 'first',
       updatedAt: T0,
     });
     expect(entry?.record.versions['1']?.source.generation).toBe('1795873401452000');
-    expect(entry?.generation).toBe(stored?.info.generation);
+    expect(entry?.generation).toBe(written.generation);
   });
 
-  it('applies updates on the current record and stamps updatedAt', async () => {
-    // Prepare
-    await registry.update('stamp', T0, addVersion(1));
-
-    // Act
-    await registry.update('stamp', T1, (r) => {
-      const v = r.versions['1'];
-      if (v) v.state = 'READY';
-      r.serving = 1;
-      return r;
-    });
-
-    // Assess
-    const record = (await registry.get('stamp'))?.record;
-    expect(record?.updatedAt).toBe(T1);
-    expect(record?.serving).toBe(1);
-    expect(record?.versions['1']?.state).toBe('READY');
-  });
-
-  it('writes nothing when the change returns undefined', async () => {
-    // Prepare
-    await registry.update('same', T0, addVersion(1));
-    const before = await registry.get('same');
-
-    // Act
-    const result = await registry.update('same', T1, () => undefined);
-
-    // Assess
-    expect(result).toEqual(before?.record);
-    expect((await registry.get('same'))?.generation).toBe(before?.generation);
-  });
-
-  it('lands both of two concurrent updates (neither is lost)', async () => {
-    // Prepare
-    await registry.update('race', T0, addVersion(1));
-
-    // Act
-    await Promise.all([
-      registry.update('race', T1, addVersion(2)),
-      registry.update('race', T1, addVersion(3)),
-    ]);
-
-    // Assess
-    const record = (await registry.get('race'))?.record;
-    expect(Object.keys(record?.versions ?? {}).sort()).toEqual(['1', '2', '3']);
-  });
-
-  it('lands every one of several concurrent first writes of a new model', async () => {
-    // Act
-    await Promise.all([1, 2, 3, 4].map((v) => registry.update('fresh', T0, addVersion(v))));
-
-    // Assess
-    const record = (await registry.get('fresh'))?.record;
-    expect(Object.keys(record?.versions ?? {}).sort()).toEqual(['1', '2', '3', '4']);
-  });
-
-  it('refuses a record that breaks the schema, writing nothing', async () => {
-    // Act
-    const act = registry.update('broken', T0, (r) => {
-      r.versions['1'] = { ...version(1), version: -1 };
-      return r;
-    });
-
-    // Assess
-    await expect(act).rejects.toThrow();
-    expect(await registry.get('broken')).toBeUndefined();
-  });
-
-  it('gives up with a retryable error when every attempt loses the race', async () => {
-    // Prepare: a rival writes the record before each of our writes.
-    await registry.update('busy', T0, addVersion(1));
-    let rivalWrites = 0;
-    const contended: ObjectStore = {
-      stat: (ref) => store.stat(ref),
-      list: (b, p) => store.list(b, p),
-      readText: (ref) => store.readText(ref),
-      writeText: async (ref, text, options) => {
-        const current = await store.readText(ref);
-        rivalWrites += 1;
-        await store.writeText(ref, current?.text ?? text);
-        return store.writeText(ref, text, options);
-      },
-      copy: (from, to, o) => store.copy(from, to, o),
-      delete: (ref, o) => store.delete(ref, o),
-      byteSource: (ref) => store.byteSource(ref),
-    };
-
-    // Act
-    const act = new ModelRegistry(contended, BUCKET).update('busy', T1, addVersion(2), 3);
-
-    // Assess
-    await expect(act).rejects.toBeInstanceOf(RetryableError);
-    await expect(act).rejects.toMatchObject({ reason: 'REGISTRY_CONTENTION' });
-    expect(rivalWrites).toBe(3);
-    expect(Object.keys((await registry.get('busy'))?.record.versions ?? {})).toEqual(['1']);
+  it('refuses to write a record that breaks the schema', () => {
+    const broken = { ...version(1), version: -1 };
+    expect(() =>
+      recordText({
+        apiVersion: 'inferplane.dev/registry/v1',
+        model: 'b',
+        aliases: {},
+        versions: { '1': broken },
+        updatedAt: T0,
+      }),
+    ).toThrow();
   });
 
   it('lists every model record and nothing else under its prefix', async () => {
     // Prepare
     const own = new ModelRegistry(store, BUCKET, 'listing/models/');
-    await own.update('a', T0, addVersion(1));
-    await own.update('b', T0, addVersion(2));
+    await put('a', [1], 'listing/models/');
+    await put('b', [2], 'listing/models/');
     await store.writeText({ bucket: BUCKET, name: 'listing/models/README.txt' }, 'not a record');
 
     // Act
@@ -179,6 +105,39 @@ describe('ModelRegistry', () => {
 
     // Assess
     expect(records.map((r) => r.model).sort()).toEqual(['a', 'b']);
+  });
+
+  it('lists more records than it reads at once, every one of them', async () => {
+    // Prepare
+    const own = new ModelRegistry(store, BUCKET, 'many/models/');
+    const names = Array.from({ length: LIST_CONCURRENCY * 2 + 3 }, (_, i) => `m${i}`);
+    await Promise.all(names.map((n) => put(n, [1], 'many/models/')));
+
+    // Act
+    const records = await own.list();
+
+    // Assess
+    expect(records.map((r) => r.model).sort()).toEqual([...names].sort());
+  });
+
+  it('reads a pool index, and has none for a pool no deploy wrote', async () => {
+    // Prepare
+    const index = {
+      apiVersion: 'inferplane.dev/registry-pool/v1' as const,
+      pool: 'triton-l4',
+      models: { a: { version: 3, gpuClass: 'l4' } },
+      updatedAt: T1,
+    };
+    const written = await store.writeText(registry.poolIndexOf('triton-l4'), poolIndexText(index));
+
+    // Act
+    const found = await registry.getPoolIndex('triton-l4');
+    const none = await registry.getPoolIndex('triton-h100');
+
+    // Assess
+    expect(registry.poolIndexOf('triton-l4').name).toBe('_inferplane/registry/pools/triton-l4.json');
+    expect(found).toEqual({ index, generation: written.generation });
+    expect(none).toBeUndefined();
   });
 });
 

@@ -67,6 +67,8 @@ function expectedWrite(action: PlanAction): string {
   }
 }
 
+const LEASE_PREFIX = '_inferplane/leases/';
+
 function decode(s: string): string {
   return decodeURIComponent(s);
 }
@@ -101,6 +103,8 @@ function observedWrites(cloud: LocalCloud, marks: Marks): { ordered: string[]; t
   }
   for (const r of cloud.storage.requests().slice(marks.storage)) {
     if (r.method === 'GET') continue;
+    // Leases coordinate deploys (taken, renewed, released): they change nothing a plan describes.
+    if (decode(r.url).includes(LEASE_PREFIX)) continue;
     const u = new URL(r.url, 'http://x');
     const rewrite = /\/rewriteTo\/b\/([^/]+)\/o\/(.+)$/.exec(u.pathname);
     if (rewrite) ordered.push(`storage copy gs://${rewrite[1]}/${decode(rewrite[2] ?? '')}`);

@@ -16,6 +16,15 @@ export interface FaultConfig {
   /** Probability (0..1) that a matching request gets `errorStatus` instead of being handled. */
   errorRate?: number;
   errorStatus?: number;
+  /** With `errorRate`: each failure's status drawn from this list (e.g. [429, 500, 503]). */
+  errorStatuses?: number[];
+  /** Probability (0..1) that a matching request has its connection destroyed without a response. */
+  dropRate?: number;
+  /**
+   * Seeds the random source of `errorRate`/`dropRate`/`errorStatuses` for this config, so a
+   * failing run reproduces (the server's own `random` otherwise).
+   */
+  seed?: number;
   /** The next N matching requests fail with `failStatus` (default 503). */
   failNext?: number;
   failStatus?: number;
@@ -59,9 +68,22 @@ export interface StartOptions {
   tls?: { key: string; cert: string };
 }
 
+/** mulberry32: a small seeded PRNG, enough to make fault sequences reproducible. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 class Faults implements FaultInjector {
   #config: FaultConfig = {};
   #injected = 0;
+  #random: (() => number) | undefined;
 
   get config(): Readonly<FaultConfig> {
     return this.#config;
@@ -74,6 +96,7 @@ class Faults implements FaultInjector {
   set(config: FaultConfig): void {
     this.#config = { ...config };
     this.#injected = 0;
+    this.#random = config.seed === undefined ? undefined : seeded(config.seed);
   }
 
   clear(): void {
@@ -81,8 +104,12 @@ class Faults implements FaultInjector {
   }
 
   /** Decides what happens to one request. */
-  take(req: IncomingMessage, random: () => number): { delayMs: number; action: 'pass' | 'drop' | number } {
+  take(
+    req: IncomingMessage,
+    serverRandom: () => number,
+  ): { delayMs: number; action: 'pass' | 'drop' | number } {
     const c = this.#config;
+    const random = this.#random ?? serverRandom;
     if (c.match && !`${req.method} ${req.url}`.includes(c.match)) return { delayMs: 0, action: 'pass' };
     const delayMs = c.latencyMs ?? 0;
     if (c.dropNext && c.dropNext > 0) {
@@ -95,9 +122,20 @@ class Faults implements FaultInjector {
       this.#injected += 1;
       return { delayMs, action: c.failStatus ?? 503 };
     }
-    if (c.errorRate && random() < c.errorRate) {
-      this.#injected += 1;
-      return { delayMs, action: c.errorStatus ?? 503 };
+    if (c.dropRate || c.errorRate) {
+      const roll = random();
+      if (c.dropRate && roll < c.dropRate) {
+        this.#injected += 1;
+        return { delayMs, action: 'drop' };
+      }
+      if (c.errorRate && roll < (c.dropRate ?? 0) + c.errorRate) {
+        this.#injected += 1;
+        const statuses = c.errorStatuses;
+        const status = statuses?.length
+          ? (statuses[Math.floor(random() * statuses.length)] ?? 503)
+          : (c.errorStatus ?? 503);
+        return { delayMs, action: status };
+      }
     }
     return { delayMs, action: 'pass' };
   }

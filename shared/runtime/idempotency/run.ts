@@ -13,8 +13,14 @@ export interface RunIdempotentOptions {
   key: string;
   /** What the key stands for; a redelivery with a different payload under the same key is refused. */
   payload: unknown;
-  /** How long an attempt owns the record; longer than the work can take, or two attempts may overlap. */
+  /**
+   * How long an attempt owns the record without renewing it. A live attempt renews it every
+   * `renewEveryMs` (a heartbeat), so the lock may be much shorter than the work: a crashed
+   * attempt, or one whose release failed, blocks redeliveries for at most `lockMs`.
+   */
   lockMs: number;
+  /** Heartbeat period (default lockMs / 3, so two beats may fail before the lock lapses). */
+  renewEveryMs?: number;
   /** How long a COMPLETED record answers duplicates. */
   ttlSeconds: number;
 }
@@ -31,6 +37,9 @@ export interface IdempotentOutcome<T> {
  */
 const MAX_ROUNDS = 4;
 
+/** Attempts to release a failed attempt's record before leaving it to lapse. */
+const RELEASE_ATTEMPTS = 3;
+
 /**
  * Runs `work` at most once per key (while the COMPLETED record lives).
  * - first delivery: creates an INPROGRESS record, runs the work, stores COMPLETED with the result;
@@ -41,6 +50,9 @@ const MAX_ROUNDS = 4;
  * - same key, different payload: PermanentError `IDEMPOTENCY_PAYLOAD_MISMATCH`.
  * `work` must return JSON-serialisable data. A PermanentError from it is recorded (a redelivery
  * must not redo refused work); any other error releases the record so the redelivery runs again.
+ * While `work` runs, the lock is renewed every `renewEveryMs`. A release that fails (the store is
+ * failing too) is retried a few times; if it still fails, the lock lapses within `lockMs` since
+ * the last beat, and the next delivery takes the record over.
  */
 export async function runIdempotent<T>(
   options: RunIdempotentOptions,
@@ -103,24 +115,84 @@ export async function runIdempotent<T>(
 
 async function execute<T>(
   options: RunIdempotentOptions,
-  version: string,
+  initialVersion: string,
   work: () => Promise<T>,
 ): Promise<T> {
+  const heartbeat = startHeartbeat(options, initialVersion);
   let result: T;
   try {
     result = await work();
   } catch (err) {
+    const version = await heartbeat.stop();
     if (err instanceof PermanentError) {
       await complete(options, version, { error: storedError(err) });
       throw err;
     }
-    // Releasing lets the redelivery run at once; if the release fails the lock expiry does the same
-    // later, so the original error (the one that decides delivery) is what we rethrow.
-    await options.store.delete(options.key, version).catch(() => undefined);
+    // Releasing lets the redelivery run at once. If every try fails, the lock lapses (no beat
+    // renews it any more), so the original error (the one that decides delivery) is rethrown.
+    for (let attempt = 0; attempt < RELEASE_ATTEMPTS; attempt++) {
+      try {
+        await options.store.delete(options.key, version);
+        break;
+      } catch {
+        // the store is failing too: try again, then leave the lock to lapse
+      }
+    }
     throw err;
   }
-  await complete(options, version, { result });
+  await complete(options, await heartbeat.stop(), { result });
   return result;
+}
+
+/**
+ * Renews an INPROGRESS record's lock while its attempt runs, on a timer that does not keep the
+ * process alive. A renewal that conflicts means another attempt took the record over (our lock had
+ * lapsed): the beat stops, and our final write conflicts too, which `complete` tolerates.
+ */
+function startHeartbeat(options: RunIdempotentOptions, initialVersion: string) {
+  const everyMs = options.renewEveryMs ?? Math.max(1, Math.floor(options.lockMs / 3));
+  let version = initialVersion;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let beating: Promise<void> | undefined;
+  const payloadHash = hashPayload(options.payload);
+  const beat = async () => {
+    const nowMs = options.clock.nowMs();
+    const renewed = await options.store.update(
+      {
+        key: options.key,
+        status: 'INPROGRESS',
+        payloadHash,
+        lockedUntilEpochMs: nowMs + options.lockMs,
+        expiresAtEpochSec: Math.floor(nowMs / 1000) + options.ttlSeconds,
+      },
+      version,
+    );
+    if (renewed.outcome === 'updated') version = renewed.version;
+    else stopped = true;
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      beating = beat()
+        .catch(() => undefined) // unavailable: the next beat tries again before the lock lapses
+        .finally(() => {
+          beating = undefined;
+          schedule();
+        });
+    }, everyMs);
+    timer.unref?.();
+  };
+  schedule();
+  return {
+    /** Stops beating; the version last written, for the final write. */
+    async stop(): Promise<string> {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await beating;
+      return version;
+    },
+  };
 }
 
 /**
