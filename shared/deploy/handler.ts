@@ -17,7 +17,7 @@ import { buildOutboundEvent } from '../../events/outbound';
 import { parseStorageObjectEvent } from '../../events/storage';
 import { desiredPool, type PoolDesired, placementFor, tritonAdminSecretRefFor } from '../cluster/desired';
 import { type SecretValues, secretValuesOf } from '../cluster/objects';
-import { adminKeyOf } from '../cluster/reconcile';
+import { type KeyRing, makeKeyId } from '../domain/keys';
 import { describePlan, type KubernetesObject, type NodePool, type Plan } from '../domain/plan';
 import type { RegistryEntry } from '../domain/registry';
 import { repositoryUri } from '../domain/repository';
@@ -37,6 +37,9 @@ import { PermanentError, RetryableError } from '../runtime/errors';
 import type { OutboundCloudEvent } from '../runtime/events';
 import type { InvocationContext, Outcome } from '../runtime/function';
 import { registerSecret } from '../runtime/log';
+import { keyRingOf, newKeyRing } from '../security/keys';
+import { MANAGED_NETWORK_POLICIES } from '../security/network';
+import { checkRolloutPosture } from '../security/posture';
 import { formatModelConfig, parseModelConfig } from '../triton/config-codec';
 import type { ModelConfig } from '../triton/model-config';
 import type { SharedDeps } from '../wiring/shared-deps';
@@ -68,7 +71,7 @@ export interface DeployModelDeps extends SharedDeps {
    * loads models on its own, so a version is loaded on all of them.
    * @throws RetryableError TRITON_NOT_READY when none is ready yet.
    */
-  tritonPods(args: { pool: string; namespace: string; adminKey: string }): Promise<TritonPod[]>;
+  tritonPods(args: { pool: string; namespace: string; keys: KeyRing }): Promise<TritonPod[]>;
   registry: ModelRegistry;
   limits: DeployLimits;
   /** Zones a new GPU pool spans (1 for a zonal cluster). */
@@ -91,8 +94,8 @@ interface PreparedDeployment {
   observation: Observation;
   previousServing: number | undefined;
   aliases: string[];
-  /** Sent on repository API calls: Triton restricts them to the control plane. */
-  adminKey: string;
+  /** The pool's keys: each repository API call sends the key of the pod it goes to. */
+  keys: KeyRing;
   /** The Secret values the plan's redacted Secrets stand for (never logged, never in the plan). */
   secrets: SecretValues;
 }
@@ -204,15 +207,23 @@ async function prepare(
 
   // The pool serves every model placed on its GPU class: its scaling covers all of them.
   const placement = placementFor(deps.policy, modelPolicy.gpuClass);
-  const [poolModels, admin] = await Promise.all([
+  const [poolModels, admin, networkPolicies] = await Promise.all([
     modelsOnPool(deps, placement.gpuClass.id, decision.model),
     adminKeyFor(deps, placement.pool),
+    deps.kubeObjects.list(
+      'networking.k8s.io/v1',
+      'NetworkPolicy',
+      deps.policy.cluster.namespace,
+      MANAGED_NETWORK_POLICIES,
+    ),
   ]);
   const pool = desiredPool({
     policy: deps.policy,
     gpuClassId: modelPolicy.gpuClass,
     models: [modelPolicy, ...poolModels],
-    adminKey: admin.key,
+    keys: admin.keys,
+    // The first deploy lays down the namespace's NetworkPolicy set; rotateSecurity owns it after.
+    networkPolicies: networkPolicies.length === 0,
     zones: deps.zones,
   });
   const publish: PublishRequest = {
@@ -252,7 +263,7 @@ async function prepare(
     facts,
     previousServing: registry?.record.serving,
     aliases: manifest?.aliases ?? [],
-    adminKey: admin.key,
+    keys: admin.keys,
     secrets: secretValuesOf(pool.objects),
   };
   // The registry record the decision was made on is not read again: a change since then fails
@@ -299,7 +310,7 @@ async function observe(
       versionPrefix(publish.repository, publish.model, publish.version),
     ),
     known ? Promise.resolve(known.registry) : deps.registry.get(publish.model),
-    readyPodsOf(deps, pool.pool, p.adminKey, publish.model),
+    readyPodsOf(deps, pool.pool, p.keys, publish.model),
   ]);
   const observedPool = nodePools.find((np) => np.name === pool.pool);
   return {
@@ -319,12 +330,12 @@ async function observe(
 async function readyPodsOf(
   deps: DeployModelDeps,
   pool: string,
-  adminKey: string,
+  keys: KeyRing,
   model: string,
 ): Promise<ObservedPod[]> {
   let pods: TritonPod[];
   try {
-    pods = await deps.tritonPods({ pool, namespace: deps.policy.cluster.namespace, adminKey });
+    pods = await deps.tritonPods({ pool, namespace: deps.policy.cluster.namespace, keys });
   } catch (err) {
     if (err instanceof RetryableError && err.reason === 'TRITON_NOT_READY') return [];
     throw err;
@@ -387,7 +398,10 @@ async function modelsOnPool(
     .map((r) => resolveModelPolicy(deps.policy, r.model));
 }
 
-/** The pool's Triton admin key: the live Secret's, or a new one the apply will store. */
+/**
+ * The pool's keys: the live Secret's ring as it is (a deploy never rotates, adds or drops a key,
+ * so it cannot undo a rotation), or a new ring the apply will store.
+ */
 async function adminKeyFor(deps: DeployModelDeps, pool: string) {
   const ref = tritonAdminSecretRefFor(pool);
   const secret = await deps.kubeObjects.get({
@@ -396,23 +410,33 @@ async function adminKeyFor(deps: DeployModelDeps, pool: string) {
     name: ref.name,
     namespace: deps.policy.cluster.namespace,
   });
-  const key = adminKeyOf(secret, ref.key) ?? randomBytes(24).toString('base64url');
-  registerSecret(key);
-  return { key, ref, secret };
+  const now = deps.clock.nowMs();
+  const fresh = (purpose: 'admin' | 'inference') => ({
+    id: makeKeyId(purpose, now, randomBytes(3).toString('hex')),
+    value: randomBytes(24).toString('base64url'),
+  });
+  const keys =
+    keyRingOf(secret) ??
+    newKeyRing(
+      { admin: fresh('admin'), inference: fresh('inference') },
+      deps.policy.security.apiKeys.inferenceKey,
+    );
+  for (const value of Object.values(keys.keys)) registerSecret(value);
+  return { keys, ref, secret };
 }
 
 function refOf(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) {
   return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace };
 }
 
-function executorFor(deps: DeployModelDeps, adminKey: string): PlanExecutor {
+function executorFor(deps: DeployModelDeps, keys: KeyRing): PlanExecutor {
   const namespace = deps.policy.cluster.namespace;
   return new PlanExecutor(
     [
       new NodePoolRunner(deps.nodePoolExecutor),
       new KubeRunner(deps.kube),
       new StorageRunner(deps.objects),
-      new TritonRunner((pool) => deps.tritonPods({ pool, namespace, adminKey }), deps.clock),
+      new TritonRunner((pool) => deps.tritonPods({ pool, namespace, keys }), deps.clock),
     ],
     deps.log,
   );
@@ -421,13 +445,15 @@ function executorFor(deps: DeployModelDeps, adminKey: string): PlanExecutor {
 async function apply(deps: DeployModelDeps, ctx: InvocationContext, p: PreparedDeployment): Promise<Outcome> {
   const { decision, pool } = p;
   const started = deps.clock.nowMs();
-  const executor = executorFor(deps, p.adminKey);
+  const executor = executorFor(deps, p.keys);
   // Guardrails count capacity from the latest observation: a re-plan is checked against what it saw.
   let latest = p.observation;
-  const guardrails = (plan: Plan) =>
+  const guardrails = (plan: Plan) => {
     deployGuardrails({ observedPools: latest.nodePools, pool: p.pool, guardrails: deps.policy.guardrails })(
       plan,
     );
+    checkRolloutPosture(plan, deps.policy.security.posture);
+  };
   let executed: ExecutionResult;
   try {
     executed = await executor.execute(p.plan, {

@@ -53,6 +53,8 @@ describe('inferctl manifests', () => {
       'HorizontalPodAutoscaler',
       'PodDisruptionBudget',
       'NetworkPolicy',
+      'NetworkPolicy',
+      'NetworkPolicy',
     ]);
     expect(out).not.toContain('placeholder-never-printed');
     expect(out).not.toContain(Buffer.from('placeholder-never-printed').toString('base64'));
