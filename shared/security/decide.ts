@@ -73,6 +73,8 @@ export interface PoolKeysSummary {
   pool: string;
   secretName: string;
   activeKeyIds: string[];
+  /** Replaced keys the Secret still holds (pods may run with them). */
+  previousKeyIds: string[];
   rotated: string[];
   retired: string[];
   rolls: boolean;
@@ -173,6 +175,7 @@ export function decideSecurity(input: SecurityDecisionInput): SecurityDecision {
         pool,
         secretName: ref.name,
         activeKeyIds: activeIds(decision.ring?.active),
+        previousKeyIds: previousIds(decision.ring),
         rotated: [],
         retired: [],
         rolls: false,
@@ -193,6 +196,7 @@ export function decideSecurity(input: SecurityDecisionInput): SecurityDecision {
         pool,
         secretName: ref.name,
         activeKeyIds: activeIds(decision.ring.active),
+        previousKeyIds: previousIds(decision.ring),
         rotated: [],
         retired: [],
         rolls: false,
@@ -212,6 +216,7 @@ export function decideSecurity(input: SecurityDecisionInput): SecurityDecision {
       pool,
       secretName: ref.name,
       activeKeyIds: activeIds(decision.ring.active),
+      previousKeyIds: previousIds(decision.ring),
       rotated: decision.rotated.map((p) => decision.ring.active[p] ?? p),
       retired: decision.retired,
       rolls: decision.rolls,
@@ -273,6 +278,16 @@ export function decideSecurity(input: SecurityDecisionInput): SecurityDecision {
 function activeIds(active: { admin: string; inference?: string } | undefined): string[] {
   if (!active) return [];
   return [active.admin, ...(active.inference === undefined ? [] : [active.inference])];
+}
+
+function previousIds(
+  ring: { keys: Readonly<Record<string, string>>; active: { admin: string; inference?: string } } | undefined,
+): string[] {
+  if (!ring) return [];
+  const active = activeIds(ring.active);
+  return Object.keys(ring.keys)
+    .filter((id) => !active.includes(id))
+    .sort();
 }
 
 function unique(objects: readonly KubernetesObject[]): KubernetesObject[] {
