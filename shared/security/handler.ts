@@ -127,7 +127,7 @@ export async function handleRotateSecurity(
     return {
       status: 'skipped',
       reason: 'dry run: nothing applied',
-      events: [rotatedEvent(deps, ctx, trigger, decision, true, 0)],
+      events: [rotatedEvent(deps, ctx, trigger, bundle?.source, decision, true, 0)],
       details: { plan: describePlan(decision.plan), findings: decision.findings.length },
     };
   }
@@ -151,7 +151,7 @@ export async function handleRotateSecurity(
     },
   });
   const applied = executed.steps.filter((s) => s.outcome === 'applied').length;
-  const event = rotatedEvent(deps, ctx, trigger, decision, false, applied);
+  const event = rotatedEvent(deps, ctx, trigger, bundle?.source, decision, false, applied);
   const details = {
     trigger: trigger.kind,
     networkPolicySet: decision.networkPolicySet,
@@ -398,6 +398,8 @@ function rotatedEvent(
   deps: RotateSecurityDeps,
   ctx: InvocationContext,
   trigger: Trigger,
+  /** The bundle in force (this trigger's or the recorded one), if any. */
+  bundleSource: string | undefined,
   decision: SecurityDecision,
   dryRun: boolean,
   applied: number,
@@ -417,7 +419,7 @@ function rotatedEvent(
         : {}),
       trigger: trigger.kind,
       dryRun,
-      ...(trigger.bundle ? { bundle: trigger.bundle.source } : {}),
+      ...(bundleSource ? { bundle: bundleSource } : {}),
       networkPolicySet: decision.networkPolicySet,
       pruned: decision.pruned,
       pools: decision.keys.map((k) => ({
