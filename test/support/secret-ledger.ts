@@ -84,7 +84,11 @@ export class SecretLedger {
     for (const line of this.lines) {
       for (const n of needles) {
         if (line.includes(n.text))
-          out.push({ key: `${n.key.slice(0, 4)}…`, where: 'log', in: messageOf(line) });
+          out.push({
+            key: `${n.key.slice(0, 4)}…`,
+            where: 'log',
+            in: messageOf(line).split(n.text).join('[KEY]'),
+          });
       }
     }
     for (const event of this.events) {
