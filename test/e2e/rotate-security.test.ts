@@ -6,10 +6,13 @@
  * live cluster, and the no-secrets rule over every log line and event of the file.
  */
 import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, NetworkingV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
+import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localContainerClient } from '../../infra/local/gke/client';
 import { localKubeConfig } from '../../infra/local/kubernetes/client';
 import { localStorageClient } from '../../infra/local/storage/client';
@@ -627,6 +630,64 @@ describe('posture, against the live cluster', () => {
     } finally {
       await h.setPolicy(BASE_SECURITY);
     }
+  });
+});
+
+describe('the production entry', () => {
+  it('functions/rotateSecurity answers a Scheduler tick delivered over HTTP, as Eventarc delivers it', async () => {
+    // Prepare: the entry reads process.env at its first event; its log lines go to stdout, which
+    // the ledger reads too.
+    Object.assign(process.env, {
+      INFERPLANE_PROJECT: 'local-project',
+      INFERPLANE_CLUSTER: 'inference',
+      INFERPLANE_REPOSITORY_BUCKET: BUCKETS.repository,
+      INFERPLANE_POLICY: h.policyPath,
+      INFERPLANE_STORAGE_ENDPOINT: cloud.endpoints.storage,
+      INFERPLANE_GKE_ENDPOINT: cloud.endpoints.gke,
+      INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
+      INFERPLANE_TRITON_URL: cloud.endpoints.triton,
+      INFERPLANE_SECURITY_BUCKET: BUCKETS.security,
+      METADATA_SERVER_DETECTION: 'none',
+    });
+    await import('../../functions/rotateSecurity/index');
+    const server = getTestServer('rotateSecurity');
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const event = schedulerTick({ dryRun: true });
+    const write = process.stdout.write.bind(process.stdout);
+    const lines: string[] = [];
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      return write(chunk, ...rest);
+    }) as typeof process.stdout.write;
+
+    // Act
+    let status = 0;
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'ce-id': event.id,
+          'ce-source': event.source,
+          'ce-type': event.type,
+          'ce-specversion': '1.0',
+        },
+        body: JSON.stringify(event.data),
+      });
+      status = res.status;
+      await res.arrayBuffer();
+    } finally {
+      process.stdout.write = write;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    h.ledger.lines.push(...lines);
+
+    // Assess: acknowledged, the dry run's plan logged and the event published (to the log).
+    expect(status).toBeLessThan(300);
+    const messages = lines.map((l) => (JSON.parse(l) as { message?: string }).message ?? '');
+    expect(messages).toContain('security plan');
+    expect(lines.some((l) => l.includes('dev.inferplane.security.v1.rotated'))).toBe(true);
   });
 });
 
