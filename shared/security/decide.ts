@@ -40,6 +40,8 @@ export interface SecurityObservation {
   deployments: readonly LiveObject[];
   /** Every pod of the namespace. */
   pods: readonly LiveObject[];
+  /** Every Deployment of the namespace, managed or not (their images are checked too). */
+  allDeployments?: readonly LiveObject[];
   /** The key Secret of each pool (by pool), undefined when absent. */
   secrets: Readonly<Record<string, LiveObject | undefined>>;
   /** Every NetworkPolicy of the namespace. */
@@ -226,7 +228,10 @@ export function decideSecurity(input: SecurityDecisionInput): SecurityDecision {
 
   // --- posture
   findings.push(
-    ...imageFindings([...observed.deployments, ...observed.pods], security.posture),
+    ...imageFindings(
+      [...(observed.allDeployments ?? observed.deployments), ...observed.pods],
+      security.posture,
+    ),
     ...workloadIdentityFindings(
       observed.serviceAccounts,
       pools.map((p) => p.instance.serviceAccountName ?? 'triton'),

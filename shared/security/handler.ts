@@ -333,7 +333,11 @@ function freshKeys(deps: RotateSecurityDeps, nowMs: number): (pool: string) => F
   };
 }
 
-const TRITON_DEPLOYMENTS = `${K8S_LABELS.managedBy}=${MANAGED_BY},${K8S_LABELS.component}=inference-server`;
+/** The Triton Deployments this product manages: one per pool. */
+const TRITON_DEPLOYMENT_LABELS: ReadonlyArray<[string, string]> = [
+  [K8S_LABELS.managedBy, MANAGED_BY],
+  [K8S_LABELS.component, 'inference-server'],
+];
 
 async function observe(deps: RotateSecurityDeps): Promise<SecurityObservation> {
   const ns = deps.policy.cluster.namespace;
@@ -347,9 +351,9 @@ async function observe(deps: RotateSecurityDeps): Promise<SecurityObservation> {
       throw err;
     }
   };
-  const [deployments, pods, networkPolicies, exposure, serviceAccounts, nodePools, cluster] =
+  const [allDeployments, pods, networkPolicies, exposure, serviceAccounts, nodePools, cluster] =
     await Promise.all([
-      deps.kubeObjects.list('apps/v1', 'Deployment', ns, TRITON_DEPLOYMENTS),
+      deps.kubeObjects.list('apps/v1', 'Deployment', ns),
       deps.kubeObjects.list('v1', 'Pod', ns),
       deps.kubeObjects.list('networking.k8s.io/v1', 'NetworkPolicy', ns),
       Promise.all(EXPOSURE_KINDS.map((k) => listOptional(k.apiVersion, k.kind))).then((lists) =>
@@ -359,6 +363,9 @@ async function observe(deps: RotateSecurityDeps): Promise<SecurityObservation> {
       deps.nodePools.list(),
       deps.nodePools.getCluster(),
     ]);
+  const deployments = allDeployments.filter((d) =>
+    TRITON_DEPLOYMENT_LABELS.every(([k, v]) => d.metadata.labels?.[k] === v),
+  );
   const pools = deployments
     .map((d) => d.metadata.labels?.['inferplane.dev/pool'])
     .filter((p): p is string => !!p);
@@ -376,6 +383,7 @@ async function observe(deps: RotateSecurityDeps): Promise<SecurityObservation> {
   );
   return {
     deployments,
+    allDeployments,
     pods,
     secrets,
     networkPolicies,

@@ -567,6 +567,24 @@ describe('posture, against the live cluster', () => {
         },
       },
     });
+    await apps().createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: { name: 'sidecar' },
+        spec: {
+          selector: { matchLabels: { app: 'sidecar' } },
+          template: {
+            metadata: { labels: { app: 'sidecar' } },
+            spec: {
+              initContainers: [
+                { name: 'init', image: `nvcr.io/nvidia/tritonserver@sha256:${'0'.repeat(64)}` },
+              ],
+              containers: [{ name: 'c', image: 'docker.io/library/busybox:1.36' }],
+            },
+          },
+        },
+      },
+    });
     const sa = await core().readNamespacedServiceAccount({ name: 'triton', namespace: NS });
     await core().replaceNamespacedServiceAccount({
       name: 'triton',
@@ -595,6 +613,7 @@ describe('posture, against the live cluster', () => {
     await tick({ dryRun: true });
     const fixed = lastRotated().findings.map((f) => `${f.check} ${f.target}`);
     cloud.gke.setSecurity({ binaryAuthorization: 'DISABLED' });
+    await apps().deleteNamespacedDeployment({ name: 'sidecar', namespace: NS });
 
     // Assess
     expect(found).toEqual(
@@ -603,8 +622,12 @@ describe('posture, against the live cluster', () => {
         'BINARY_AUTHORIZATION_NOT_ENFORCED cluster/inference',
         `WORKLOAD_IDENTITY_MISSING ServiceAccount/${NS}/triton`,
         `IMAGE_NOT_PINNED Deployment/${NS}/${POOL}`,
+        // Every Deployment of the namespace, not only ours; the pinned, allowed init image passes.
+        `IMAGE_NOT_PINNED Deployment/${NS}/sidecar`,
+        `IMAGE_NOT_ALLOWED Deployment/${NS}/sidecar`,
       ]),
     );
+    expect(found.filter((f) => f.includes('sidecar'))).toHaveLength(2);
     expect(found.filter((f) => f.startsWith('NODE_METADATA_NOT_GKE'))).toEqual([
       'NODE_METADATA_NOT_GKE nodePool/legacy-gpu',
     ]);
