@@ -656,6 +656,30 @@ describe('posture, against the live cluster', () => {
   });
 });
 
+describe('posture enforcement in deployModel', () => {
+  it('refuses a deploy that would roll Triton onto an unpinned image, and deploys once allowed', async () => {
+    // Prepare: the pool's Deployment is gone, so the next deploy creates it (a rollout).
+    await apps().deleteNamespacedDeployment({ name: POOL, namespace: NS });
+    await cloud.settled();
+    let refused: RecordedOutcome | undefined;
+    try {
+      await h.setPolicy(`${BASE_SECURITY}\n  posture: { enforce: true }`);
+
+      // Act
+      refused = await deployVersion('add');
+    } finally {
+      await h.setPolicy(BASE_SECURITY);
+    }
+    const restored = await deployVersion('add');
+
+    // Assess
+    expect(refused).toMatchObject({ status: 'rejected', reason: 'POSTURE_REFUSED' });
+    expect(refused?.status === 'rejected' && refused.message).toContain('not pinned by digest');
+    expect(restored.status).toBe('applied');
+    expect((await pods()).length).toBeGreaterThan(0);
+  });
+});
+
 describe('the production entry', () => {
   it('functions/rotateSecurity answers a Scheduler tick delivered over HTTP, as Eventarc delivers it', async () => {
     // Prepare: the entry reads process.env at its first event; its log lines go to stdout, which
