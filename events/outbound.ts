@@ -85,12 +85,51 @@ export const scheduleAppliedDataSchema = z.strictObject({
   estimatedUsdSaved: z.number().nonnegative(),
 });
 
+/** Key ids look like `admin-20261201T235600Z-a1b2c3` (or the legacy `admin-key`): never key material. */
+const keyId = z.string().regex(/^[-._a-zA-Z0-9]{1,80}$/, 'must be a key id');
+
+export const securityFindingSchema = z.strictObject({
+  check: reasonCode,
+  severity: z.enum(['warning', 'error', 'critical']),
+  target: nonEmpty,
+  message: nonEmpty,
+});
+
 export const securityRotatedDataSchema = z.strictObject({
+  /** NetworkPolicies of the set in force (names). */
   networkPolicies: z.array(nonEmpty),
-  /** Secret Manager / Kubernetes Secret name. Never the value. */
-  secretName: nonEmpty,
+  /** Kubernetes Secret name of the first pool's keys. Never the value. */
+  secretName: nonEmpty.optional(),
   /** Key identifiers only (fingerprints or version ids), never key material. */
-  keyIds: z.strictObject({ current: nonEmpty, previous: nonEmpty.optional() }),
+  keyIds: z.strictObject({ current: keyId, previous: keyId.optional() }).optional(),
+  /** What started the tick: the Scheduler command, or a bundle upload. */
+  trigger: z.enum(['schedule', 'bundle']).optional(),
+  dryRun: z.boolean().optional(),
+  /** `gs://bucket/bundles/<name>.yaml#generation` of the bundle in force, if any. */
+  bundle: nonEmpty.optional(),
+  /** Version (content digest) of the NetworkPolicy set in force. */
+  networkPolicySet: z
+    .string()
+    .regex(/^[0-9a-f]{6,64}$/)
+    .optional(),
+  /** Managed NetworkPolicies pruned (targets). */
+  pruned: z.array(nonEmpty).optional(),
+  pools: z
+    .array(
+      z.strictObject({
+        pool: nonEmpty,
+        secretName: nonEmpty,
+        activeKeyIds: z.array(keyId),
+        rotated: z.array(keyId),
+        retired: z.array(keyId),
+        rolling: z.boolean(),
+      }),
+    )
+    .optional(),
+  exposure: z.strictObject({ mode: z.enum(['internal', 'gateway']), repaired: z.array(nonEmpty) }).optional(),
+  findings: z.array(securityFindingSchema).optional(),
+  /** Plan actions run (0 when everything already matched). */
+  actions: z.number().int().nonnegative().optional(),
 });
 
 export const outboundDataSchemas = {

@@ -33,12 +33,15 @@ const reconcileSchedules = z.strictObject({
 
 /**
  * rotate-security: make credentials and network policies compliant now (rotate the secret if older
- * than its maximum age, re-apply the desired NetworkPolicies). A tick never forces a rotation.
+ * than its maximum age, re-apply the desired NetworkPolicies). A tick never forces a rotation;
+ * `force: true` (a one-off job) does.
  */
 const rotateSecurity = z.strictObject({
   apiVersion: z.literal(SCHEDULER_API_VERSION),
   command: z.literal('rotate-security'),
   dryRun: z.boolean().default(false),
+  /** Rotate every pool's keys now, whatever their age (an operator's one-off job, not the tick). */
+  force: z.boolean().optional(),
 });
 
 /** The command shapes without the apiVersion pre-check; used to publish the JSON Schema. */

@@ -343,6 +343,20 @@ export class GkeNodePools implements NodePools {
         'DEGRADED',
       ]),
       currentNodeCount: Number(c.currentNodeCount ?? 0),
+      ...(c.binaryAuthorization
+        ? {
+            binaryAuthorization: {
+              evaluationMode: enumName(c.binaryAuthorization.evaluationMode, [
+                'EVALUATION_MODE_UNSPECIFIED',
+                'DISABLED',
+                'PROJECT_SINGLETON_POLICY_ENFORCE',
+                'POLICY_BINDINGS',
+                'POLICY_BINDINGS_AND_PROJECT_SINGLETON_POLICY_ENFORCE',
+              ]),
+              enabled: c.binaryAuthorization.enabled === true,
+            },
+          }
+        : {}),
     };
   }
 

@@ -3,6 +3,7 @@
  * Deployment loads models on its own (the repository API is per server), so a new version must be
  * loaded on every ready pod, not on one behind the Service.
  */
+import { type KeyRing, keyForPod } from '../domain/keys';
 import type { KubeObjects, LiveObject } from '../ports/kubernetes';
 import type { TritonPod } from '../ports/triton';
 import { PermanentError, RetryableError } from '../runtime/errors';
@@ -14,6 +15,8 @@ export const DEFAULT_TRITON_URL_TEMPLATE = 'http://{podIP}:8000';
 export interface ReadyPod {
   name: string;
   podIP: string;
+  /** The pod's annotations: which key ids its Triton runs with. */
+  annotations: Record<string, string>;
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -33,7 +36,7 @@ export function readyPods(pods: readonly LiveObject[]): ReadyPod[] {
     const conditions = Array.isArray(status.conditions) ? status.conditions.map(record) : [];
     if (!conditions.some((c) => c.type === 'Ready' && c.status === 'True')) continue;
     if (typeof status.podIP !== 'string' || status.podIP === '') continue;
-    out.push({ name: pod.metadata.name, podIP: status.podIP });
+    out.push({ name: pod.metadata.name, podIP: status.podIP, annotations: { ...pod.metadata.annotations } });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
@@ -62,8 +65,11 @@ export interface TritonPodsOptions {
 }
 
 /**
- * Builds `tritonPods`: the ready pods matching a selector, each with a Triton client. Clients are
- * reused per URL and key, so a warm instance keeps its connections.
+ * Builds `tritonPods`: the ready pods matching a selector, each with a Triton client carrying the
+ * key that pod runs with (its annotation names the key id; the key comes from the pool's Secret),
+ * so no call fails while a key rotation rolls the pods. Clients are reused per URL and key, so a
+ * warm instance keeps its connections. A pod whose key the ring no longer holds is left out (it is
+ * about to go: keys are retired only once no pod runs with them).
  * @throws RetryableError TRITON_NOT_READY when no pod is ready (e.g. the first one is starting).
  */
 export function tritonPodsFinder(options: TritonPodsOptions) {
@@ -72,14 +78,15 @@ export function tritonPodsFinder(options: TritonPodsOptions) {
     pool: string;
     namespace: string;
     selector: Readonly<Record<string, string>>;
-    adminKey: string;
+    /** The pool's key ring (read from its Secret). */
+    keys: KeyRing;
   }): Promise<TritonPod[]> => {
     if (Object.keys(args.selector).length === 0) {
       // An empty selector would match every pod of the namespace.
       throw new PermanentError('EMPTY_POD_SELECTOR', `no pod selector for pool ${args.pool}`);
     }
     const live = await options.kubeObjects.list('v1', 'Pod', args.namespace, labelSelectorOf(args.selector));
-    const ready = readyPods(live);
+    const ready = readyPods(live).filter((p) => keyForPod(args.keys, p.annotations) !== undefined);
     if (ready.length === 0) {
       throw new RetryableError(
         'TRITON_NOT_READY',
@@ -89,9 +96,10 @@ export function tritonPodsFinder(options: TritonPodsOptions) {
     }
     return ready.map((p) => {
       const url = tritonPodUrl(options.urlTemplate, { pool: args.pool, pod: p.name, podIP: p.podIP });
+      const key = keyForPod(args.keys, p.annotations) as string;
       let client = clients.get(url);
-      if (!client || client.adminKey !== args.adminKey) {
-        client = new TritonHttpClient(url, { restrictedApiHeader: [options.adminHeader, args.adminKey] });
+      if (!client || client.adminKey !== key) {
+        client = new TritonHttpClient(url, { restrictedApiHeader: [options.adminHeader, key] });
         clients.set(url, client);
       }
       return { pod: p.name, triton: client };

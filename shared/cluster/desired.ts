@@ -4,19 +4,20 @@
  * `inferctl plan` both derive their plans from it.
  */
 
+import { type KeyRing, LEGACY_ADMIN_KEY_ID } from '../domain/keys';
 import type { KubernetesObject, NodePool } from '../domain/plan';
 import type { RepositoryLocation } from '../domain/repository';
 import { type GpuClass, resolveGpuClass } from '../gpu/catalog';
 import type { ModelPolicy, Policy } from '../policy';
+import { buildExposure } from '../security/exposure';
+import { buildKeySecret } from '../security/keys';
+import { buildNetworkPolicySet, GOOGLE_HEALTH_CHECK_CIDRS } from '../security/network';
 import { buildGpuNodePool, nodePoolName } from './nodepool';
 import {
-  buildApiKeySecret,
   buildTritonDeployment,
   buildTritonHpa,
-  buildTritonNetworkPolicy,
   buildTritonPdb,
   buildTritonPodMonitoring,
-  buildTritonService,
   poolScalingFromModels,
   type TritonInstanceInput,
   tritonAdminSecretRef,
@@ -48,6 +49,37 @@ export function tritonAdminSecretRefFor(pool: string): { name: string; key: stri
   return tritonAdminSecretRef({ pool } as TritonInstanceInput);
 }
 
+/** The Triton instance of a pool, as deployModel and rotateSecurity both build it. */
+export function tritonInstanceFor(
+  policy: Policy,
+  placement: PoolPlacement,
+  keyIds?: { admin: string; inference?: string },
+): TritonInstanceInput {
+  return {
+    cluster: {
+      name: policy.cluster.name,
+      namespace: policy.cluster.namespace,
+      repositoryBucket: policy.cluster.repositoryBucket,
+      tritonImage: policy.cluster.tritonImage,
+    },
+    pool: placement.pool,
+    gpuClass: placement.gpuClass,
+    repositoryPrefix: placement.repository.prefix,
+    serviceAccountName: 'triton',
+    ...(keyIds ? { keyIds } : {}),
+  };
+}
+
+/** The namespace's NetworkPolicy set from the policy file (a security bundle may replace it). */
+export function policyNetworkPolicySet(policy: Policy) {
+  return buildNetworkPolicySet({
+    namespace: policy.cluster.namespace,
+    spec: policy.security.networkPolicy,
+    ...(policy.security.exposure.mode === 'gateway' ? { healthCheckCidrs: GOOGLE_HEALTH_CHECK_CIDRS } : {}),
+    source: 'policy',
+  });
+}
+
 export interface PoolDesired extends PoolPlacement {
   nodePool: NodePool;
   /** In apply order. */
@@ -60,8 +92,18 @@ export interface DesiredPoolInput {
   gpuClassId: string;
   /** Policies of the models served by this pool (at least one). */
   models: readonly ModelPolicy[];
-  /** The Triton admin key: the live one when it exists, a new one otherwise. */
-  adminKey: string;
+  /**
+   * The Triton admin key (legacy: kept under the `admin-key` id). Ignored when `keys` is given.
+   */
+  adminKey?: string;
+  /** Every key of the pool's Secret and the active ids: the live ring, or a new one. */
+  keys?: KeyRing;
+  /**
+   * Include the namespace's NetworkPolicy set from the policy file (default). deployModel leaves
+   * it out once a managed set exists: rotateSecurity owns the set from then on (it may come from a
+   * bundle, and old sets are pruned), so a deploy never re-creates a pruned policy.
+   */
+  networkPolicies?: boolean;
   /** Zones of the pool (regional clusters: usually 3). */
   zones?: number;
 }
@@ -70,18 +112,11 @@ export function desiredPool(input: DesiredPoolInput): PoolDesired {
   const { policy } = input;
   const placement = placementFor(policy, input.gpuClassId);
   const scaling = poolScalingFromModels(input.models);
-  const instance: TritonInstanceInput = {
-    cluster: {
-      name: policy.cluster.name,
-      namespace: policy.cluster.namespace,
-      repositoryBucket: policy.cluster.repositoryBucket,
-      tritonImage: policy.cluster.tritonImage,
-    },
-    pool: placement.pool,
-    gpuClass: placement.gpuClass,
-    repositoryPrefix: placement.repository.prefix,
-    serviceAccountName: 'triton',
+  const ring: KeyRing = input.keys ?? {
+    keys: { [LEGACY_ADMIN_KEY_ID]: input.adminKey ?? '' },
+    active: { admin: LEGACY_ADMIN_KEY_ID },
   };
+  const instance = tritonInstanceFor(policy, placement, ring.active);
   // One Triton pod per node, using every GPU of the machine: node bounds follow replica bounds.
   const nodePool = buildGpuNodePool({
     gpuClass: placement.gpuClass,
@@ -107,16 +142,14 @@ export function desiredPool(input: DesiredPoolInput): PoolDesired {
         },
       },
     },
-    buildApiKeySecret(adminSecret.name, { [adminSecret.key]: input.adminKey }, { namespace }),
-    // Reachable from the functions (Direct VPC egress), not from the internet.
-    buildTritonService(instance, { exposure: 'InternalLoadBalancer' }),
+    buildKeySecret(adminSecret.name, namespace, ring),
+    // Internal: reachable from the functions (Direct VPC egress), not from the internet; or the
+    // GKE Gateway with Cloud Armor, as `security.exposure` says.
+    ...buildExposure(instance, policy.security.exposure),
     buildTritonDeployment(instance),
     buildTritonHpa(instance, scaling),
     buildTritonPdb(instance),
-    buildTritonNetworkPolicy(instance, {
-      allowedNamespaces: policy.security.networkPolicy.allowNamespaces,
-      allowedCidrs: policy.security.networkPolicy.allowCidrs,
-    }),
+    ...(input.networkPolicies === false ? [] : policyNetworkPolicySet(policy).objects),
     // Managed Prometheus scrapes only what a PodMonitoring selects; its name is the HPA metric's `job`.
     buildTritonPodMonitoring(instance),
   ] as KubernetesObject[];

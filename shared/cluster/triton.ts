@@ -9,6 +9,7 @@ import type {
   V2HorizontalPodAutoscaler,
   V2MetricSpec,
 } from '@kubernetes/client-node';
+import { KEY_HEADERS, LEGACY_ADMIN_KEY_ID, POD_KEY_ANNOTATIONS } from '../domain/keys';
 import type { GpuClass } from '../gpu/catalog';
 import { ConfigurationError } from '../runtime/errors';
 import { GKE_ACCELERATOR_LABEL, K8S_LABELS, LABEL_PREFIX, LABELS, labelValue, MANAGED_BY } from './names';
@@ -21,8 +22,9 @@ import { GKE_ACCELERATOR_LABEL, K8S_LABELS, LABEL_PREFIX, LABELS, labelValue, MA
 
 export const TRITON_PORTS = { http: 8000, grpc: 8001, metrics: 8002 } as const;
 /** The header Triton checks before serving the model-repository API (load/unload/index). */
-export const DEFAULT_ADMIN_HEADER = 'inferplane-admin-key';
+export const DEFAULT_ADMIN_HEADER = KEY_HEADERS.admin;
 const ADMIN_KEY_ENV = 'TRITON_ADMIN_KEY';
+const INFERENCE_KEY_ENV = 'TRITON_INFERENCE_KEY';
 const TRITON_UID = 1000;
 
 type Meta = V1ObjectMeta & { name: string; namespace: string; labels: Record<string, string> };
@@ -58,6 +60,12 @@ export interface TritonInstanceInput {
   serviceAccountName?: string;
   adminKeySecret?: { name: string; key: string };
   adminHeader?: string;
+  /**
+   * The key ids (data keys of the admin Secret) this instance's pods run with: `admin` restricts
+   * the repository API, `inference` (when set) the inference API. Recorded on each pod as an
+   * annotation, so callers pick the key of the pod they talk to. Defaults to the legacy admin key.
+   */
+  keyIds?: { admin: string; inference?: string };
   /** Time allowed for the first model loads before the kubelet restarts the pod. */
   startupBudgetSeconds?: number;
   resources?: { cpu: string; memory: string };
@@ -102,7 +110,7 @@ export function tritonLabels(input: Pick<TritonInstanceInput, 'pool' | 'gpuClass
 }
 
 export function tritonAdminSecretRef(input: TritonInstanceInput): { name: string; key: string } {
-  return input.adminKeySecret ?? { name: `${tritonInstanceName(input)}-admin`, key: 'admin-key' };
+  return input.adminKeySecret ?? { name: `${tritonInstanceName(input)}-admin`, key: LEGACY_ADMIN_KEY_ID };
 }
 
 export function tritonRepositoryUri(bucket: string, prefix: string): string {
@@ -178,7 +186,23 @@ export function tritonArgs(input: TritonInstanceInput): string[] {
     `--metrics-port=${TRITON_PORTS.metrics}`,
     `--http-restricted-api=model-repository:${header}=$(${ADMIN_KEY_ENV})`,
     `--grpc-restricted-protocol=model-repository:${header}=$(${ADMIN_KEY_ENV})`,
+    // Each API may sit in one group only, so inference gets a group (and a key) of its own.
+    ...(input.keyIds?.inference === undefined
+      ? []
+      : [
+          `--http-restricted-api=inference:${KEY_HEADERS.inference}=$(${INFERENCE_KEY_ENV})`,
+          `--grpc-restricted-protocol=inference:${KEY_HEADERS.inference}=$(${INFERENCE_KEY_ENV})`,
+        ]),
   ];
+}
+
+/** Pod annotations naming the key ids a pod runs with (never the keys). */
+export function tritonPodKeyAnnotations(input: TritonInstanceInput): Record<string, string> {
+  const ids = input.keyIds ?? { admin: tritonAdminSecretRef(input).key };
+  return {
+    [POD_KEY_ANNOTATIONS.admin]: ids.admin,
+    ...(ids.inference === undefined ? {} : { [POD_KEY_ANNOTATIONS.inference]: ids.inference }),
+  };
 }
 
 export function buildTritonDeployment(input: TritonInstanceInput): Named<V1Deployment> {
@@ -194,7 +218,18 @@ export function buildTritonDeployment(input: TritonInstanceInput): Named<V1Deplo
     // Only args: the NGC image's entrypoint prepares the environment, then runs them.
     args: tritonArgs(input),
     env: [
-      { name: ADMIN_KEY_ENV, valueFrom: { secretKeyRef: { name: adminSecret.name, key: adminSecret.key } } },
+      {
+        name: ADMIN_KEY_ENV,
+        valueFrom: { secretKeyRef: { name: adminSecret.name, key: input.keyIds?.admin ?? adminSecret.key } },
+      },
+      ...(input.keyIds?.inference === undefined
+        ? []
+        : [
+            {
+              name: INFERENCE_KEY_ENV,
+              valueFrom: { secretKeyRef: { name: adminSecret.name, key: input.keyIds.inference } },
+            },
+          ]),
       // The root filesystem is read-only; anything that writes under $HOME goes to the scratch volume.
       { name: 'HOME', value: '/tmp' },
     ],
@@ -250,7 +285,8 @@ export function buildTritonDeployment(input: TritonInstanceInput): Named<V1Deplo
       // rollouts are rare (image changes); models change through the repository API, not rollouts.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
       template: {
-        metadata: { labels },
+        // A new key id changes the template: that is the rolling restart a key rotation needs.
+        metadata: { labels, annotations: tritonPodKeyAnnotations(input) },
         spec: {
           serviceAccountName: input.serviceAccountName ?? 'triton',
           // Spot VMs get 30 s notice; Triton drains in-flight requests on SIGTERM.
@@ -570,7 +606,7 @@ export const KEY_IDS_ANNOTATION = `${LABEL_PREFIX}key-ids`;
 export function buildApiKeySecret(
   name: string,
   keys: Readonly<Record<string, string>>,
-  options: { namespace: string; labels?: Record<string, string> },
+  options: { namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> },
 ): Named<V1Secret> & { type: 'Opaque'; data: Record<string, string> } {
   const ids = Object.keys(keys).sort();
   const data: Record<string, string> = {};
@@ -590,7 +626,7 @@ export function buildApiKeySecret(
       name,
       namespace: options.namespace,
       labels: { ...options.labels, [K8S_LABELS.managedBy]: MANAGED_BY },
-      annotations: { [KEY_IDS_ANNOTATION]: ids.join(',') },
+      annotations: { ...options.annotations, [KEY_IDS_ANNOTATION]: ids.join(',') },
     },
     data,
   };

@@ -51,8 +51,8 @@ export async function buildDeployModelDeps(config: Config): Promise<DeployModelD
     kubeObjects,
     kube: new KubeApplier({ objects: kubeObjects, clock: shared.clock, logger: shared.log }),
     // The pool's Deployment selects its pods by these labels (shared/cluster/triton.ts).
-    tritonPods: ({ pool, namespace, adminKey }) =>
-      findTritonPods({ pool, namespace, adminKey, selector: tritonSelectorLabels({ pool }) }),
+    tritonPods: ({ pool, namespace, keys }) =>
+      findTritonPods({ pool, namespace, keys, selector: tritonSelectorLabels({ pool }) }),
     registry: new ModelRegistry(shared.objects, config.stateBucket),
     // Renewed every 20 s while a deploy runs; a crashed holder's lease is free a minute later.
     leases: new Leases({

@@ -17,7 +17,7 @@ import { buildOutboundEvent } from '../../events/outbound';
 import { parseStorageObjectEvent } from '../../events/storage';
 import { desiredPool, type PoolDesired, placementFor, tritonAdminSecretRefFor } from '../cluster/desired';
 import { type SecretValues, secretValuesOf } from '../cluster/objects';
-import { adminKeyOf } from '../cluster/reconcile';
+import { type KeyRing, makeKeyId } from '../domain/keys';
 import { describePlan, type KubernetesObject, type NodePool, type Plan } from '../domain/plan';
 import type { PoolIndexEntry, RegistryEntry } from '../domain/registry';
 import { repositoryUri } from '../domain/repository';
@@ -45,6 +45,9 @@ import type { InvocationContext, Outcome } from '../runtime/function';
 import type { Lease, Leases } from '../runtime/lease';
 import { registerSecret } from '../runtime/log';
 import { holdScaledFields } from '../scaling/target';
+import { keyRingOf, newKeyRing } from '../security/keys';
+import { MANAGED_NETWORK_POLICIES } from '../security/network';
+import { checkRolloutPosture } from '../security/posture';
 import { formatModelConfig } from '../triton/config-codec';
 import type { ModelConfig } from '../triton/model-config';
 import type { SharedDeps } from '../wiring/shared-deps';
@@ -77,7 +80,7 @@ export interface DeployModelDeps extends SharedDeps {
    * loads models on its own, so a version is loaded on all of them.
    * @throws RetryableError TRITON_NOT_READY when none is ready yet.
    */
-  tritonPods(args: { pool: string; namespace: string; adminKey: string }): Promise<TritonPod[]>;
+  tritonPods(args: { pool: string; namespace: string; keys: KeyRing }): Promise<TritonPod[]>;
   registry: ModelRegistry;
   /**
    * Serialises deploys across instances: one per model, and one change of a pool's serving
@@ -107,8 +110,8 @@ interface PreparedDeployment {
   observation: Observation;
   previousServing: number | undefined;
   aliases: string[];
-  /** Sent on repository API calls: Triton restricts them to the control plane. */
-  adminKey: string;
+  /** The pool's keys: each repository API call sends the key of the pod it goes to. */
+  keys: KeyRing;
   /** The Secret values the plan's redacted Secrets stand for (never logged, never in the plan). */
   secrets: SecretValues;
 }
@@ -311,9 +314,15 @@ async function preparePool(
 ): Promise<PreparedDeployment> {
   const { decision, modelPolicy, placement, trigger, manifest, configText } = model;
   // The pool serves every model placed on its GPU class: its scaling covers all of them.
-  const [poolIndex, admin] = await Promise.all([
+  const [poolIndex, admin, networkPolicies] = await Promise.all([
     poolIndexOf(deps, placement.pool, placement.gpuClass.id),
     adminKeyFor(deps, placement.pool),
+    deps.kubeObjects.list(
+      'networking.k8s.io/v1',
+      'NetworkPolicy',
+      deps.policy.cluster.namespace,
+      MANAGED_NETWORK_POLICIES,
+    ),
   ]);
   const poolModels = Object.keys(poolIndex.index.models)
     .filter((m) => m !== decision.model)
@@ -323,7 +332,9 @@ async function preparePool(
     policy: deps.policy,
     gpuClassId: modelPolicy.gpuClass,
     models: [modelPolicy, ...poolModels],
-    adminKey: admin.key,
+    keys: admin.keys,
+    // The first deploy lays down the namespace's NetworkPolicy set; rotateSecurity owns it after.
+    networkPolicies: networkPolicies.length === 0,
     zones: deps.zones,
   });
   const publish: PublishRequest = {
@@ -363,7 +374,7 @@ async function preparePool(
     facts,
     previousServing: registry?.record.serving,
     aliases: manifest?.aliases ?? [],
-    adminKey: admin.key,
+    keys: admin.keys,
     secrets: secretValuesOf(pool.objects),
   };
   // The registry record the decision was made on is not read again: a change since then fails
@@ -416,7 +427,7 @@ async function observe(
       ),
       known ? Promise.resolve(known.registry) : deps.registry.get(publish.model),
       known ? Promise.resolve(known.poolIndex) : poolIndexOf(deps, pool.pool, pool.gpuClass.id),
-      readyPodsOf(deps, pool.pool, p.adminKey, publish.model),
+      readyPodsOf(deps, pool.pool, p.keys, publish.model),
       readTargetRecord(deps, pool.pool),
     ]);
   const observedPool = nodePools.find((np) => np.name === pool.pool);
@@ -450,12 +461,12 @@ async function readTargetRecord(deps: DeployModelDeps, pool: string): Promise<Ta
 async function readyPodsOf(
   deps: DeployModelDeps,
   pool: string,
-  adminKey: string,
+  keys: KeyRing,
   model: string,
 ): Promise<ObservedPod[]> {
   let pods: TritonPod[];
   try {
-    pods = await deps.tritonPods({ pool, namespace: deps.policy.cluster.namespace, adminKey });
+    pods = await deps.tritonPods({ pool, namespace: deps.policy.cluster.namespace, keys });
   } catch (err) {
     if (err instanceof RetryableError && err.reason === 'TRITON_NOT_READY') return [];
     throw err;
@@ -533,7 +544,10 @@ async function poolIndexOf(
   return { object, index: poolIndexFromRecords(pool, gpuClassId, records, nowIso), generation: undefined };
 }
 
-/** The pool's Triton admin key: the live Secret's, or a new one the apply will store. */
+/**
+ * The pool's keys: the live Secret's ring as it is (a deploy never rotates, adds or drops a key,
+ * so it cannot undo a rotation), or a new ring the apply will store.
+ */
 async function adminKeyFor(deps: DeployModelDeps, pool: string) {
   const ref = tritonAdminSecretRefFor(pool);
   const secret = await deps.kubeObjects.get({
@@ -542,23 +556,33 @@ async function adminKeyFor(deps: DeployModelDeps, pool: string) {
     name: ref.name,
     namespace: deps.policy.cluster.namespace,
   });
-  const key = adminKeyOf(secret, ref.key) ?? randomBytes(24).toString('base64url');
-  registerSecret(key);
-  return { key, ref, secret };
+  const now = deps.clock.nowMs();
+  const fresh = (purpose: 'admin' | 'inference') => ({
+    id: makeKeyId(purpose, now, randomBytes(3).toString('hex')),
+    value: randomBytes(24).toString('base64url'),
+  });
+  const keys =
+    keyRingOf(secret) ??
+    newKeyRing(
+      { admin: fresh('admin'), inference: fresh('inference') },
+      deps.policy.security.apiKeys.inferenceKey,
+    );
+  for (const value of Object.values(keys.keys)) registerSecret(value);
+  return { keys, ref, secret };
 }
 
 function refOf(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }) {
   return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace };
 }
 
-function executorFor(deps: DeployModelDeps, adminKey: string): PlanExecutor {
+function executorFor(deps: DeployModelDeps, keys: KeyRing): PlanExecutor {
   const namespace = deps.policy.cluster.namespace;
   return new PlanExecutor(
     [
       new NodePoolRunner(deps.nodePoolExecutor),
       new KubeRunner(deps.kube),
       new StorageRunner(deps.objects),
-      new TritonRunner((pool) => deps.tritonPods({ pool, namespace, adminKey }), deps.clock),
+      new TritonRunner((pool) => deps.tritonPods({ pool, namespace, keys }), deps.clock),
     ],
     deps.log,
   );
@@ -572,7 +596,7 @@ async function apply(
 ): Promise<Outcome> {
   const { decision, pool } = p;
   const started = deps.clock.nowMs();
-  const executor = executorFor(deps, p.adminKey);
+  const executor = executorFor(deps, p.keys);
   // Every action runs only while this deploy still holds its leases: a holder that stalled past
   // its expiry stops before its next write (the new holder plans from live state).
   const hooks: Pick<ExecuteOptions, 'beforeAction' | 'afterAction'> = {
@@ -583,10 +607,12 @@ async function apply(
   };
   // Guardrails count capacity from the latest observation: a re-plan is checked against what it saw.
   let latest = p.observation;
-  const guardrails = (plan: Plan) =>
+  const guardrails = (plan: Plan) => {
     deployGuardrails({ observedPools: latest.nodePools, pool: p.pool, guardrails: deps.policy.guardrails })(
       plan,
     );
+    checkRolloutPosture(plan, deps.policy.security.posture);
+  };
   let executed: ExecutionResult;
   try {
     executed = await executor.execute(p.plan, {

@@ -116,6 +116,15 @@ export function crossFieldIssues(document: unknown): ValidationIssue[] {
     add('guardrails.maxGpusPerPool', `must not exceed maxGpusTotal (${total})`);
   }
 
+  // An exposure through the Gateway always carries Cloud Armor: without it nothing filters the internet.
+  const exposure = asRecord(asRecord(doc.security)?.exposure);
+  if (exposure?.mode === 'gateway') {
+    const gateway = asRecord(exposure.gateway);
+    if (!gateway) add('security.exposure.gateway', 'is required when mode is gateway');
+    else if (gateway.cloudArmorPolicy === undefined)
+      add('security.exposure.gateway.cloudArmorPolicy', 'is required when mode is gateway');
+  }
+
   return issues;
 }
 

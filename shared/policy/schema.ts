@@ -115,6 +115,27 @@ export const scheduleSchema = z.strictObject({
   downtimeReplicas: count().default(0),
 });
 
+/** Who may reach Triton and where Triton may connect (the policy file's, or a security bundle's). */
+export const networkPolicySchema = z.strictObject({
+  /** Namespaces whose pods may reach Triton; the namespace itself always can. */
+  allowNamespaces: z.array(z.string().regex(DNS_LABEL, 'must be a Kubernetes namespace name')).default([]),
+  allowCidrs: z.array(z.string().refine(isCidr, 'must be a CIDR such as 10.0.0.0/8')).default([]),
+  /** Pods (in any allowed namespace, or this one) carrying all these labels may reach Triton. */
+  allowPodLabels: z.record(z.string().min(1), z.string()).default({}),
+  /** Managed Prometheus collectors: the only namespace that reaches the metrics port. */
+  monitoringNamespace: z
+    .string()
+    .regex(DNS_LABEL, 'must be a Kubernetes namespace name')
+    .default('gmp-system'),
+  /**
+   * Egress is denied except DNS (kube-dns), the GKE metadata server and these Google API
+   * ranges (private.googleapis.com by default: the Private Google Access VIP).
+   */
+  googleApiCidrs: z
+    .array(z.string().refine(isCidr, 'must be a CIDR such as 199.36.153.8/30'))
+    .default(['199.36.153.8/30']),
+});
+
 export const policySchema = z.strictObject({
   $schema: z.string().optional(),
   apiVersion: z.literal('inferplane.dev/v1'),
@@ -143,15 +164,7 @@ export const policySchema = z.strictObject({
   schedules: z.array(scheduleSchema).default([]),
   security: z
     .strictObject({
-      networkPolicy: z
-        .strictObject({
-          /** Namespaces whose pods may reach Triton; the namespace itself always can. */
-          allowNamespaces: z
-            .array(z.string().regex(DNS_LABEL, 'must be a Kubernetes namespace name'))
-            .default([]),
-          allowCidrs: z.array(z.string().refine(isCidr, 'must be a CIDR such as 10.0.0.0/8')).default([]),
-        })
-        .prefault({}),
+      networkPolicy: networkPolicySchema.prefault({}),
       apiKeys: z
         .strictObject({
           secretName: z
@@ -161,6 +174,46 @@ export const policySchema = z.strictObject({
           rotateEveryDays: positiveInt().default(30),
           /** Keys kept valid after a rotation, so clients can switch over. */
           keep: positiveInt().default(2),
+          /**
+           * How long a replaced key stays in the Secret after its successor became active (and
+           * until no pod runs with it), so clients that cached it can switch over.
+           */
+          overlapMinutes: count().default(60),
+          /** Also restrict Triton's inference API with a key of its own (header below). */
+          inferenceKey: z.boolean().default(false),
+        })
+        .prefault({}),
+      /** Checks reported by every security tick; `enforce` refuses rollouts that fail the image checks. */
+      posture: z
+        .strictObject({
+          /** Image name prefixes allowed in the namespace, e.g. `nvcr.io/nvidia/tritonserver`. */
+          imageAllowlist: z.array(z.string().min(1)).default(['nvcr.io/nvidia/tritonserver']),
+          requireDigest: z.boolean().default(true),
+          /** Refuse a Deployment rollout whose images are not pinned by digest or not allowed. */
+          enforce: z.boolean().default(false),
+          /** Triton's service account is bound by an IAM principal binding, not by annotation. */
+          directPrincipalBinding: z.boolean().default(false),
+          requireBinaryAuthorization: z.boolean().default(true),
+        })
+        .prefault({}),
+      /** How a pool's Triton is reached: `internal` (VPC-only load balancer) or `gateway` (GKE Gateway). */
+      exposure: z
+        .strictObject({
+          mode: z.enum(['internal', 'gateway']).default('internal'),
+          gateway: z
+            .strictObject({
+              className: z.string().min(1).default('gke-l7-global-external-managed'),
+              /** `{pool}` is replaced by the pool name, e.g. `{pool}.inference.example.com`. */
+              hostname: z.string().min(1).optional(),
+              /** The Cloud Armor security policy attached to every exposed backend. */
+              cloudArmorPolicy: z
+                .string()
+                .regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Cloud Armor policy name')
+                .optional(),
+            })
+            .optional(),
+          /** What a tick does when live exposure differs from the policy. */
+          onDrift: z.enum(['repair', 'report']).default('repair'),
         })
         .prefault({}),
     })

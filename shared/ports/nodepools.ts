@@ -33,6 +33,8 @@ export interface ClusterInfo {
   locations: string[];
   status: string;
   currentNodeCount: number;
+  /** `binaryAuthorization` as GetCluster reports it (evaluationMode by name), when present. */
+  binaryAuthorization?: { evaluationMode: string; enabled: boolean };
 }
 
 export interface NodePoolUpdate {

@@ -129,6 +129,13 @@ export const CONFIG_REFERENCE: readonly ConfigReferenceEntry[] = [
       'Triton HTTP URL of one Triton pod, where {pool} stands for the GPU pool name, {pod} for the pod name and {podIP} for its IP; a new model version is loaded on every ready pod of the pool (found through the Kubernetes API).',
   },
   {
+    name: 'INFERPLANE_SECURITY_BUCKET',
+    required: false,
+    default: undefined,
+    description:
+      'Bucket whose `bundles/<name>.yaml` objects are security policy bundles for rotateSecurity; unset: the bundle trigger is off.',
+  },
+  {
     name: 'PUBSUB_EMULATOR_HOST',
     required: false,
     default: undefined,
@@ -230,6 +237,7 @@ export const configSchema = z
       }, 'must be an http(s) URL, optionally with {pool}, {pod} and {podIP}')
       .optional(),
     PUBSUB_EMULATOR_HOST: z.string().regex(HOST_PORT, 'must be host:port').optional(),
+    INFERPLANE_SECURITY_BUCKET: bucket(false).optional(),
   })
   .transform(
     (e): Config => ({
@@ -252,6 +260,7 @@ export const configSchema = z
       },
       accessToken: e.INFERPLANE_ACCESS_TOKEN,
       tritonUrl: e.INFERPLANE_TRITON_URL ?? DEFAULT_TRITON_URL,
+      securityBucket: e.INFERPLANE_SECURITY_BUCKET,
     }),
   );
 
@@ -281,6 +290,8 @@ export interface Config {
   accessToken: string | undefined;
   /** Template of one Triton pod's URL: `{pool}`, `{pod}`, `{podIP}`. */
   tritonUrl: string;
+  /** Bucket of security bundles (`bundles/<name>.yaml`); undefined: the bundle trigger is off. */
+  securityBucket: string | undefined;
 }
 
 /** The storage client accepts STORAGE_EMULATOR_HOST with or without a scheme; give adapters a URL. */

@@ -25,9 +25,10 @@ const LAYERS: ReadonlyArray<[RegExp, Layer]> = [
   [/^shared\/(alerts|schedules|security|scaling)\/(handler|deps|function|wiring)\.ts$/, 'package'],
   [/^shared\/(cluster|triton|onnx|alerts|schedules|security|scaling)\//, 'pure'],
   [/^shared\/deploy\/(decide|manifest|model-config|upload|limits|plan|publish|records)\.ts$/, 'pure'],
+  [/^shared\/security\/(?!handler|deps|function)[^/]+\.ts$/, 'pure'],
   [/^shared\/execute\//, 'execute'],
   [/^shared\/adapters\//, 'adapters'],
-  [/^(shared\/deploy|shared\/wiring|functions|cli)\//, 'package'],
+  [/^(shared\/deploy|shared\/security|shared\/wiring|functions|cli)\//, 'package'],
 ];
 
 /** What each layer may import (besides itself). */

@@ -53,6 +53,8 @@ describe('inferctl manifests', () => {
       'HorizontalPodAutoscaler',
       'PodDisruptionBudget',
       'NetworkPolicy',
+      'NetworkPolicy',
+      'NetworkPolicy',
       'PodMonitoring',
     ]);
     expect(out).not.toContain('placeholder-never-printed');

@@ -138,7 +138,9 @@ describe('inferctl plan against the local cloud', () => {
     expect(code).toBe(0);
     const first = JSON.parse(out.stdout) as PlanJson;
     expect(Object.keys(first).sort()).toEqual(['guardrails', 'plan', 'pools']);
-    expect(first.plan.actions.map((a) => `${a.kind} ${a.target}`)).toEqual([
+    expect(
+      first.plan.actions.map((a) => `${a.kind} ${a.target}`.replace(/-[0-9a-f]{10}$/, '-<version>')),
+    ).toEqual([
       'createNodePool nodePool/triton-l4',
       'applyObject Namespace/triton',
       'applyObject ServiceAccount/triton/triton',
@@ -147,7 +149,9 @@ describe('inferctl plan against the local cloud', () => {
       'applyObject Deployment/triton/triton-l4',
       'applyObject HorizontalPodAutoscaler/triton/triton-l4',
       'applyObject PodDisruptionBudget/triton/triton-l4',
-      'applyObject NetworkPolicy/triton/triton-l4',
+      'applyObject NetworkPolicy/triton/inferplane-default-deny-<version>',
+      'applyObject NetworkPolicy/triton/inferplane-triton-ingress-<version>',
+      'applyObject NetworkPolicy/triton/inferplane-egress-<version>',
       'applyObject PodMonitoring/triton/triton-l4',
     ]);
     expect(first.guardrails.ok).toBe(true);

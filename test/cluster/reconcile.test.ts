@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { policyNetworkPolicySet } from '../../shared/cluster/desired';
 import { buildGpuNodePool } from '../../shared/cluster/nodepool';
 import {
   adminKeyOf,
@@ -8,7 +9,7 @@ import {
   planClusterReconcile,
   servingPools,
 } from '../../shared/cluster/reconcile';
-import type { NodePool } from '../../shared/domain/plan';
+import { type NodePool, objectTarget } from '../../shared/domain/plan';
 import type { ModelRecord } from '../../shared/domain/registry';
 import { resolveGpuClass } from '../../shared/gpu/catalog';
 import { type Policy, type PolicyInput, policySchema } from '../../shared/policy';
@@ -97,7 +98,8 @@ const TRITON_L4_OBJECTS = [
   'Deployment/triton/triton-l4',
   'HorizontalPodAutoscaler/triton/triton-l4',
   'PodDisruptionBudget/triton/triton-l4',
-  'NetworkPolicy/triton/triton-l4',
+  // The namespace's NetworkPolicy set (default-deny, triton-ingress, egress), versioned by content.
+  ...policyNetworkPolicySet(policyWith()).objects.map(objectTarget),
   'PodMonitoring/triton/triton-l4',
 ];
 

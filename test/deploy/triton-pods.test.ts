@@ -13,6 +13,7 @@ function pod(name: string, status: Record<string, unknown>, meta: Record<string,
 }
 
 const READY = [{ type: 'Ready', status: 'True' }];
+const RING = { keys: { 'admin-key': 's' }, active: { admin: 'admin-key' } };
 
 describe('readyPods', () => {
   it.each([
@@ -68,8 +69,8 @@ describe('readyPods', () => {
 
     // Act + Assess
     expect(readyPods(pods)).toEqual([
-      { name: 'a', podIP: '10.0.0.1' },
-      { name: 'b', podIP: '10.0.0.2' },
+      { name: 'a', podIP: '10.0.0.1', annotations: {} },
+      { name: 'b', podIP: '10.0.0.2', annotations: {} },
     ]);
   });
 });
@@ -135,13 +136,13 @@ describe('tritonPodsFinder', () => {
       pool: 'p',
       namespace: 'triton',
       selector: { app: 'triton', pool: 'p' },
-      adminKey: 's',
+      keys: RING,
     });
     const again = await find({
       pool: 'p',
       namespace: 'triton',
       selector: { app: 'triton', pool: 'p' },
-      adminKey: 's',
+      keys: RING,
     });
 
     // Assess
@@ -160,7 +161,7 @@ describe('tritonPodsFinder', () => {
     });
 
     // Act
-    const err = await find({ pool: 'p', namespace: 'triton', selector: { pool: 'p' }, adminKey: 's' }).catch(
+    const err = await find({ pool: 'p', namespace: 'triton', selector: { pool: 'p' }, keys: RING }).catch(
       (e: unknown) => e,
     );
 

@@ -79,8 +79,28 @@ describe('loadPolicy', () => {
       alertRules: [],
       schedules: [],
       security: {
-        networkPolicy: { allowNamespaces: [], allowCidrs: [] },
-        apiKeys: { secretName: 'triton-api-keys', rotateEveryDays: 30, keep: 2 },
+        networkPolicy: {
+          allowNamespaces: [],
+          allowCidrs: [],
+          allowPodLabels: {},
+          monitoringNamespace: 'gmp-system',
+          googleApiCidrs: ['199.36.153.8/30'],
+        },
+        apiKeys: {
+          secretName: 'triton-api-keys',
+          rotateEveryDays: 30,
+          keep: 2,
+          overlapMinutes: 60,
+          inferenceKey: false,
+        },
+        posture: {
+          imageAllowlist: ['nvcr.io/nvidia/tritonserver'],
+          requireDigest: true,
+          enforce: false,
+          directPrincipalBinding: false,
+          requireBinaryAuthorization: true,
+        },
+        exposure: { mode: 'internal', onDrift: 'repair' },
       },
       guardrails: { maxGpusTotal: 16, maxGpusPerPool: 8, maxNodes: 16, maxDollarsPerHour: 60 },
     });
@@ -91,7 +111,13 @@ describe('loadPolicy', () => {
       `${MINIMAL}modelDefaults: { replicas: { max: 6 } }\nsecurity: { apiKeys: { keep: 3 } }\n`,
     );
     expect(policy.modelDefaults.replicas).toEqual({ min: 1, max: 6 });
-    expect(policy.security.apiKeys).toEqual({ secretName: 'triton-api-keys', rotateEveryDays: 30, keep: 3 });
+    expect(policy.security.apiKeys).toEqual({
+      secretName: 'triton-api-keys',
+      rotateEveryDays: 30,
+      keep: 3,
+      overlapMinutes: 60,
+      inferenceKey: false,
+    });
   });
 
   it('accepts a class defined in gpuClasses as a model gpuClass', () => {
@@ -201,6 +227,16 @@ describe('loadPolicy', () => {
       'bad CIDR',
       `${MINIMAL}security: { networkPolicy: { allowCidrs: ["10.0.0.0/33"] } }\n`,
       ['security.networkPolicy.allowCidrs.0'],
+    ],
+    [
+      'gateway exposure without Cloud Armor',
+      `${MINIMAL}security: { exposure: { mode: gateway, gateway: { hostname: "{pool}.example.com" } } }\n`,
+      ['security.exposure.gateway.cloudArmorPolicy'],
+    ],
+    [
+      'gateway exposure without its section',
+      `${MINIMAL}security: { exposure: { mode: gateway } }\n`,
+      ['security.exposure.gateway'],
     ],
     [
       'non-positive guardrail',

@@ -12,6 +12,7 @@ import { clusterBusy, GkeApiError, invalidArgument, notFound } from './errors';
 import { Capacity, OperationFaults } from './faults';
 import {
   autoscalingProblems,
+  BinaryAuthorizationEvaluationMode,
   ClusterStatus,
   clampToAutoscaling,
   effectiveAccelerators,
@@ -31,6 +32,7 @@ import {
   type StatusCondition,
   StatusConditionCode,
   type UpdateNodePoolRequest,
+  WorkloadMetadataMode,
 } from './model';
 
 /** What the cluster needs of a clock (a `ManualClock` from the tests fits). */
@@ -98,6 +100,18 @@ const StateFileSchema = z.object({
   operations: z.array(z.looseObject({ id: z.string(), startMs: z.number() })),
 });
 
+/** The cluster's security settings GetCluster reports. */
+export interface ClusterSecurity {
+  /** `binaryAuthorization.evaluationMode`; default DISABLED (GKE's default). */
+  binaryAuthorization?: keyof typeof BinaryAuthorizationEvaluationMode;
+  /**
+   * Workload Identity (`workloadIdentityConfig.workloadPool = <project>.svc.id.goog`); default on, as
+   * infra/terraform creates the cluster. Node pools created while it is on default to
+   * `workloadMetadataConfig.mode: GKE_METADATA`, as GKE does.
+   */
+  workloadIdentity?: boolean;
+}
+
 export interface ClusterOptions {
   dir: string;
   project: string;
@@ -106,6 +120,7 @@ export interface ClusterOptions {
   operationPhaseMs: number;
   clock: GkeClock;
   kubernetes?: KubernetesEndpoint;
+  security?: ClusterSecurity;
   /** Called after any change to a pool (create, resize, delete, status). */
   onChange?: () => void;
 }
@@ -118,6 +133,7 @@ export class EmulatedCluster {
   readonly defaultZones: string[];
   phaseMs: number;
   kubernetes: KubernetesEndpoint | undefined;
+  security: Required<ClusterSecurity>;
   readonly capacity: Capacity;
   readonly operationFaults = new OperationFaults();
   readonly #clock: GkeClock;
@@ -135,6 +151,10 @@ export class EmulatedCluster {
     this.phaseMs = o.operationPhaseMs;
     this.#clock = o.clock;
     this.kubernetes = o.kubernetes;
+    this.security = {
+      binaryAuthorization: o.security?.binaryAuthorization ?? 'DISABLED',
+      workloadIdentity: o.security?.workloadIdentity ?? true,
+    };
     this.#onChange = o.onChange ?? (() => {});
     this.capacity = new Capacity(() => this.#retryShortPools());
     this.#createdMs = o.clock.nowMs();
@@ -168,6 +188,12 @@ export class EmulatedCluster {
               publicEndpoint: this.kubernetes.endpoint,
             },
           }
+        : {}),
+      binaryAuthorization: {
+        evaluationMode: BinaryAuthorizationEvaluationMode[this.security.binaryAuthorization],
+      },
+      ...(this.security.workloadIdentity
+        ? { workloadIdentityConfig: { workloadPool: `${this.project}.svc.id.goog` } }
         : {}),
       initialClusterVersion: NODE_VERSION,
       currentMasterVersion: NODE_VERSION,
@@ -694,6 +720,10 @@ export class EmulatedCluster {
       diskSizeGb: 100,
       diskType: 'pd-balanced',
       imageType: 'COS_CONTAINERD',
+      // With Workload Identity on the cluster, new pools run the GKE metadata server by default.
+      ...(this.security.workloadIdentity
+        ? { workloadMetadataConfig: { mode: WorkloadMetadataMode.GKE_METADATA } }
+        : {}),
       ...config,
       machineType,
       accelerators: effectiveAccelerators(machineType, config.accelerators ?? []),

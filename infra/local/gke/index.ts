@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { z } from 'zod';
 import { statusOfHttp } from '../common/google-errors';
 import { type LocalServer, readBody, sendJson, startLocalServer } from '../common/server';
-import { EmulatedCluster, type GkeClock, type KubernetesEndpoint } from './cluster';
+import { type ClusterSecurity, EmulatedCluster, type GkeClock, type KubernetesEndpoint } from './cluster';
 import { GkeApiError, invalidArgument, notFound } from './errors';
 import {
   type CapacityControl,
@@ -31,7 +31,7 @@ import {
 } from './model';
 import { type LocalNodePoolView, viewOf } from './view';
 
-export type { GkeClock, KubernetesEndpoint } from './cluster';
+export type { ClusterSecurity, GkeClock, KubernetesEndpoint } from './cluster';
 export type {
   CapacityControl,
   CapacityRule,
@@ -59,6 +59,8 @@ export interface GkeServerOptions {
   clock?: GkeClock;
   /** The cluster's apiserver, reported by GetCluster (`endpoint`, `masterAuth`, `privateClusterConfig`). */
   kubernetes?: KubernetesEndpoint;
+  /** Binary Authorization and Workload Identity as GetCluster reports them (see `ClusterSecurity`). */
+  security?: ClusterSecurity;
 }
 
 export interface GkeServer extends LocalServer {
@@ -77,6 +79,8 @@ export interface GkeServer extends LocalServer {
   autoscale(pool: string, nodeCountPerZone: Record<string, number>): void;
   /** Reports another apiserver from now on (one started after this server, say). */
   setKubernetesEndpoint(kubernetes: KubernetesEndpoint | undefined): void;
+  /** Changes what GetCluster reports of Binary Authorization / Workload Identity from now on. */
+  setSecurity(security: ClusterSecurity): void;
   /** Zone capacity (stockouts); also `POST /__capacity` with a CapacityRule, `DELETE /__capacity`. */
   readonly capacity: CapacityControl;
   /** Slow and failing operations; also `POST /__operation-faults`, `DELETE /__operation-faults`. */
@@ -98,6 +102,7 @@ export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeSe
     operationPhaseMs: opts.operationPhaseMs ?? 50,
     clock: opts.clock ?? { nowMs: () => Date.now() },
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
+    ...(opts.security ? { security: opts.security } : {}),
     onChange: () => {
       // A listener that reads the view may settle a due operation, which is a change too: it
       // is announced after the current round instead of re-entering the listeners.
@@ -172,6 +177,9 @@ export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeSe
     autoscale: (pool, nodeCountPerZone) => cluster.autoscale(pool, nodeCountPerZone),
     setKubernetesEndpoint: (kubernetes) => {
       cluster.kubernetes = kubernetes;
+    },
+    setSecurity: (security) => {
+      cluster.security = { ...cluster.security, ...security };
     },
     capacity: cluster.capacity,
     operationFaults: cluster.operationFaults,

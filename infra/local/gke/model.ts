@@ -48,6 +48,17 @@ const GpuDriverVersion = {
   LATEST: 3,
 } as const;
 
+/** WorkloadMetadataConfig.Mode (cluster_service.proto). */
+export const WorkloadMetadataMode = { MODE_UNSPECIFIED: 0, GCE_METADATA: 1, GKE_METADATA: 2 } as const;
+/** BinaryAuthorization.EvaluationMode (cluster_service.proto). */
+export const BinaryAuthorizationEvaluationMode = {
+  EVALUATION_MODE_UNSPECIFIED: 0,
+  DISABLED: 1,
+  PROJECT_SINGLETON_POLICY_ENFORCE: 2,
+  POLICY_BINDINGS: 5,
+  POLICY_BINDINGS_AND_PROJECT_SINGLETON_POLICY_ENFORCE: 6,
+} as const;
+
 /**
  * An enum field: the official client sends integers, hand-written callers may send names. Both are
  * stored as the integer so responses always use the encoding the client asked for.
@@ -104,6 +115,7 @@ const NodeConfigSchema = z.looseObject({
   spot: z.boolean().optional(),
   preemptible: z.boolean().optional(),
   tags: z.array(z.string()).optional(),
+  workloadMetadataConfig: z.looseObject({ mode: enumField(WorkloadMetadataMode).optional() }).optional(),
 });
 
 const AutoscalingSchema = z.looseObject({

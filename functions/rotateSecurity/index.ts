@@ -1,0 +1,14 @@
+// rotateSecurity: Cloud Scheduler tick (Pub/Sub) or a security bundle uploaded to the security bucket
+// -> NetworkPolicies, API keys and exposure as the policy says, posture checks reported.
+// This file only wires: the behaviour lives in shared/security/.
+import * as functions from '@google-cloud/functions-framework';
+import { loadConfig } from '../../shared/runtime/config';
+import { cloudEventEntry } from '../../shared/runtime/function';
+import { buildRotateSecurityDeps } from '../../shared/security/deps';
+import { rotateSecurityFunction } from '../../shared/security/function';
+import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
+
+functions.cloudEvent(
+  rotateSecurityFunction.name,
+  cloudEventEntry(rotateSecurityFunction, () => buildRotateSecurityDeps(loadConfig()), withCurrentPolicy),
+);
