@@ -71,8 +71,8 @@ export interface DeployModelDeps extends SharedDeps {
   tritonPods(args: { pool: string; namespace: string; adminKey: string }): Promise<TritonPod[]>;
   registry: ModelRegistry;
   limits: DeployLimits;
-  /** Zones a new GPU pool spans (1 for a zonal cluster). */
-  zones: number;
+  /** Zones a new GPU pool spans (1 for a zonal cluster); read from the cluster on first use. */
+  zones(): Promise<number>;
 }
 
 type DeployPlanned = Extract<DeployDecision, { action: 'deploy' }>;
@@ -93,6 +93,8 @@ interface PreparedDeployment {
   aliases: string[];
   /** Sent on repository API calls: Triton restricts them to the control plane. */
   adminKey: string;
+  /** Zones a new GPU pool spans, as the cluster reported them. */
+  zones: number;
   /** The Secret values the plan's redacted Secrets stand for (never logged, never in the plan). */
   secrets: SecretValues;
 }
@@ -204,16 +206,17 @@ async function prepare(
 
   // The pool serves every model placed on its GPU class: its scaling covers all of them.
   const placement = placementFor(deps.policy, modelPolicy.gpuClass);
-  const [poolModels, admin] = await Promise.all([
+  const [poolModels, admin, zones] = await Promise.all([
     modelsOnPool(deps, placement.gpuClass.id, decision.model),
     adminKeyFor(deps, placement.pool),
+    deps.zones(),
   ]);
   const pool = desiredPool({
     policy: deps.policy,
     gpuClassId: modelPolicy.gpuClass,
     models: [modelPolicy, ...poolModels],
     adminKey: admin.key,
-    zones: deps.zones,
+    zones,
   });
   const publish: PublishRequest = {
     repository: pool.repository,
@@ -253,6 +256,7 @@ async function prepare(
     previousServing: registry?.record.serving,
     aliases: manifest?.aliases ?? [],
     adminKey: admin.key,
+    zones,
     secrets: secretValuesOf(pool.objects),
   };
   // The registry record the decision was made on is not read again: a change since then fails
@@ -361,7 +365,7 @@ function planFrom(
     repository: o.repository,
     registry: o.registry,
     pods: o.pods,
-    zones: deps.zones,
+    zones: p.zones,
     guardrails: deps.policy.guardrails,
     clock: deps.clock,
     planId: ctx.event.id,
