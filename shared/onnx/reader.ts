@@ -78,9 +78,28 @@ const MAGIC: readonly { bytes: readonly number[]; what: string }[] = [
   { bytes: [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], what: 'a NumPy array' },
 ];
 
+/** Enough bytes for any field header: a tag (up to 10 bytes) and a varint or a length (up to 10). */
+const HEADER_BYTES = 20;
+
+/**
+ * The most a sub-message that is parsed in one piece (a graph input, an opset, an external_data
+ * entry) may take. Real ones are well under a kilobyte; a larger one is refused rather than
+ * buffered.
+ */
+const MAX_BUFFERED_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+type FieldHandler = (tag: Tag, end: number) => boolean;
+type AsyncFieldHandler = (tag: Tag, end: number) => boolean | Promise<boolean>;
+
 /**
  * A protobuf wire-format walker over a BufferedByteReader. It never reads a length-delimited field
  * it is told to skip, and it enforces the limits on every step.
+ *
+ * The walk is synchronous over bytes already in the reader's window and awaits only to refill it:
+ * the messages that hold weights (ModelProto, GraphProto, TensorProto) are walked field by field,
+ * each header made available first (`walkAsync`); the small messages the signature is made of (a
+ * ValueInfoProto, an OperatorSetIdProto, an external_data entry) are buffered whole once
+ * (`bufferedMessage`) and parsed without awaiting (`messageSync`, `walkSync`).
  */
 class ProtoWalker {
   private fields = 0;
@@ -115,9 +134,17 @@ class ProtoWalker {
     return this.malformed(`${what} at byte ${start} runs past the end of its message at byte ${end}`, start);
   }
 
-  async readVarint(end: number): Promise<bigint> {
+  /** Makes `n` bytes from the position (fewer at `end` or the end of the file) available. */
+  private async need(n: number, end: number): Promise<void> {
+    const want = Math.min(n, end - this.r.position);
+    if (this.r.available < want) await this.r.fill(want);
+  }
+
+  // --- synchronous primitives: the bytes they read are in the window ----------------------------
+
+  varint(end: number): bigint {
     const start = this.r.position;
-    const avail = await this.r.fill(Math.min(10, end - start));
+    const avail = Math.min(10, end - start, this.r.available);
     // Up to 7 bytes (49 bits) stay exact in a double; longer varints (negative int64) use bigint.
     let small = 0;
     for (let i = 0; i < avail && i < 7; i++) {
@@ -143,16 +170,16 @@ class ProtoWalker {
   }
 
   /** A varint that must be a non-negative safe integer (a length, a version, a dim). */
-  async readUint(end: number, what: string): Promise<number> {
+  uint(end: number, what: string): number {
     const start = this.r.position;
-    const v = await this.readVarint(end);
+    const v = this.varint(end);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw this.malformed(`${what} at byte ${start} is out of range (${BigInt.asIntN(64, v)})`, start);
     }
     return Number(v);
   }
 
-  async readTag(end: number): Promise<Tag | null> {
+  private tag(end: number): Tag | null {
     const offset = this.r.position;
     if (offset >= end) return null;
     this.fields += 1;
@@ -162,7 +189,7 @@ class ProtoWalker {
         { offset },
       );
     }
-    const raw = await this.readVarint(end);
+    const raw = this.varint(end);
     if (raw > 0xffffffffn) throw this.malformed(`field tag at byte ${offset} is out of range`, offset);
     const value = Number(raw);
     const field = Math.floor(value / 8);
@@ -179,9 +206,9 @@ class ProtoWalker {
   }
 
   /** Reads a length prefix and returns where the field's payload ends. */
-  async readLength(end: number): Promise<number> {
+  private length(end: number): number {
     const start = this.r.position;
-    const len = await this.readUint(end, 'a length');
+    const len = this.uint(end, 'a length');
     const payloadStart = this.r.position;
     if (len > this.r.size - payloadStart) {
       throw new OnnxFormatError(
@@ -207,11 +234,12 @@ class ProtoWalker {
     }
   }
 
-  async skipField(tag: Tag, end: number): Promise<void> {
+  /** Skips a field whose header is in the window; a length-delimited payload is never read. */
+  private skipField(tag: Tag, end: number): void {
     const start = this.r.position;
     switch (tag.wireType) {
       case WIRE_VARINT:
-        await this.readVarint(end);
+        this.varint(end);
         return;
       case WIRE_I64:
       case WIRE_I32: {
@@ -221,7 +249,7 @@ class ProtoWalker {
         return;
       }
       case WIRE_LEN: {
-        const payloadEnd = await this.readLength(end);
+        const payloadEnd = this.length(end);
         this.r.skip(payloadEnd - this.r.position);
         return;
       }
@@ -241,11 +269,11 @@ class ProtoWalker {
     }
   }
 
-  /** A string field that is kept: bounded in size, and counted against the retained total. */
-  async readString(tag: Tag, end: number, what: string): Promise<string> {
+  /** Length, size limit and retained count of a kept string; returns its length. */
+  private stringHead(tag: Tag, end: number, what: string): { len: number; lengthAt: number } {
     this.expectWire(tag, WIRE_LEN, what);
     const lengthAt = this.r.position;
-    const payloadEnd = await this.readLength(end);
+    const payloadEnd = this.length(end);
     const len = payloadEnd - this.r.position;
     if (len > this.limits.maxStringBytes) {
       throw new OnnxFormatError(
@@ -254,36 +282,82 @@ class ProtoWalker {
       );
     }
     this.retain(len, lengthAt);
-    const bytes = await this.r.readBytes(len);
-    if (bytes.byteLength !== len) throw this.overrun(what, lengthAt, end);
-    return this.decoder.decode(bytes);
+    return { len, lengthAt };
   }
 
-  /** Enters a length-delimited sub-message, walks its fields, and leaves it. */
-  async message(
-    tag: Tag,
-    end: number,
-    what: string,
-    onField: (tag: Tag, end: number) => Promise<boolean>,
-  ): Promise<void> {
+  /** A kept string inside a buffered message. */
+  string(tag: Tag, end: number, what: string): string {
+    const { len, lengthAt } = this.stringHead(tag, end, what);
+    if (this.r.available < len) throw this.overrun(what, lengthAt, end);
+    return this.decoder.decode(this.r.take(len));
+  }
+
+  /** A kept string in a message walked field by field: its bytes are fetched if need be. */
+  async stringAsync(tag: Tag, end: number, what: string): Promise<string> {
+    const { len, lengthAt } = this.stringHead(tag, end, what);
+    if (this.r.available < len) await this.r.fill(len);
+    if (this.r.available < len) throw this.overrun(what, lengthAt, end);
+    return this.decoder.decode(this.r.take(len));
+  }
+
+  private enter(tag: Tag, end: number, what: string): number {
     this.expectWire(tag, WIRE_LEN, what);
-    const subEnd = await this.readLength(end);
+    const subEnd = this.length(end);
     this.depth += 1;
     if (this.depth > this.limits.maxDepth) {
       throw new OnnxFormatError(`nesting deeper than ${this.limits.maxDepth} at byte ${tag.offset}`, {
         offset: tag.offset,
       });
     }
-    await this.walkFields(subEnd, onField);
+    return subEnd;
+  }
+
+  /** A sub-message inside a buffered one: walked without awaiting. */
+  messageSync(tag: Tag, end: number, what: string, onField: FieldHandler): void {
+    const subEnd = this.enter(tag, end, what);
+    this.walkSync(subEnd, onField);
     this.depth -= 1;
   }
 
-  /** Walks the fields up to `end`; fields `onField` does not handle (returns false) are skipped. */
-  async walkFields(end: number, onField: (tag: Tag, end: number) => Promise<boolean>): Promise<void> {
+  /** A small sub-message of a message walked field by field: fetched whole, then walked in one go. */
+  async bufferedMessage(tag: Tag, end: number, what: string, onField: FieldHandler): Promise<void> {
+    const subEnd = this.enter(tag, end, what);
+    const len = subEnd - this.r.position;
+    if (len > MAX_BUFFERED_MESSAGE_BYTES) {
+      throw new OnnxFormatError(
+        `${what} at byte ${tag.offset} is ${len} bytes, over the ${MAX_BUFFERED_MESSAGE_BYTES}-byte limit for it`,
+        { offset: tag.offset },
+      );
+    }
+    if (this.r.available < len) await this.r.fill(len);
+    this.walkSync(subEnd, onField);
+    this.depth -= 1;
+  }
+
+  /** A sub-message that may hold weights: walked field by field, awaiting only to refill. */
+  async messageAsync(tag: Tag, end: number, what: string, onField: AsyncFieldHandler): Promise<void> {
+    const subEnd = this.enter(tag, end, what);
+    await this.walkAsync(subEnd, onField);
+    this.depth -= 1;
+  }
+
+  /** Walks the fields up to `end`, all in the window; fields `onField` does not handle are skipped. */
+  walkSync(end: number, onField: FieldHandler): void {
     for (;;) {
-      const tag = await this.readTag(end);
+      const tag = this.tag(end);
       if (tag === null) return;
-      if (!(await onField(tag, end))) await this.skipField(tag, end);
+      if (!onField(tag, end)) this.skipField(tag, end);
+    }
+  }
+
+  /** Walks the fields up to `end`, making each header available first. */
+  async walkAsync(end: number, onField: AsyncFieldHandler): Promise<void> {
+    for (;;) {
+      if (this.r.position >= end) return;
+      if (this.r.available < Math.min(HEADER_BYTES, end - this.r.position)) await this.need(HEADER_BYTES, end);
+      const tag = this.tag(end) as Tag;
+      const handled = onField(tag, end);
+      if (!(handled === true || (handled !== false && (await handled)))) this.skipField(tag, end);
     }
   }
 }
@@ -319,7 +393,7 @@ class OnnxSignatureParser {
   async model(end: number): Promise<void> {
     const w = this.w;
     let first = true;
-    await w.walkFields(end, async (tag, e) => {
+    await w.walkAsync(end, (tag, e) => {
       const expected = MODEL_FIELDS.get(tag.field);
       if (first && expected === undefined) {
         throw w.malformed(
@@ -331,72 +405,79 @@ class OnnxSignatureParser {
       if (expected !== undefined) w.expectWire(tag, expected, `ModelProto field ${tag.field}`);
       switch (tag.field) {
         case 1:
-          this.irVersion = await w.readUint(e, 'ir_version');
+          this.irVersion = w.uint(e, 'ir_version');
           return true;
         case 2:
-          this.producerName = await w.readString(tag, e, 'producer_name');
-          return true;
+          return w.stringAsync(tag, e, 'producer_name').then((s) => {
+            this.producerName = s;
+            return true;
+          });
         case 3:
-          this.producerVersion = await w.readString(tag, e, 'producer_version');
-          return true;
+          return w.stringAsync(tag, e, 'producer_version').then((s) => {
+            this.producerVersion = s;
+            return true;
+          });
         case 7:
           this.graphSeen = true;
-          await w.message(tag, e, 'graph', (t, ge) => this.graph(t, ge));
-          return true;
+          return w.messageAsync(tag, e, 'graph', (t, ge) => this.graph(t, ge)).then(() => true);
         case 8:
-          await this.opset(tag, e);
-          return true;
+          return w.bufferedMessage(tag, e, 'opset_import', this.opset()).then(() => true);
         default:
           return false;
       }
     });
   }
 
-  private async opset(tag: Tag, end: number): Promise<void> {
+  /** The fields of one OperatorSetIdProto; the entry is added when its message ends. */
+  private opset(): FieldHandler {
     const w = this.w;
-    let domain = '';
-    let version = 0;
-    await w.message(tag, end, 'opset_import', async (t, e) => {
+    const entry = { domain: '', version: 0 };
+    this.opsets.push(entry);
+    return (t, e) => {
       if (t.field === 1) {
-        domain = await w.readString(t, e, 'opset domain');
+        entry.domain = w.string(t, e, 'opset domain');
         return true;
       }
       if (t.field === 2) {
         w.expectWire(t, WIRE_VARINT, 'opset version');
-        version = await w.readUint(e, 'opset version');
+        entry.version = w.uint(e, 'opset version');
         return true;
       }
       return false;
-    });
-    this.opsets.push({ domain, version });
+    };
   }
 
-  private async graph(tag: Tag, end: number): Promise<boolean> {
+  private graph(tag: Tag, end: number): boolean | Promise<boolean> {
     const w = this.w;
     switch (tag.field) {
       case 2:
-        this.graphName = await w.readString(tag, end, 'graph name');
-        return true;
-      case 5: {
-        const head = await this.tensorHead(tag, end, 'initializer');
-        this.addInitializer(head);
-        return true;
-      }
-      case 15: {
-        // SparseTensorProto: the name is that of its `values` tensor (field 1).
-        await w.message(tag, end, 'sparse_initializer', async (t, e) => {
-          if (t.field !== 1) return false;
-          this.addInitializer(await this.tensorHead(t, e, 'sparse_initializer values'));
+        return w.stringAsync(tag, end, 'graph name').then((s) => {
+          this.graphName = s;
           return true;
         });
-        return true;
-      }
+      case 5:
+        return this.tensorHead(tag, end, 'initializer').then((head) => {
+          this.addInitializer(head);
+          return true;
+        });
+      case 15:
+        // SparseTensorProto: the name is that of its `values` tensor (field 1).
+        return w
+          .messageAsync(tag, end, 'sparse_initializer', (t, e) => {
+            if (t.field !== 1) return false;
+            return this.tensorHead(t, e, 'sparse_initializer values').then((head) => {
+              this.addInitializer(head);
+              return true;
+            });
+          })
+          .then(() => true);
       case 11:
-        this.inputs.push(await this.valueInfo(tag, end, 'graph input'));
-        return true;
-      case 12:
-        this.outputs.push(await this.valueInfo(tag, end, 'graph output'));
-        return true;
+      case 12: {
+        const info = emptyValueInfo();
+        (tag.field === 11 ? this.inputs : this.outputs).push(info);
+        const what = tag.field === 11 ? 'graph input' : 'graph output';
+        return w.bufferedMessage(tag, end, what, this.valueInfo(info, what)).then(() => true);
+      }
       default:
         return false;
     }
@@ -411,26 +492,30 @@ class OnnxSignatureParser {
   private async tensorHead(tag: Tag, end: number, what: string): Promise<TensorHead> {
     const w = this.w;
     const head: TensorHead = { name: '', external: false, location: undefined };
-    await w.message(tag, end, what, async (t, e) => {
+    await w.messageAsync(tag, end, what, (t, e) => {
       switch (t.field) {
         case 8:
-          head.name = await w.readString(t, e, `${what} name`);
-          return true;
-        case 13: {
-          let key = '';
-          let value = '';
-          await w.message(t, e, 'external_data entry', async (kt, ke) => {
-            if (kt.field === 1) key = await w.readString(kt, ke, 'external_data key');
-            else if (kt.field === 2) value = await w.readString(kt, ke, 'external_data value');
-            else return false;
+          return w.stringAsync(t, e, `${what} name`).then((s) => {
+            head.name = s;
             return true;
           });
-          if (key === 'location') head.location = value;
-          return true;
+        case 13: {
+          const kv = { key: '', value: '' };
+          return w
+            .bufferedMessage(t, e, 'external_data entry', (kt, ke) => {
+              if (kt.field === 1) kv.key = w.string(kt, ke, 'external_data key');
+              else if (kt.field === 2) kv.value = w.string(kt, ke, 'external_data value');
+              else return false;
+              return true;
+            })
+            .then(() => {
+              if (kv.key === 'location') head.location = kv.value;
+              return true;
+            });
         }
         case 14:
           w.expectWire(t, WIRE_VARINT, 'data_location');
-          head.external = (await w.readVarint(e)) === 1n;
+          head.external = w.varint(e) === 1n;
           return true;
         default:
           return false;
@@ -439,50 +524,49 @@ class OnnxSignatureParser {
     return head;
   }
 
-  private async valueInfo(tag: Tag, end: number, what: string): Promise<ValueInfo> {
+  /** The fields of a ValueInfoProto, filling `info`. */
+  private valueInfo(info: ValueInfo, what: string): FieldHandler {
     const w = this.w;
-    const info: ValueInfo = { name: '', kind: 'unknown', elemType: 0, dims: [], rankKnown: false };
-    await w.message(tag, end, what, async (t, e) => {
+    return (t, e) => {
       if (t.field === 1) {
-        info.name = await w.readString(t, e, `${what} name`);
+        info.name = w.string(t, e, `${what} name`);
         return true;
       }
       if (t.field === 2) {
-        await this.typeProto(t, e, info);
+        this.typeProto(t, e, info);
         return true;
       }
       return false;
-    });
-    return info;
+    };
   }
 
   /**
    * TypeProto. Sequences and optionals nest TypeProtos without bound, so they are walked (under
    * the depth limit) only to check they are well formed; the signature keeps the outer kind.
    */
-  private async typeProto(tag: Tag, end: number, info: ValueInfo | undefined): Promise<void> {
+  private typeProto(tag: Tag, end: number, info: ValueInfo | undefined): void {
     const w = this.w;
-    await w.message(tag, end, 'type', async (t, e) => {
+    w.messageSync(tag, end, 'type', (t, e) => {
       switch (t.field) {
         case 1:
         case 8:
           if (info !== undefined) info.kind = t.field === 1 ? 'tensor' : 'sparse_tensor';
-          await this.tensorType(t, e, info);
+          this.tensorType(t, e, info);
           return true;
         case 4:
         case 9:
           if (info !== undefined) info.kind = t.field === 4 ? 'sequence' : 'optional';
-          await w.message(t, e, t.field === 4 ? 'sequence_type' : 'optional_type', async (st, se) => {
+          w.messageSync(t, e, t.field === 4 ? 'sequence_type' : 'optional_type', (st, se) => {
             if (st.field !== 1) return false;
-            await this.typeProto(st, se, undefined);
+            this.typeProto(st, se, undefined);
             return true;
           });
           return true;
         case 5:
           if (info !== undefined) info.kind = 'map';
-          await w.message(t, e, 'map_type', async (mt, me) => {
+          w.messageSync(t, e, 'map_type', (mt, me) => {
             if (mt.field !== 2) return false;
-            await this.typeProto(mt, me, undefined);
+            this.typeProto(mt, me, undefined);
             return true;
           });
           return true;
@@ -492,21 +576,21 @@ class OnnxSignatureParser {
     });
   }
 
-  private async tensorType(tag: Tag, end: number, info: ValueInfo | undefined): Promise<void> {
+  private tensorType(tag: Tag, end: number, info: ValueInfo | undefined): void {
     const w = this.w;
-    await w.message(tag, end, 'tensor_type', async (t, e) => {
+    w.messageSync(tag, end, 'tensor_type', (t, e) => {
       if (t.field === 1) {
         w.expectWire(t, WIRE_VARINT, 'elem_type');
-        const elemType = await w.readUint(e, 'elem_type');
+        const elemType = w.uint(e, 'elem_type');
         if (info !== undefined) info.elemType = elemType;
         return true;
       }
       if (t.field === 2) {
         const dims: number[] = [];
-        await w.message(t, e, 'shape', async (st, se) => {
+        w.messageSync(t, e, 'shape', (st, se) => {
           if (st.field !== 1) return false;
           w.retain(8, st.offset);
-          dims.push(await this.dimension(st, se));
+          dims.push(this.dimension(st, se));
           return true;
         });
         if (info !== undefined) {
@@ -519,14 +603,14 @@ class OnnxSignatureParser {
     });
   }
 
-  private async dimension(tag: Tag, end: number): Promise<number> {
+  private dimension(tag: Tag, end: number): number {
     const w = this.w;
     let dim = -1;
-    await w.message(tag, end, 'dim', async (t, e) => {
+    w.messageSync(tag, end, 'dim', (t, e) => {
       if (t.field === 1) {
         w.expectWire(t, WIRE_VARINT, 'dim_value');
         const at = t.offset;
-        const v = BigInt.asIntN(64, await w.readVarint(e));
+        const v = BigInt.asIntN(64, w.varint(e));
         if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) {
           throw w.malformed(`dim_value ${v} at byte ${at} is not a valid dimension`, at);
         }
@@ -535,7 +619,7 @@ class OnnxSignatureParser {
       }
       if (t.field === 2) {
         // The name itself is not needed, but reading it checks it against the size limit.
-        await w.readString(t, e, 'dim_param');
+        w.string(t, e, 'dim_param');
         dim = -1;
         return true;
       }
@@ -543,6 +627,10 @@ class OnnxSignatureParser {
     });
     return dim;
   }
+}
+
+function emptyValueInfo(): ValueInfo {
+  return { name: '', kind: 'unknown', elemType: 0, dims: [], rankKnown: false };
 }
 
 function toSignature(info: ValueInfo): TensorSignature {
