@@ -89,17 +89,20 @@ const HEADER_BYTES = 20;
 const MAX_BUFFERED_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 type FieldHandler = (tag: Tag, end: number) => boolean;
-type AsyncFieldHandler = (tag: Tag, end: number) => boolean | Promise<boolean>;
+type MaybeAsyncFieldHandler = (tag: Tag, end: number) => boolean | Promise<boolean>;
 
 /**
  * A protobuf wire-format walker over a BufferedByteReader. It never reads a length-delimited field
  * it is told to skip, and it enforces the limits on every step.
  *
- * The walk is synchronous over bytes already in the reader's window and awaits only to refill it:
- * the messages that hold weights (ModelProto, GraphProto, TensorProto) are walked field by field,
- * each header made available first (`walkAsync`); the small messages the signature is made of (a
- * ValueInfoProto, an OperatorSetIdProto, an external_data entry) are buffered whole once
- * (`bufferedMessage`) and parsed without awaiting (`messageSync`, `walkSync`).
+ * The walk is synchronous over bytes already in the reader's window and waits only to refill it:
+ * the messages that hold weights (ModelProto, GraphProto, TensorProto) are walked field by field
+ * (`walk`, `message`), a promise appearing only where a header or a name is not in the window; the
+ * small messages the signature is made of (a ValueInfoProto, an OperatorSetIdProto, an
+ * external_data entry) are fetched whole if need be (`bufferedMessage`) and parsed in one go
+ * (`messageSync`, `walkSync`). Handlers answer `true`/`false` (handled or to skip) at once, or a
+ * promise of it when they had to wait. Counters for new limits belong in `tag` (fields),
+ * `retain` (kept bytes), `addInitializer` (tensors) and `tensorType` (rank).
  */
 class ProtoWalker {
   private fields = 0;
@@ -134,29 +137,36 @@ class ProtoWalker {
     return this.malformed(`${what} at byte ${start} runs past the end of its message at byte ${end}`, start);
   }
 
-  /** Makes `n` bytes from the position (fewer at `end` or the end of the file) available. */
-  private async need(n: number, end: number): Promise<void> {
-    const want = Math.min(n, end - this.r.position);
-    if (this.r.available < want) await this.r.fill(want);
-  }
-
   // --- synchronous primitives: the bytes they read are in the window ----------------------------
 
-  varint(end: number): bigint {
-    const start = this.r.position;
-    const avail = Math.min(10, end - start, this.r.available);
-    // Up to 7 bytes (49 bits) stay exact in a double; longer varints (negative int64) use bigint.
-    let small = 0;
-    for (let i = 0; i < avail && i < 7; i++) {
+  /**
+   * A varint of up to 7 bytes (49 bits, exact in a double) as a number; undefined, with the
+   * position unchanged, for a longer one (or one that does not end), which `varint` then reads.
+   * Tags, lengths and dims take this path: no bigint on the common case.
+   */
+  private smallVarint(end: number): number | undefined {
+    const avail = Math.min(7, end - this.r.position, this.r.available);
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < avail; i++) {
       const b = this.r.byteAt(i);
-      small += (b & 0x7f) * 2 ** (7 * i);
+      value += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) {
         this.r.skip(i + 1);
-        return BigInt(small);
+        return value;
       }
+      scale *= 128;
     }
-    let big = BigInt(small);
-    for (let i = 7; i < avail; i++) {
+    return undefined;
+  }
+
+  varint(end: number): bigint {
+    const small = this.smallVarint(end);
+    if (small !== undefined) return BigInt(small);
+    const start = this.r.position;
+    const avail = Math.min(10, end - start, this.r.available);
+    let big = 0n;
+    for (let i = 0; i < avail; i++) {
       const b = this.r.byteAt(i);
       // The 10th byte carries bit 63 only; more, or a continuation bit, is not a 64-bit varint.
       if (i === 9 && b > 1) throw this.malformed(`varint at byte ${start} overflows 64 bits`, start);
@@ -171,6 +181,8 @@ class ProtoWalker {
 
   /** A varint that must be a non-negative safe integer (a length, a version, a dim). */
   uint(end: number, what: string): number {
+    const small = this.smallVarint(end);
+    if (small !== undefined) return small;
     const start = this.r.position;
     const v = this.varint(end);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -189,9 +201,13 @@ class ProtoWalker {
         { offset },
       );
     }
-    const raw = this.varint(end);
-    if (raw > 0xffffffffn) throw this.malformed(`field tag at byte ${offset} is out of range`, offset);
-    const value = Number(raw);
+    let value = this.smallVarint(end);
+    if (value === undefined) {
+      const raw = this.varint(end);
+      if (raw > 0xffffffffn) throw this.malformed(`field tag at byte ${offset} is out of range`, offset);
+      value = Number(raw);
+    }
+    if (value > 0xffffffff) throw this.malformed(`field tag at byte ${offset} is out of range`, offset);
     const field = Math.floor(value / 8);
     const wireType = value % 8;
     if (wireType === 3 || wireType === 4) {
@@ -292,12 +308,17 @@ class ProtoWalker {
     return this.decoder.decode(this.r.take(len));
   }
 
-  /** A kept string in a message walked field by field: its bytes are fetched if need be. */
-  async stringAsync(tag: Tag, end: number, what: string): Promise<string> {
+  /**
+   * A kept string in a message walked field by field: the string at once when its bytes are in
+   * the window, a promise of it after a refill otherwise.
+   */
+  stringMaybe(tag: Tag, end: number, what: string): string | Promise<string> {
     const { len, lengthAt } = this.stringHead(tag, end, what);
-    if (this.r.available < len) await this.r.fill(len);
-    if (this.r.available < len) throw this.overrun(what, lengthAt, end);
-    return this.decoder.decode(this.r.take(len));
+    if (this.r.available >= len) return this.decoder.decode(this.r.take(len));
+    return this.r.fill(len).then(() => {
+      if (this.r.available < len) throw this.overrun(what, lengthAt, end);
+      return this.decoder.decode(this.r.take(len));
+    });
   }
 
   private enter(tag: Tag, end: number, what: string): number {
@@ -319,8 +340,11 @@ class ProtoWalker {
     this.depth -= 1;
   }
 
-  /** A small sub-message of a message walked field by field: fetched whole, then walked in one go. */
-  async bufferedMessage(tag: Tag, end: number, what: string, onField: FieldHandler): Promise<void> {
+  /**
+   * A small sub-message of a message walked field by field: fetched whole if it is not in the
+   * window, then walked in one go.
+   */
+  bufferedMessage(tag: Tag, end: number, what: string, onField: FieldHandler): true | Promise<boolean> {
     const subEnd = this.enter(tag, end, what);
     const len = subEnd - this.r.position;
     if (len > MAX_BUFFERED_MESSAGE_BYTES) {
@@ -329,16 +353,30 @@ class ProtoWalker {
         { offset: tag.offset },
       );
     }
-    if (this.r.available < len) await this.r.fill(len);
-    this.walkSync(subEnd, onField);
-    this.depth -= 1;
+    if (this.r.available >= len) {
+      this.walkSync(subEnd, onField);
+      this.depth -= 1;
+      return true;
+    }
+    return this.r.fill(len).then(() => {
+      this.walkSync(subEnd, onField);
+      this.depth -= 1;
+      return true;
+    });
   }
 
   /** A sub-message that may hold weights: walked field by field, awaiting only to refill. */
-  async messageAsync(tag: Tag, end: number, what: string, onField: AsyncFieldHandler): Promise<void> {
+  message(tag: Tag, end: number, what: string, onField: MaybeAsyncFieldHandler): true | Promise<boolean> {
     const subEnd = this.enter(tag, end, what);
-    await this.walkAsync(subEnd, onField);
-    this.depth -= 1;
+    const walked = this.walk(subEnd, onField);
+    if (walked === undefined) {
+      this.depth -= 1;
+      return true;
+    }
+    return walked.then(() => {
+      this.depth -= 1;
+      return true;
+    });
   }
 
   /** Walks the fields up to `end`, all in the window; fields `onField` does not handle are skipped. */
@@ -350,14 +388,28 @@ class ProtoWalker {
     }
   }
 
-  /** Walks the fields up to `end`, making each header available first. */
-  async walkAsync(end: number, onField: AsyncFieldHandler): Promise<void> {
+  /**
+   * Walks the fields up to `end`, synchronously while each header is in the window and each
+   * handler answers at once; it returns a promise only when it had to wait (a refill), and then
+   * carries on from there.
+   */
+  walk(end: number, onField: MaybeAsyncFieldHandler): undefined | Promise<void> {
     for (;;) {
-      if (this.r.position >= end) return;
-      if (this.r.available < Math.min(HEADER_BYTES, end - this.r.position)) await this.need(HEADER_BYTES, end);
+      if (this.r.position >= end) return undefined;
+      if (this.r.available < Math.min(HEADER_BYTES, end - this.r.position)) {
+        return this.r.fill(Math.min(HEADER_BYTES, end - this.r.position)).then(() => this.walk(end, onField));
+      }
       const tag = this.tag(end) as Tag;
       const handled = onField(tag, end);
-      if (!(handled === true || (handled !== false && (await handled)))) this.skipField(tag, end);
+      if (handled === true) continue;
+      if (handled === false) {
+        this.skipField(tag, end);
+        continue;
+      }
+      return handled.then((h) => {
+        if (!h) this.skipField(tag, end);
+        return this.walk(end, onField);
+      });
     }
   }
 }
@@ -390,10 +442,10 @@ class OnnxSignatureParser {
 
   constructor(private readonly w: ProtoWalker) {}
 
-  async model(end: number): Promise<void> {
+  model(end: number): undefined | Promise<void> {
     const w = this.w;
     let first = true;
-    await w.walkAsync(end, (tag, e) => {
+    return w.walk(end, (tag, e) => {
       const expected = MODEL_FIELDS.get(tag.field);
       if (first && expected === undefined) {
         throw w.malformed(
@@ -408,20 +460,18 @@ class OnnxSignatureParser {
           this.irVersion = w.uint(e, 'ir_version');
           return true;
         case 2:
-          return w.stringAsync(tag, e, 'producer_name').then((s) => {
-            this.producerName = s;
-            return true;
+          return settle(w.stringMaybe(tag, e, 'producer_name'), (v) => {
+            this.producerName = v;
           });
         case 3:
-          return w.stringAsync(tag, e, 'producer_version').then((s) => {
-            this.producerVersion = s;
-            return true;
+          return settle(w.stringMaybe(tag, e, 'producer_version'), (v) => {
+            this.producerVersion = v;
           });
         case 7:
           this.graphSeen = true;
-          return w.messageAsync(tag, e, 'graph', (t, ge) => this.graph(t, ge)).then(() => true);
+          return w.message(tag, e, 'graph', (t, ge) => this.graph(t, ge));
         case 8:
-          return w.bufferedMessage(tag, e, 'opset_import', this.opset()).then(() => true);
+          return w.bufferedMessage(tag, e, 'opset_import', this.opset());
         default:
           return false;
       }
@@ -451,32 +501,22 @@ class OnnxSignatureParser {
     const w = this.w;
     switch (tag.field) {
       case 2:
-        return w.stringAsync(tag, end, 'graph name').then((s) => {
-          this.graphName = s;
-          return true;
+        return settle(w.stringMaybe(tag, end, 'graph name'), (v) => {
+          this.graphName = v;
         });
       case 5:
-        return this.tensorHead(tag, end, 'initializer').then((head) => {
-          this.addInitializer(head);
-          return true;
-        });
+        return this.tensorHead(tag, end, 'initializer');
       case 15:
         // SparseTensorProto: the name is that of its `values` tensor (field 1).
-        return w
-          .messageAsync(tag, end, 'sparse_initializer', (t, e) => {
-            if (t.field !== 1) return false;
-            return this.tensorHead(t, e, 'sparse_initializer values').then((head) => {
-              this.addInitializer(head);
-              return true;
-            });
-          })
-          .then(() => true);
+        return w.message(tag, end, 'sparse_initializer', (t, e) =>
+          t.field === 1 ? this.tensorHead(t, e, 'sparse_initializer values') : false,
+        );
       case 11:
       case 12: {
         const info = emptyValueInfo();
         (tag.field === 11 ? this.inputs : this.outputs).push(info);
         const what = tag.field === 11 ? 'graph input' : 'graph output';
-        return w.bufferedMessage(tag, end, what, this.valueInfo(info, what)).then(() => true);
+        return w.bufferedMessage(tag, end, what, this.valueInfo(info, what));
       }
       default:
         return false;
@@ -488,41 +528,67 @@ class OnnxSignatureParser {
     if (head.external) this.externalData.push({ tensor: head.name, location: head.location ?? '' });
   }
 
-  /** The small fields of a TensorProto; raw_data, float_data and the rest are skipped by length. */
-  private async tensorHead(tag: Tag, end: number, what: string): Promise<TensorHead> {
-    const w = this.w;
+  /** The tensor being read (tensors do not nest) and its external_data entry. */
+  private head: TensorHead = { name: '', external: false, location: undefined };
+  private entry = { key: '', value: '' };
+  private headWhat = '';
+
+  /**
+   * The small fields of a TensorProto, added as an initializer once its message ends; raw_data,
+   * float_data and the rest are skipped by length. One handler for every tensor: a model has
+   * thousands, and the walk allocates nothing per field on its synchronous path.
+   */
+  private tensorHead(tag: Tag, end: number, what: string): true | Promise<boolean> {
     const head: TensorHead = { name: '', external: false, location: undefined };
-    await w.messageAsync(tag, end, what, (t, e) => {
-      switch (t.field) {
-        case 8:
-          return w.stringAsync(t, e, `${what} name`).then((s) => {
-            head.name = s;
-            return true;
-          });
-        case 13: {
-          const kv = { key: '', value: '' };
-          return w
-            .bufferedMessage(t, e, 'external_data entry', (kt, ke) => {
-              if (kt.field === 1) kv.key = w.string(kt, ke, 'external_data key');
-              else if (kt.field === 2) kv.value = w.string(kt, ke, 'external_data value');
-              else return false;
-              return true;
-            })
-            .then(() => {
-              if (kv.key === 'location') head.location = kv.value;
-              return true;
-            });
-        }
-        case 14:
-          w.expectWire(t, WIRE_VARINT, 'data_location');
-          head.external = w.varint(e) === 1n;
-          return true;
-        default:
-          return false;
-      }
+    this.head = head;
+    this.headWhat = what;
+    const walked = this.w.message(tag, end, what, this.tensorField);
+    if (walked === true) {
+      this.addInitializer(head);
+      return true;
+    }
+    return walked.then(() => {
+      this.addInitializer(head);
+      return true;
     });
-    return head;
   }
+
+  private readonly tensorField = (t: Tag, e: number): boolean | Promise<boolean> => {
+    const w = this.w;
+    switch (t.field) {
+      case 8: {
+        const head = this.head;
+        const name = w.stringMaybe(t, e, `${this.headWhat} name`);
+        if (typeof name === 'string') {
+          head.name = name;
+          return true;
+        }
+        return name.then((v) => {
+          head.name = v;
+          return true;
+        });
+      }
+      case 13:
+        this.entry = { key: '', value: '' };
+        return w.bufferedMessage(t, e, 'external_data entry', this.externalDataField);
+      case 14:
+        w.expectWire(t, WIRE_VARINT, 'data_location');
+        this.head.external = w.varint(e) === 1n;
+        return true;
+      default:
+        return false;
+    }
+  };
+
+  /** One field of an external_data entry; key and value may come in either order. */
+  private readonly externalDataField = (kt: Tag, ke: number): boolean => {
+    const w = this.w;
+    if (kt.field === 1) this.entry.key = w.string(kt, ke, 'external_data key');
+    else if (kt.field === 2) this.entry.value = w.string(kt, ke, 'external_data value');
+    else return false;
+    if (this.entry.key === 'location') this.head.location = this.entry.value;
+    return true;
+  };
 
   /** The fields of a ValueInfoProto, filling `info`. */
   private valueInfo(info: ValueInfo, what: string): FieldHandler {
@@ -627,6 +693,18 @@ class OnnxSignatureParser {
     });
     return dim;
   }
+}
+
+/** Hands a string to `set` now, or once it has been fetched; answers the field handled. */
+function settle(value: string | Promise<string>, set: (value: string) => void): true | Promise<boolean> {
+  if (typeof value === 'string') {
+    set(value);
+    return true;
+  }
+  return value.then((v) => {
+    set(v);
+    return true;
+  });
 }
 
 function emptyValueInfo(): ValueInfo {
