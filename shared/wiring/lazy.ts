@@ -22,12 +22,22 @@
  *    build; the cluster clients (GKE, Kubernetes), Pub/Sub and the like wait for a caller.
  *
  *        const cluster = lazy(async () => (await import('../adapters/cluster')).connectCluster(target));
- *        const nodePools = lazyPort(async () => (await cluster()).nodePools, NODE_POOLS_METHODS);
+ *        const nodePools = lazyPort(async () => (await cluster()).nodePools, NODE_POOLS_METHODS, {
+ *          clusterName: target.name, // members that are not async methods are given up front
+ *        });
+ *
+ *    A value the handler needs from the loaded client (deployModel's `zones`) becomes an async
+ *    getter on the deps (`zones(): Promise<number>`), not a field filled at build time.
  *
  * 3. **Types only, statically**: a deps module imports adapters and client packages with
  *    `import type` (erased) or `import()`; a static value import of a client package puts it on
  *    the cold path of every event. `test/wiring/lazy.test.ts` builds each function and fails when
- *    a Google client or client-node sits in its entry chunk.
+ *    the GKE or Pub/Sub client or client-node is evaluated before the first event (`npm run build`
+ *    prints each function's cold path in KiB; scripts/bundle/cold-path.ts reads it).
+ *
+ * 4. **Measure it**: `npm run bench -- --only coldstart` runs every folder under functions/ from
+ *    spawn to its first CloudEvent against a bare function; give a new function its event in
+ *    bench/coldstart-cases.ts.
  *
  * shared/deploy/deps.ts is the worked example.
  */
