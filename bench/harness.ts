@@ -12,6 +12,8 @@ export interface Figure {
   baseline?: number;
   /** value / baseline. */
   ratio?: number;
+  /** What the figure should reach, as the issue states it (`<= 1.3x`, `>= 20x faster`). */
+  goal?: string;
 }
 
 export interface Stats {
@@ -102,16 +104,17 @@ export async function measurePair(
   return { subject: statsOf(subject.name, a), baseline: statsOf(baseline.name, b) };
 }
 
-/** A figure compared with its baseline (ratio = value / baseline). */
-export function figure(name: string, value: number, unit: string, baseline?: number): Figure {
-  if (baseline === undefined) return { name, value, unit };
-  return { name, value, unit, baseline, ratio: baseline === 0 ? Number.NaN : value / baseline };
+/** A figure compared with its baseline (ratio = value / baseline), and the goal it is held to. */
+export function figure(name: string, value: number, unit: string, baseline?: number, goal?: string): Figure {
+  const g = goal === undefined ? {} : { goal };
+  if (baseline === undefined) return { name, value, unit, ...g };
+  return { name, value, unit, baseline, ratio: baseline === 0 ? Number.NaN : value / baseline, ...g };
 }
 
 /** Median and p95 of `subject`, each against the same statistic of `baseline`. */
-export function timeFigures(name: string, subject: Stats, baseline?: Stats): Figure[] {
+export function timeFigures(name: string, subject: Stats, baseline?: Stats, goal?: string): Figure[] {
   return [
-    figure(`${name} (median)`, subject.medianMs, 'ms', baseline?.medianMs),
+    figure(`${name} (median)`, subject.medianMs, 'ms', baseline?.medianMs, goal),
     figure(`${name} (p95)`, subject.p95Ms, 'ms', baseline?.p95Ms),
   ];
 }
@@ -130,20 +133,22 @@ function formatRatio(r: number | undefined): string {
   return `${r >= 100 ? r.toFixed(0) : r >= 1 ? r.toFixed(2) : r.toPrecision(2)}x`;
 }
 
-/** An aligned text table: name left-aligned, numbers right-aligned. */
+/** An aligned text table: name left-aligned, numbers right-aligned; a goal column when any has one. */
 export function formatTable(figures: readonly Figure[]): string {
-  const header = ['name', 'value', 'unit', 'baseline', 'ratio'];
+  const goals = figures.some((f) => f.goal !== undefined);
+  const header = ['name', 'value', 'unit', 'baseline', 'ratio', ...(goals ? ['goal'] : [])];
   const rows = figures.map((f) => [
     f.name,
     formatNumber(f.value),
     f.unit,
     f.baseline === undefined ? '' : formatNumber(f.baseline),
     formatRatio(f.ratio),
+    ...(goals ? [f.goal ?? ''] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]): string =>
     cells
-      .map((c, i) => (i === 0 || i === 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .map((c, i) => (i === 0 || i === 2 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

@@ -90,8 +90,8 @@ export interface DeployModelDeps extends SharedDeps {
   /** Tests only: called after each plan action (the crash-at-every-step test kills the deploy here). */
   executeHooks?: Pick<ExecuteOptions, 'afterAction'>;
   limits: DeployLimits;
-  /** Zones a new GPU pool spans (1 for a zonal cluster). */
-  zones: number;
+  /** Zones a new GPU pool spans (1 for a zonal cluster); read from the cluster on first use. */
+  zones(): Promise<number>;
 }
 
 type DeployPlanned = Extract<DeployDecision, { action: 'deploy' }>;
@@ -112,6 +112,8 @@ interface PreparedDeployment {
   aliases: string[];
   /** The pool's keys: each repository API call sends the key of the pod it goes to. */
   keys: KeyRing;
+  /** Zones a new GPU pool spans, as the cluster reported them. */
+  zones: number;
   /** The Secret values the plan's redacted Secrets stand for (never logged, never in the plan). */
   secrets: SecretValues;
 }
@@ -314,7 +316,7 @@ async function preparePool(
 ): Promise<PreparedDeployment> {
   const { decision, modelPolicy, placement, trigger, manifest, configText } = model;
   // The pool serves every model placed on its GPU class: its scaling covers all of them.
-  const [poolIndex, admin, networkPolicies] = await Promise.all([
+  const [poolIndex, admin, networkPolicies, zones] = await Promise.all([
     poolIndexOf(deps, placement.pool, placement.gpuClass.id),
     adminKeyFor(deps, placement.pool),
     deps.kubeObjects.list(
@@ -323,6 +325,7 @@ async function preparePool(
       deps.policy.cluster.namespace,
       MANAGED_NETWORK_POLICIES,
     ),
+    deps.zones(),
   ]);
   const poolModels = Object.keys(poolIndex.index.models)
     .filter((m) => m !== decision.model)
@@ -335,7 +338,7 @@ async function preparePool(
     keys: admin.keys,
     // The first deploy lays down the namespace's NetworkPolicy set; rotateSecurity owns it after.
     networkPolicies: networkPolicies.length === 0,
-    zones: deps.zones,
+    zones,
   });
   const publish: PublishRequest = {
     repository: pool.repository,
@@ -375,6 +378,7 @@ async function preparePool(
     previousServing: registry?.record.serving,
     aliases: manifest?.aliases ?? [],
     keys: admin.keys,
+    zones,
     secrets: secretValuesOf(pool.objects),
   };
   // The registry record the decision was made on is not read again: a change since then fails
@@ -513,7 +517,7 @@ function planFrom(
     registry: o.registry,
     poolIndex: o.poolIndex,
     pods: o.pods,
-    zones: deps.zones,
+    zones: p.zones,
     guardrails: deps.policy.guardrails,
     clock: deps.clock,
     planId: ctx.event.id,

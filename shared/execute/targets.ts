@@ -21,8 +21,8 @@ export interface TargetLocation {
   cluster: string;
   namespace: string;
   stateBucket: string;
-  /** Zones of the cluster's pools, for pools that do not list theirs. */
-  zones: number;
+  /** Zones of the cluster's pools, for pools that do not list theirs (read once, on first need). */
+  zones: number | (() => Promise<number>);
 }
 
 /** A record that exists but cannot be read: nothing is planned over it until someone looks. */
@@ -100,7 +100,7 @@ export async function observeTarget(
     hpa: hpa ? observedHpaOf(hpa) : null,
     nodePool: nodePool ?? null,
     nodeCountPerZone,
-    zones: nodePool?.locations?.length || at.zones,
+    zones: nodePool?.locations?.length || (typeof at.zones === 'number' ? at.zones : await at.zones()),
     record,
   };
 }

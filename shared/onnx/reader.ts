@@ -85,9 +85,31 @@ const MAGIC: readonly { bytes: readonly number[]; what: string }[] = [
   { bytes: [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], what: 'a NumPy array' },
 ];
 
+/** Enough bytes for any field header: a tag (up to 10 bytes) and a varint or a length (up to 10). */
+const HEADER_BYTES = 20;
+
+/**
+ * The most a sub-message that is parsed in one piece (a graph input, an opset, an external_data
+ * entry) may take. Real ones are well under a kilobyte; a larger one is refused rather than
+ * buffered.
+ */
+const MAX_BUFFERED_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+type FieldHandler = (tag: Tag, end: number) => boolean;
+type MaybeAsyncFieldHandler = (tag: Tag, end: number) => boolean | Promise<boolean>;
+
 /**
  * A protobuf wire-format walker over a BufferedByteReader. It never reads a length-delimited field
  * it is told to skip, and it enforces the limits on every step.
+ *
+ * The walk is synchronous over bytes already in the reader's window and waits only to refill it:
+ * the messages that hold weights (ModelProto, GraphProto, TensorProto) are walked field by field
+ * (`walk`, `message`), a promise appearing only where a header or a name is not in the window; the
+ * small messages the signature is made of (a ValueInfoProto, an OperatorSetIdProto, an
+ * external_data entry) are fetched whole if need be (`bufferedMessage`) and parsed in one go
+ * (`messageSync`, `walkSync`). Handlers answer `true`/`false` (handled or to skip) at once, or a
+ * promise of it when they had to wait. Counters for new limits belong in `tag` (fields),
+ * `retain` (kept bytes), `addInitializer` (tensors) and `tensorType` (rank).
  */
 class ProtoWalker {
   private fields = 0;
@@ -122,21 +144,36 @@ class ProtoWalker {
     return this.malformed(`${what} at byte ${start} runs past the end of its message at byte ${end}`, start);
   }
 
-  async readVarint(end: number): Promise<bigint> {
-    const start = this.r.position;
-    const avail = await this.r.fill(Math.min(10, end - start));
-    // Up to 7 bytes (49 bits) stay exact in a double; longer varints (negative int64) use bigint.
-    let small = 0;
-    for (let i = 0; i < avail && i < 7; i++) {
+  // --- synchronous primitives: the bytes they read are in the window ----------------------------
+
+  /**
+   * A varint of up to 7 bytes (49 bits, exact in a double) as a number; undefined, with the
+   * position unchanged, for a longer one (or one that does not end), which `varint` then reads.
+   * Tags, lengths and dims take this path: no bigint on the common case.
+   */
+  private smallVarint(end: number): number | undefined {
+    const avail = Math.min(7, end - this.r.position, this.r.available);
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < avail; i++) {
       const b = this.r.byteAt(i);
-      small += (b & 0x7f) * 2 ** (7 * i);
+      value += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) {
         this.r.skip(i + 1);
-        return BigInt(small);
+        return value;
       }
+      scale *= 128;
     }
-    let big = BigInt(small);
-    for (let i = 7; i < avail; i++) {
+    return undefined;
+  }
+
+  varint(end: number): bigint {
+    const small = this.smallVarint(end);
+    if (small !== undefined) return BigInt(small);
+    const start = this.r.position;
+    const avail = Math.min(10, end - start, this.r.available);
+    let big = 0n;
+    for (let i = 0; i < avail; i++) {
       const b = this.r.byteAt(i);
       // The 10th byte carries bit 63 only; more, or a continuation bit, is not a 64-bit varint.
       if (i === 9 && b > 1) throw this.malformed(`varint at byte ${start} overflows 64 bits`, start);
@@ -150,16 +187,18 @@ class ProtoWalker {
   }
 
   /** A varint that must be a non-negative safe integer (a length, a version, a dim). */
-  async readUint(end: number, what: string): Promise<number> {
+  uint(end: number, what: string): number {
+    const small = this.smallVarint(end);
+    if (small !== undefined) return small;
     const start = this.r.position;
-    const v = await this.readVarint(end);
+    const v = this.varint(end);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw this.malformed(`${what} at byte ${start} is out of range (${BigInt.asIntN(64, v)})`, start);
     }
     return Number(v);
   }
 
-  async readTag(end: number): Promise<Tag | null> {
+  private tag(end: number): Tag | null {
     const offset = this.r.position;
     if (offset >= end) return null;
     this.fields += 1;
@@ -169,9 +208,13 @@ class ProtoWalker {
         { offset },
       );
     }
-    const raw = await this.readVarint(end);
-    if (raw > 0xffffffffn) throw this.malformed(`field tag at byte ${offset} is out of range`, offset);
-    const value = Number(raw);
+    let value = this.smallVarint(end);
+    if (value === undefined) {
+      const raw = this.varint(end);
+      if (raw > 0xffffffffn) throw this.malformed(`field tag at byte ${offset} is out of range`, offset);
+      value = Number(raw);
+    }
+    if (value > 0xffffffff) throw this.malformed(`field tag at byte ${offset} is out of range`, offset);
     const field = Math.floor(value / 8);
     const wireType = value % 8;
     if (wireType === 3 || wireType === 4) {
@@ -186,9 +229,9 @@ class ProtoWalker {
   }
 
   /** Reads a length prefix and returns where the field's payload ends. */
-  async readLength(end: number): Promise<number> {
+  private length(end: number): number {
     const start = this.r.position;
-    const len = await this.readUint(end, 'a length');
+    const len = this.uint(end, 'a length');
     const payloadStart = this.r.position;
     if (len > this.r.size - payloadStart) {
       throw new OnnxFormatError(
@@ -214,11 +257,12 @@ class ProtoWalker {
     }
   }
 
-  async skipField(tag: Tag, end: number): Promise<void> {
+  /** Skips a field whose header is in the window; a length-delimited payload is never read. */
+  private skipField(tag: Tag, end: number): void {
     const start = this.r.position;
     switch (tag.wireType) {
       case WIRE_VARINT:
-        await this.readVarint(end);
+        this.varint(end);
         return;
       case WIRE_I64:
       case WIRE_I32: {
@@ -228,7 +272,7 @@ class ProtoWalker {
         return;
       }
       case WIRE_LEN: {
-        const payloadEnd = await this.readLength(end);
+        const payloadEnd = this.length(end);
         this.r.skip(payloadEnd - this.r.position);
         return;
       }
@@ -248,11 +292,11 @@ class ProtoWalker {
     }
   }
 
-  /** A string field that is kept: bounded in size, and counted against the retained total. */
-  async readString(tag: Tag, end: number, what: string): Promise<string> {
+  /** Length, size limit and retained count of a kept string; returns its length. */
+  private stringHead(tag: Tag, end: number, what: string): { len: number; lengthAt: number } {
     this.expectWire(tag, WIRE_LEN, what);
     const lengthAt = this.r.position;
-    const payloadEnd = await this.readLength(end);
+    const payloadEnd = this.length(end);
     const len = payloadEnd - this.r.position;
     if (len > this.limits.maxStringBytes) {
       throw new OnnxFormatError(
@@ -261,36 +305,118 @@ class ProtoWalker {
       );
     }
     this.retain(len, lengthAt);
-    const bytes = await this.r.readBytes(len);
-    if (bytes.byteLength !== len) throw this.overrun(what, lengthAt, end);
-    return this.decoder.decode(bytes);
+    return { len, lengthAt };
   }
 
-  /** Enters a length-delimited sub-message, walks its fields, and leaves it. */
-  async message(
-    tag: Tag,
-    end: number,
-    what: string,
-    onField: (tag: Tag, end: number) => Promise<boolean>,
-  ): Promise<void> {
+  /** A kept string inside a buffered message. */
+  string(tag: Tag, end: number, what: string): string {
+    const { len, lengthAt } = this.stringHead(tag, end, what);
+    if (this.r.available < len) throw this.overrun(what, lengthAt, end);
+    return this.decoder.decode(this.r.take(len));
+  }
+
+  /**
+   * A kept string in a message walked field by field: the string at once when its bytes are in
+   * the window, a promise of it after a refill otherwise.
+   */
+  stringMaybe(tag: Tag, end: number, what: string): string | Promise<string> {
+    const { len, lengthAt } = this.stringHead(tag, end, what);
+    if (this.r.available >= len) return this.decoder.decode(this.r.take(len));
+    return this.r.fill(len).then(() => {
+      if (this.r.available < len) throw this.overrun(what, lengthAt, end);
+      return this.decoder.decode(this.r.take(len));
+    });
+  }
+
+  private enter(tag: Tag, end: number, what: string): number {
     this.expectWire(tag, WIRE_LEN, what);
-    const subEnd = await this.readLength(end);
+    const subEnd = this.length(end);
     this.depth += 1;
     if (this.depth > this.limits.maxDepth) {
       throw new OnnxFormatError(`nesting deeper than ${this.limits.maxDepth} at byte ${tag.offset}`, {
         offset: tag.offset,
       });
     }
-    await this.walkFields(subEnd, onField);
+    return subEnd;
+  }
+
+  /** A sub-message inside a buffered one: walked without awaiting. */
+  messageSync(tag: Tag, end: number, what: string, onField: FieldHandler): void {
+    const subEnd = this.enter(tag, end, what);
+    this.walkSync(subEnd, onField);
     this.depth -= 1;
   }
 
-  /** Walks the fields up to `end`; fields `onField` does not handle (returns false) are skipped. */
-  async walkFields(end: number, onField: (tag: Tag, end: number) => Promise<boolean>): Promise<void> {
+  /**
+   * A small sub-message of a message walked field by field: fetched whole if it is not in the
+   * window, then walked in one go.
+   */
+  bufferedMessage(tag: Tag, end: number, what: string, onField: FieldHandler): true | Promise<boolean> {
+    const subEnd = this.enter(tag, end, what);
+    const len = subEnd - this.r.position;
+    if (len > MAX_BUFFERED_MESSAGE_BYTES) {
+      throw new OnnxFormatError(
+        `${what} at byte ${tag.offset} is ${len} bytes, over the ${MAX_BUFFERED_MESSAGE_BYTES}-byte limit for it`,
+        { offset: tag.offset },
+      );
+    }
+    if (this.r.available >= len) {
+      this.walkSync(subEnd, onField);
+      this.depth -= 1;
+      return true;
+    }
+    return this.r.fill(len).then(() => {
+      this.walkSync(subEnd, onField);
+      this.depth -= 1;
+      return true;
+    });
+  }
+
+  /** A sub-message that may hold weights: walked field by field, awaiting only to refill. */
+  message(tag: Tag, end: number, what: string, onField: MaybeAsyncFieldHandler): true | Promise<boolean> {
+    const subEnd = this.enter(tag, end, what);
+    const walked = this.walk(subEnd, onField);
+    if (walked === undefined) {
+      this.depth -= 1;
+      return true;
+    }
+    return walked.then(() => {
+      this.depth -= 1;
+      return true;
+    });
+  }
+
+  /** Walks the fields up to `end`, all in the window; fields `onField` does not handle are skipped. */
+  walkSync(end: number, onField: FieldHandler): void {
     for (;;) {
-      const tag = await this.readTag(end);
+      const tag = this.tag(end);
       if (tag === null) return;
-      if (!(await onField(tag, end))) await this.skipField(tag, end);
+      if (!onField(tag, end)) this.skipField(tag, end);
+    }
+  }
+
+  /**
+   * Walks the fields up to `end`, synchronously while each header is in the window and each
+   * handler answers at once; it returns a promise only when it had to wait (a refill), and then
+   * carries on from there.
+   */
+  walk(end: number, onField: MaybeAsyncFieldHandler): undefined | Promise<void> {
+    for (;;) {
+      if (this.r.position >= end) return undefined;
+      if (this.r.available < Math.min(HEADER_BYTES, end - this.r.position)) {
+        return this.r.fill(Math.min(HEADER_BYTES, end - this.r.position)).then(() => this.walk(end, onField));
+      }
+      const tag = this.tag(end) as Tag;
+      const handled = onField(tag, end);
+      if (handled === true) continue;
+      if (handled === false) {
+        this.skipField(tag, end);
+        continue;
+      }
+      return handled.then((h) => {
+        if (!h) this.skipField(tag, end);
+        return this.walk(end, onField);
+      });
     }
   }
 }
@@ -325,10 +451,10 @@ class OnnxSignatureParser {
 
   constructor(private readonly w: ProtoWalker) {}
 
-  async model(end: number): Promise<void> {
+  model(end: number): undefined | Promise<void> {
     const w = this.w;
     let first = true;
-    await w.walkFields(end, async (tag, e) => {
+    return w.walk(end, (tag, e) => {
       const expected = MODEL_FIELDS.get(tag.field);
       if (first && expected === undefined) {
         throw w.malformed(
@@ -340,78 +466,75 @@ class OnnxSignatureParser {
       if (expected !== undefined) w.expectWire(tag, expected, `ModelProto field ${tag.field}`);
       switch (tag.field) {
         case 1:
-          this.irVersion = await w.readUint(e, 'ir_version');
+          this.irVersion = w.uint(e, 'ir_version');
           return true;
         case 2:
-          this.producerName = await w.readString(tag, e, 'producer_name');
-          return true;
+          return settle(w.stringMaybe(tag, e, 'producer_name'), (v) => {
+            this.producerName = v;
+          });
         case 3:
-          this.producerVersion = await w.readString(tag, e, 'producer_version');
-          return true;
+          return settle(w.stringMaybe(tag, e, 'producer_version'), (v) => {
+            this.producerVersion = v;
+          });
         case 7:
           this.graphSeen = true;
-          await w.message(tag, e, 'graph', (t, ge) => this.graph(t, ge));
-          return true;
+          return w.message(tag, e, 'graph', (t, ge) => this.graph(t, ge));
         case 8:
-          await this.opset(tag, e);
-          return true;
+          return w.bufferedMessage(tag, e, 'opset_import', this.opset());
         default:
           return false;
       }
     });
   }
 
-  private async opset(tag: Tag, end: number): Promise<void> {
+  /** The fields of one OperatorSetIdProto; the entry is added when its message ends. */
+  private opset(): FieldHandler {
     const w = this.w;
-    let domain = '';
-    let version = 0;
-    await w.message(tag, end, 'opset_import', async (t, e) => {
+    const entry = { domain: '', version: 0 };
+    this.opsets.push(entry);
+    return (t, e) => {
       if (t.field === 1) {
-        domain = await w.readString(t, e, 'opset domain');
+        entry.domain = w.string(t, e, 'opset domain');
         return true;
       }
       if (t.field === 2) {
         w.expectWire(t, WIRE_VARINT, 'opset version');
-        version = await w.readUint(e, 'opset version');
+        entry.version = w.uint(e, 'opset version');
         return true;
       }
       return false;
-    });
-    this.opsets.push({ domain, version });
+    };
   }
 
-  private async graph(tag: Tag, end: number): Promise<boolean> {
+  private graph(tag: Tag, end: number): boolean | Promise<boolean> {
     const w = this.w;
     switch (tag.field) {
       case 2:
-        this.graphName = await w.readString(tag, end, 'graph name');
-        return true;
-      case 5: {
-        const head = await this.tensorHead(tag, end, 'initializer');
-        this.addInitializer(head);
-        return true;
-      }
-      case 15: {
-        // SparseTensorProto: the name is that of its `values` tensor (field 1).
-        await w.message(tag, end, 'sparse_initializer', async (t, e) => {
-          if (t.field !== 1) return false;
-          this.addInitializer(await this.tensorHead(t, e, 'sparse_initializer values'));
-          return true;
+        return settle(w.stringMaybe(tag, end, 'graph name'), (v) => {
+          this.graphName = v;
         });
-        return true;
+      case 5:
+        return this.tensorHead(tag, end, 'initializer');
+      case 15:
+        // SparseTensorProto: the name is that of its `values` tensor (field 1).
+        return w.message(tag, end, 'sparse_initializer', (t, e) =>
+          t.field === 1 ? this.tensorHead(t, e, 'sparse_initializer values') : false,
+        );
+      case 11:
+      case 12: {
+        const info = emptyValueInfo();
+        const isInput = tag.field === 11;
+        (isInput ? this.inputs : this.outputs).push(info);
+        const what = isInput ? 'graph input' : 'graph output';
+        const counted = () => {
+          // Initializers come first in a serialized graph, so an input named after one is not real.
+          if (isInput && !this.initializerNames.has(info.name)) this.realInputs += 1;
+          this.checkTensorCount(tag);
+          return true;
+        };
+        const walked = w.bufferedMessage(tag, end, what, this.valueInfo(info, what));
+        return walked === true ? counted() : walked.then(counted);
       }
-      case 11: {
-        const input = await this.valueInfo(tag, end, 'graph input');
-        this.inputs.push(input);
-        // Initializers come first in a serialized graph, so an input named after one is not real.
-        if (!this.initializerNames.has(input.name)) this.realInputs += 1;
-        this.checkTensorCount(tag);
-        return true;
-      }
-      case 12:
-        this.outputs.push(await this.valueInfo(tag, end, 'graph output'));
-        this.checkTensorCount(tag);
-        return true;
       default:
         return false;
     }
@@ -439,82 +562,111 @@ class OnnxSignatureParser {
     if (head.external) this.externalData.push({ tensor: head.name, location: head.location ?? '' });
   }
 
-  /** The small fields of a TensorProto; raw_data, float_data and the rest are skipped by length. */
-  private async tensorHead(tag: Tag, end: number, what: string): Promise<TensorHead> {
-    const w = this.w;
+  /** The tensor being read (tensors do not nest) and its external_data entry. */
+  private head: TensorHead = { name: '', external: false, location: undefined };
+  private entry = { key: '', value: '' };
+  private headWhat = '';
+
+  /**
+   * The small fields of a TensorProto, added as an initializer once its message ends; raw_data,
+   * float_data and the rest are skipped by length. One handler for every tensor: a model has
+   * thousands, and the walk allocates nothing per field on its synchronous path.
+   */
+  private tensorHead(tag: Tag, end: number, what: string): true | Promise<boolean> {
     const head: TensorHead = { name: '', external: false, location: undefined };
-    await w.message(tag, end, what, async (t, e) => {
-      switch (t.field) {
-        case 8:
-          head.name = await w.readString(t, e, `${what} name`);
-          return true;
-        case 13: {
-          let key = '';
-          let value = '';
-          await w.message(t, e, 'external_data entry', async (kt, ke) => {
-            if (kt.field === 1) key = await w.readString(kt, ke, 'external_data key');
-            else if (kt.field === 2) value = await w.readString(kt, ke, 'external_data value');
-            else return false;
-            return true;
-          });
-          if (key === 'location') head.location = value;
-          return true;
-        }
-        case 14:
-          w.expectWire(t, WIRE_VARINT, 'data_location');
-          head.external = (await w.readVarint(e)) === 1n;
-          return true;
-        default:
-          return false;
-      }
+    this.head = head;
+    this.headWhat = what;
+    const walked = this.w.message(tag, end, what, this.tensorField);
+    if (walked === true) {
+      this.addInitializer(head);
+      return true;
+    }
+    return walked.then(() => {
+      this.addInitializer(head);
+      return true;
     });
-    return head;
   }
 
-  private async valueInfo(tag: Tag, end: number, what: string): Promise<ValueInfo> {
+  private readonly tensorField = (t: Tag, e: number): boolean | Promise<boolean> => {
     const w = this.w;
-    const info: ValueInfo = { name: '', kind: 'unknown', elemType: 0, dims: [], rankKnown: false };
-    await w.message(tag, end, what, async (t, e) => {
+    switch (t.field) {
+      case 8: {
+        const head = this.head;
+        const name = w.stringMaybe(t, e, `${this.headWhat} name`);
+        if (typeof name === 'string') {
+          head.name = name;
+          return true;
+        }
+        return name.then((v) => {
+          head.name = v;
+          return true;
+        });
+      }
+      case 13:
+        this.entry = { key: '', value: '' };
+        return w.bufferedMessage(t, e, 'external_data entry', this.externalDataField);
+      case 14:
+        w.expectWire(t, WIRE_VARINT, 'data_location');
+        this.head.external = w.varint(e) === 1n;
+        return true;
+      default:
+        return false;
+    }
+  };
+
+  /** One field of an external_data entry; key and value may come in either order. */
+  private readonly externalDataField = (kt: Tag, ke: number): boolean => {
+    const w = this.w;
+    if (kt.field === 1) this.entry.key = w.string(kt, ke, 'external_data key');
+    else if (kt.field === 2) this.entry.value = w.string(kt, ke, 'external_data value');
+    else return false;
+    if (this.entry.key === 'location') this.head.location = this.entry.value;
+    return true;
+  };
+
+  /** The fields of a ValueInfoProto, filling `info`. */
+  private valueInfo(info: ValueInfo, what: string): FieldHandler {
+    const w = this.w;
+    return (t, e) => {
       if (t.field === 1) {
-        info.name = await w.readString(t, e, `${what} name`);
+        info.name = w.string(t, e, `${what} name`);
         return true;
       }
       if (t.field === 2) {
-        await this.typeProto(t, e, info);
+        this.typeProto(t, e, info);
         return true;
       }
       return false;
-    });
-    return info;
+    };
   }
 
   /**
    * TypeProto. Sequences and optionals nest TypeProtos without bound, so they are walked (under
    * the depth limit) only to check they are well formed; the signature keeps the outer kind.
    */
-  private async typeProto(tag: Tag, end: number, info: ValueInfo | undefined): Promise<void> {
+  private typeProto(tag: Tag, end: number, info: ValueInfo | undefined): void {
     const w = this.w;
-    await w.message(tag, end, 'type', async (t, e) => {
+    w.messageSync(tag, end, 'type', (t, e) => {
       switch (t.field) {
         case 1:
         case 8:
           if (info !== undefined) info.kind = t.field === 1 ? 'tensor' : 'sparse_tensor';
-          await this.tensorType(t, e, info);
+          this.tensorType(t, e, info);
           return true;
         case 4:
         case 9:
           if (info !== undefined) info.kind = t.field === 4 ? 'sequence' : 'optional';
-          await w.message(t, e, t.field === 4 ? 'sequence_type' : 'optional_type', async (st, se) => {
+          w.messageSync(t, e, t.field === 4 ? 'sequence_type' : 'optional_type', (st, se) => {
             if (st.field !== 1) return false;
-            await this.typeProto(st, se, undefined);
+            this.typeProto(st, se, undefined);
             return true;
           });
           return true;
         case 5:
           if (info !== undefined) info.kind = 'map';
-          await w.message(t, e, 'map_type', async (mt, me) => {
+          w.messageSync(t, e, 'map_type', (mt, me) => {
             if (mt.field !== 2) return false;
-            await this.typeProto(mt, me, undefined);
+            this.typeProto(mt, me, undefined);
             return true;
           });
           return true;
@@ -524,18 +676,18 @@ class OnnxSignatureParser {
     });
   }
 
-  private async tensorType(tag: Tag, end: number, info: ValueInfo | undefined): Promise<void> {
+  private tensorType(tag: Tag, end: number, info: ValueInfo | undefined): void {
     const w = this.w;
-    await w.message(tag, end, 'tensor_type', async (t, e) => {
+    w.messageSync(tag, end, 'tensor_type', (t, e) => {
       if (t.field === 1) {
         w.expectWire(t, WIRE_VARINT, 'elem_type');
-        const elemType = await w.readUint(e, 'elem_type');
+        const elemType = w.uint(e, 'elem_type');
         if (info !== undefined) info.elemType = elemType;
         return true;
       }
       if (t.field === 2) {
         const dims: number[] = [];
-        await w.message(t, e, 'shape', async (st, se) => {
+        w.messageSync(t, e, 'shape', (st, se) => {
           if (st.field !== 1) return false;
           if (dims.length >= w.limits.maxRank) {
             throw new LimitExceededError('ONNX model', [
@@ -549,7 +701,7 @@ class OnnxSignatureParser {
             ]);
           }
           w.retain(8, st.offset);
-          dims.push(await this.dimension(st, se));
+          dims.push(this.dimension(st, se));
           return true;
         });
         if (info !== undefined) {
@@ -562,14 +714,14 @@ class OnnxSignatureParser {
     });
   }
 
-  private async dimension(tag: Tag, end: number): Promise<number> {
+  private dimension(tag: Tag, end: number): number {
     const w = this.w;
     let dim = -1;
-    await w.message(tag, end, 'dim', async (t, e) => {
+    w.messageSync(tag, end, 'dim', (t, e) => {
       if (t.field === 1) {
         w.expectWire(t, WIRE_VARINT, 'dim_value');
         const at = t.offset;
-        const v = BigInt.asIntN(64, await w.readVarint(e));
+        const v = BigInt.asIntN(64, w.varint(e));
         if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) {
           throw w.malformed(`dim_value ${v} at byte ${at} is not a valid dimension`, at);
         }
@@ -578,7 +730,7 @@ class OnnxSignatureParser {
       }
       if (t.field === 2) {
         // The name itself is not needed, but reading it checks it against the size limit.
-        await w.readString(t, e, 'dim_param');
+        w.string(t, e, 'dim_param');
         dim = -1;
         return true;
       }
@@ -586,6 +738,22 @@ class OnnxSignatureParser {
     });
     return dim;
   }
+}
+
+/** Hands a string to `set` now, or once it has been fetched; answers the field handled. */
+function settle(value: string | Promise<string>, set: (value: string) => void): true | Promise<boolean> {
+  if (typeof value === 'string') {
+    set(value);
+    return true;
+  }
+  return value.then((v) => {
+    set(v);
+    return true;
+  });
+}
+
+function emptyValueInfo(): ValueInfo {
+  return { name: '', kind: 'unknown', elemType: 0, dims: [], rankKnown: false };
 }
 
 function toSignature(info: ValueInfo): TensorSignature {

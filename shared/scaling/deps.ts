@@ -3,9 +3,8 @@
  * cluster's ports, the one executor with every runner a target plan needs, and where targets'
  * records live. Each function's deps extend this.
  */
-import { connectCluster } from '../adapters/cluster';
 import { createMonitoringMetrics } from '../adapters/monitoring';
-import { clusterTargetOf } from '../deploy/deps';
+import { clusterTargetOf, lazyCluster } from '../deploy/deps';
 import { PlanExecutor } from '../execute/executor';
 import { KubeApplier, KubeRunner } from '../execute/kube-applier';
 import { NodePoolExecutor, NodePoolRunner } from '../execute/nodepool-executor';
@@ -49,10 +48,9 @@ export function scalingExecutor(
 }
 
 export async function buildScalingDeps(config: Config): Promise<ScalingDeps> {
-  const [shared, cluster] = await Promise.all([
-    buildSharedDeps(config),
-    connectCluster(clusterTargetOf(config)),
-  ]);
+  // The cluster's clients load on the first call a plan makes (shared/wiring/lazy.ts).
+  const cluster = lazyCluster(clusterTargetOf(config));
+  const shared = await buildSharedDeps(config);
   const ports: TargetPorts = {
     kube: cluster.kubeObjects,
     nodePools: cluster.nodePools,
@@ -70,7 +68,7 @@ export async function buildScalingDeps(config: Config): Promise<ScalingDeps> {
       cluster: config.cluster,
       namespace: config.namespace,
       stateBucket: config.stateBucket,
-      zones: cluster.zones,
+      zones: async () => (await cluster.connection()).zones,
     },
     executor: scalingExecutor({ ...shared, ports }, config.operationDeadlineSeconds * 1000),
   };

@@ -1,10 +1,13 @@
 /**
  * Builds the dependencies every function shares, once per instance, from the validated
  * configuration: production clients by default, the local cloud where endpoints are given.
+ *
+ * Every event needs Cloud Storage (the policy, the idempotency records), so it is built here, but
+ * reached through `import()` so that the function's module evaluates without it and the framework
+ * starts listening while it loads (see lazy.ts). Pub/Sub loads only when events are published.
  */
 import { LogEventPublisher, PubSubEventPublisher } from '../adapters/events-publisher';
 import { GcsIdempotencyStore } from '../adapters/idempotency-gcs';
-import { createStorageClient, GcsObjectStore } from '../adapters/storage';
 import type { Policy } from '../policy';
 import { PolicySource } from '../policy/source';
 import type { ObjectStore } from '../ports/storage';
@@ -32,6 +35,7 @@ export async function buildSharedDeps(config: Config): Promise<SharedDeps> {
   const log = createLogger({ minSeverity: config.logLevel });
   // A fixed access token is a credential: it never appears in a log line.
   if (config.accessToken) registerSecret(config.accessToken);
+  const { createStorageClient, GcsObjectStore } = await import('../adapters/storage');
   const storage = createStorageClient({ projectId: config.project, endpoint: config.endpoints.storage });
   const objects = new GcsObjectStore(storage);
   const policySource = await PolicySource.load(config, objects, systemClock, log);

@@ -57,6 +57,15 @@ describe('bench harness output', () => {
     expect(lines[3]!.slice(0, valueEnd).endsWith('65,600')).toBe(true);
   });
 
+  it('formatTable adds a goal column only when a figure has a goal', () => {
+    const without = formatTable([figure('a', 1, 'ms', 2)]).split('\n');
+    const withGoal = formatTable([figure('a', 1, 'ms', 2, '<= 1.3x'), figure('b', 3, 'ms')]).split('\n');
+    expect(without[0]).not.toMatch(/goal/);
+    expect(withGoal[0]).toMatch(/ratio\s+goal$/);
+    expect(withGoal[2]).toMatch(/0\.50x {2}<= 1\.3x$/);
+    expect(figure('a', 1, 'ms', 2, '<= 1.3x').goal).toBe('<= 1.3x');
+  });
+
   it('formatJson is a JSON array of the figures, non-finite numbers as null', () => {
     const out = formatJson([figure('x', 1, 'ms', 0), figure('y', 2, 'B')]);
     expect(JSON.parse(out)).toEqual([

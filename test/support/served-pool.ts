@@ -60,7 +60,7 @@ export async function servedPool(prefix: string, options: LocalCloudOptions = {}
       cluster: deps.policy.cluster.name,
       namespace: deps.policy.cluster.namespace,
       stateBucket: deps.config.stateBucket,
-      zones: deps.zones,
+      zones: await deps.zones(),
     },
     buckets,
   };

@@ -1,0 +1,73 @@
+/**
+ * The CloudEvent each function's cold start is measured with. Every folder under functions/ is
+ * measured; one without a case here gets the storage fixture (and the figure says so), so a new
+ * function is never silently left out. A case names what the function does with its event, and
+ * may check afterwards that it did that (a 2xx answer does not tell a skip from an acknowledged
+ * rejection).
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Storage } from '@google-cloud/storage';
+import { idempotencyKeyFromEvent } from '../shared/runtime/idempotency';
+
+const FIXTURES = fileURLToPath(new URL('../events/fixtures/', import.meta.url));
+
+export const STORAGE_EVENT = join(FIXTURES, 'storage/valid-finalized-string-int64.json');
+
+export interface CaseEnv {
+  storage: Storage;
+  /** Where the functions keep their idempotency records. */
+  stateBucket: string;
+}
+
+export interface ColdStartCase {
+  event: string;
+  /** What the function does with the event, for the figure's name. */
+  path: string;
+  /** Throws unless the delivery with these headers did what `path` says. */
+  check?(env: CaseEnv, functionName: string, headers: Record<string, string>): Promise<void>;
+}
+
+/** Reads what the runtime recorded for a delivery and requires the given status. */
+export function recordedAs(status: 'skipped' | 'applied' | 'rejected'): NonNullable<ColdStartCase['check']> {
+  return async (env, functionName, headers) => {
+    const key = idempotencyKeyFromEvent(
+      { source: headers['ce-source'] ?? '', id: headers['ce-id'] ?? '' },
+      functionName,
+    );
+    const [bytes] = await env.storage
+      .bucket(env.stateBucket)
+      .file(`_inferplane/idempotency/${key}.json`)
+      .download();
+    const record = JSON.parse(bytes.toString('utf8')) as { result?: { status?: unknown } };
+    if (record.result?.status !== status) {
+      throw new Error(
+        `${functionName} did not record '${status}' for the event: recorded ${JSON.stringify(record.result)}`,
+      );
+    }
+  };
+}
+
+export const COLD_START_CASES: Readonly<Record<string, ColdStartCase>> = {
+  // The fixture's bucket is not the policy's incoming bucket: deployModel skips it. The skip still
+  // reads the policy and writes the idempotency records, as every delivery does.
+  deployModel: { event: STORAGE_EVENT, path: 'skipped event', check: recordedAs('skipped') },
+  scaleOnAlert: {
+    event: join(FIXTURES, 'monitoring/edge-test-notification.json'),
+    path: 'test notification',
+  },
+  applySchedules: {
+    event: join(FIXTURES, 'scheduler/valid-reconcile-schedules-scoped-dry-run.json'),
+    path: 'scoped dry run',
+  },
+  rotateSecurity: { event: join(FIXTURES, 'scheduler/valid-rotate-security.json'), path: 'rotation' },
+};
+
+export function coldStartCase(functionName: string): ColdStartCase {
+  return (
+    COLD_START_CASES[functionName] ?? {
+      event: STORAGE_EVENT,
+      path: 'storage fixture: no case in bench/coldstart-cases.ts',
+    }
+  );
+}
