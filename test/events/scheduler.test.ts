@@ -103,7 +103,7 @@ describe('scheduler commands', () => {
     {
       name: 'an at on rotate-security',
       payload: { command: 'rotate-security', at: '2026-12-02T22:00:00Z' },
-      path: '',
+      path: 'at',
     },
   ])('rejects $name', ({ payload, path }) => {
     // Act
