@@ -26,6 +26,8 @@ export async function publishJson(
   const data = Buffer.from(JSON.stringify(payload), 'utf8');
   if (target.kind === 'sandbox') {
     const sandbox = target.sandbox;
+    // No metadata server on this machine: google-auth-library must not look for one.
+    process.env.METADATA_SERVER_DETECTION ??= 'none';
     const topic = topicOverride ?? sandbox.topics[key];
     if (!sandbox.pubsubEmulatorHost) {
       const res = await sandboxRequest<{ messageId: string }>(sandbox, '/api/publish', {

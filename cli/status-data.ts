@@ -121,17 +121,16 @@ function deployDecisions(registry: readonly ModelRecord[]): StatusReport['decisi
   for (const m of registry) {
     for (const v of Object.values(m.versions)) {
       const target = `${m.model}/${v.version}`;
-      const base = { function: 'deployModel', target };
-      if (v.failedAt)
-        out.push({ ...base, time: v.failedAt, action: 'fail', reason: v.reason ?? 'load failed' });
-      if (v.readyAt)
-        out.push({ ...base, time: v.readyAt, action: 'serve', reason: `ready on ${v.gpuClass}` });
-      out.push({
-        ...base,
-        time: v.publishedAt,
-        action: 'publish',
-        reason: `${v.backend} from ${v.source.name}`,
+      const at = (time: string, action: string, reason: string) => ({
+        time,
+        function: 'deployModel',
+        target,
+        action,
+        reason,
       });
+      if (v.failedAt) out.push(at(v.failedAt, 'fail', v.reason ?? 'load failed'));
+      if (v.readyAt) out.push(at(v.readyAt, 'serve', `ready on ${v.gpuClass}`));
+      out.push(at(v.publishedAt, 'publish', `${v.backend} from ${v.source.name}`));
     }
   }
   return out;

@@ -62,8 +62,16 @@ model). The version defaults to one more than the newest the registry knows (1 f
 const MODEL_NAME = /^[A-Za-z0-9_.-]+$/;
 const RESUMABLE_ABOVE = 8 * 1024 * 1024;
 
+/** The name deployModel expects for a single file: `model.<ext>` for a model file, else as it is. */
+export function objectFileName(file: string): string {
+  const base = path.basename(file);
+  if (base === 'config.pbtxt' || base.startsWith('model.')) return base;
+  const ext = path.extname(base).slice(1).toLowerCase();
+  return ['onnx', 'plan', 'pt', 'py', 'yaml'].includes(ext) ? `model.${ext}` : base;
+}
+
 function filesOf(root: string): Array<{ file: string; relative: string }> {
-  if (!statSync(root).isDirectory()) return [{ file: root, relative: path.basename(root) }];
+  if (!statSync(root).isDirectory()) return [{ file: root, relative: objectFileName(root) }];
   const out: Array<{ file: string; relative: string }> = [];
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
@@ -101,6 +109,7 @@ export async function uploadCommand(args: string[], io: CliIo, env = process.env
     if (files.length === 0) throw new Error(`${source} has no files to upload`);
     const target = resolveTarget(env, { project });
     const config = loadConfig(target.env);
+    if (target.kind === 'sandbox') process.env.METADATA_SERVER_DETECTION ??= 'none';
     const storage = createStorageClient({ projectId: config.project, endpoint: config.endpoints.storage });
     const objects = new GcsObjectStore(storage);
     const bucket =
@@ -122,6 +131,7 @@ export async function uploadCommand(args: string[], io: CliIo, env = process.env
         destination: name,
         resumable: size > RESUMABLE_ABOVE,
         onUploadProgress: (p: { bytesWritten?: number }) => {
+          if (size <= RESUMABLE_ABOVE) return;
           const pct = size > 0 ? Math.floor(((p.bytesWritten ?? 0) / size) * 100) : 100;
           if (json || pct < lastShown + 10) return;
           lastShown = pct;

@@ -78,6 +78,9 @@ const { values } = parseArgs({
   },
 });
 
+// No metadata server on this machine: google-auth-library must not wait for one.
+process.env.METADATA_SERVER_DETECTION ??= 'none';
+
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 function durationOption(name: string, raw: string, allowNegative = false): number {
