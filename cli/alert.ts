@@ -9,11 +9,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../shared/runtime/config';
 import { type CommandSpec, EXIT_OK, EXIT_USAGE, type OptionSpec, parseCommandLine, usageOf } from './args';
+import { fail, PROJECT_OPTION } from './common';
 import type { CliIo } from './io';
 import { monitoringIncident, newIncidentId, parseLabel } from './messages';
 import { publishJson } from './publish';
 import { resolveTarget } from './sandbox-env';
-import { fail, PROJECT_OPTION } from './status';
 
 const SPEC = {
   command: 'inferctl alert',

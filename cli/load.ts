@@ -14,9 +14,9 @@ import {
   parseCommandLine,
   usageOf,
 } from './args';
+import { fail } from './common';
 import type { CliIo } from './io';
 import { requireSandbox, resolveTarget, sandboxRequest } from './sandbox-env';
-import { fail } from './status';
 
 /** `30s`, `5m`, `1h`, `1m30s`, `500ms`: milliseconds. */
 export function parseDuration(raw: string): number {

@@ -7,9 +7,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type CommandSpec, EXIT_OK, type OptionSpec, parseCommandLine } from './args';
+import { fail, PROJECT_OPTION } from './common';
 import type { CliIo } from './io';
 import { NoTargetError, resolveTarget } from './sandbox-env';
-import { fail, PROJECT_OPTION } from './status';
 
 const SPEC = {
   command: 'inferctl logs',

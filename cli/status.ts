@@ -5,17 +5,11 @@
  * timeline and the savings of the downtime windows in force. Reads only.
  */
 import { loadConfig } from '../shared/runtime/config';
-import { type CommandSpec, EXIT_FAILURE, EXIT_OK, type OptionSpec, parseCommandLine } from './args';
+import { type CommandSpec, EXIT_OK, type OptionSpec, parseCommandLine } from './args';
+import { fail, PROJECT_OPTION } from './common';
 import type { CliIo } from './io';
 import { resolveTarget } from './sandbox-env';
-import { assembleStatus, openStatusSource, type StatusReport } from './status-data';
-
-export const PROJECT_OPTION = {
-  type: 'string',
-  value: 'PROJECT',
-  expects: 'a Google Cloud project id',
-  description: 'drive Google Cloud (Application Default Credentials, INFERPLANE_*) instead of the sandbox',
-} as const;
+import type { StatusReport } from './status-data';
 
 const SPEC = {
   command: 'inferctl status',
@@ -31,14 +25,6 @@ nothing. Finds a running sandbox by itself; --project aims at Google Cloud.`,
     project: PROJECT_OPTION,
   },
 } satisfies CommandSpec<Record<string, OptionSpec>>;
-
-/** Writes `{error}` on stdout for --json, the message on stderr; returns EXIT_FAILURE. */
-export function fail(io: CliIo, command: string, json: boolean, err: unknown): number {
-  const message = err instanceof Error ? err.message : String(err);
-  if (json) io.stdout.write(`${JSON.stringify({ error: message }, null, 2)}\n`);
-  io.stderr.write(`${command}: ${message}\n`);
-  return EXIT_FAILURE;
-}
 
 export function describeStatus(r: StatusReport): string {
   const lines: string[] = [];
@@ -82,6 +68,8 @@ export async function statusCommand(args: string[], io: CliIo, env = process.env
   let report: StatusReport;
   try {
     const target = resolveTarget(env, { project });
+    // The cloud clients load only once there is something to ask.
+    const { assembleStatus, openStatusSource } = await import('./status-data');
     const source = await openStatusSource(loadConfig(target.env));
     try {
       report = assembleStatus(await source.observe(), Date.now());

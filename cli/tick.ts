@@ -6,11 +6,11 @@
  * security ticks topic.
  */
 import { type CommandSpec, EXIT_OK, type OptionSpec, parseCommandLine } from './args';
+import { fail, PROJECT_OPTION } from './common';
 import type { CliIo } from './io';
 import { reconcileSchedulesCommand, rotateSecurityCommand } from './messages';
 import { publishJson } from './publish';
 import { resolveTarget } from './sandbox-env';
-import { fail, PROJECT_OPTION } from './status';
 
 function rfc3339(raw: string): string {
   if (

@@ -20,9 +20,9 @@ import {
   parseCommandLine,
   usageOf,
 } from './args';
+import { fail, PROJECT_OPTION } from './common';
 import type { CliIo } from './io';
 import { resolveTarget } from './sandbox-env';
-import { fail, PROJECT_OPTION } from './status';
 
 const SPEC = {
   command: 'inferctl upload',

@@ -23,7 +23,6 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { PubSub } from '@google-cloud/pubsub';
 import { parseDuration } from '../cli/load';
 import { DEFAULT_TOPICS } from '../cli/messages';
 import { SANDBOX_API_VERSION, SANDBOX_ENDPOINTS_FILE, type SandboxEndpoints } from '../cli/sandbox-env';
@@ -205,7 +204,15 @@ async function main(): Promise<number> {
       );
   };
   // Alert policies notify their Pub/Sub channels, as Cloud Monitoring does: on the emulator, or in-process.
-  cloud.monitoring.setPublisher(publishRaw);
+  cloud.monitoring.setPublisher(async (topic, data, attributes) => {
+    const incident = (
+      JSON.parse(data.toString('utf8')) as { incident?: { policy_name?: string; state?: string } }
+    ).incident;
+    say(
+      `[monitoring] incident of ${incident?.policy_name ?? '?'} ${incident?.state ?? '?'}: notifying ${topic}`,
+    );
+    await publishRaw(topic, data, attributes);
+  });
 
   const children: ChildProcess[] = [];
   const cleanups: Array<() => Promise<unknown>> = [];

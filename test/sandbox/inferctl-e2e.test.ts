@@ -93,7 +93,7 @@ describe('npm start, then inferctl only', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'inferplane-e2e-'));
     await startSandbox();
-  }, 180_000);
+  }, 240_000);
 
   afterAll(async () => {
     await stopSandbox();
@@ -216,5 +216,5 @@ describe('npm start, then inferctl only', () => {
       if (code !== 200) await new Promise((r) => setTimeout(r, 200));
     }
     expect(code, output).toBe(200);
-  }, 300_000);
+  }, 480_000);
 });
