@@ -346,6 +346,32 @@ async function main(): Promise<number> {
       }
     }
 
+    // Managed Prometheus: scrape every Triton pod's metrics port, so queue time reaches Monitoring
+    // (the deployed stack has no PodMonitoring of its own yet). Kept across restarts with the cluster.
+    const ns = config.namespace;
+    const store = cloud.kubernetes.store;
+    if (!store.get('Namespace', '', ns)) {
+      store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }, 'sandbox');
+    }
+    if (!store.get('PodMonitoring', ns, 'triton-sandbox')) {
+      store.create(
+        {
+          apiVersion: 'monitoring.googleapis.com/v1',
+          kind: 'PodMonitoring',
+          metadata: {
+            name: 'triton-sandbox',
+            namespace: ns,
+            labels: { 'app.kubernetes.io/managed-by': 'inferplane-sandbox' },
+          },
+          spec: {
+            selector: { matchLabels: { 'app.kubernetes.io/name': 'triton' } },
+            endpoints: [{ port: 'metrics', path: '/metrics', interval: '15s' }],
+          },
+        },
+        'sandbox',
+      );
+    }
+
     // Cloud Monitoring: a Pub/Sub channel on the alerts topic and the queue-time policy the
     // example policy's queue-high rule matches (Monitoring keeps no state across restarts here).
     const channel = cloud.monitoring.alerts.createChannel(LOCAL_PROJECT, {
