@@ -144,9 +144,9 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
 
 /** The Pub/Sub emulator: CI's (PUBSUB_EMULATOR_HOST), else one started here, else none. */
 async function pubsubEmulator(dir: string): Promise<{ emulator?: Emulator; why?: string }> {
+  if (values['no-emulator']) return { why: '--no-emulator' };
   if (process.env.PUBSUB_EMULATOR_HOST)
     return { emulator: existingEmulator(process.env.PUBSUB_EMULATOR_HOST) };
-  if (values['no-emulator']) return { why: '--no-emulator' };
   if (values.smoke) return { why: 'the smoke run keeps to what it needs' };
   if (!gcloudHasPubSubEmulator()) return { why: "no 'gcloud beta emulators pubsub' on this machine" };
   say('Starting the Pub/Sub emulator (gcloud beta emulators pubsub)...');
