@@ -3,6 +3,7 @@
  *   inferctl inspect <model.onnx> [--json] [--max-batch-size N] [--name NAME]
  *   inferctl plan [--policy FILE] [--json]
  *   inferctl manifests [--policy FILE] [--gpu-class ID] [--models a,b]
+ *   inferctl status|tick|alert|upload|load|logs (see README's "Command line")
  *
  * `bin/inferctl.js` (npx inferctl, npm run inferctl) runs `main`; so does `tsx cli/inferctl.ts`.
  */
@@ -21,6 +22,30 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   manifests: {
     summary: "print the Kubernetes objects of one GPU pool's Triton stack as YAML",
     load: async () => (await import('./manifests')).manifestsCommand,
+  },
+  alert: {
+    summary: 'publish a Cloud Monitoring incident (schema 1.2) to the alerts topic: open or close',
+    load: async () => (await import('./alert')).alertCommand,
+  },
+  load: {
+    summary: "send inference load to a model on the sandbox's Triton",
+    load: async () => (await import('./load')).loadCommand,
+  },
+  logs: {
+    summary: "print the functions' log entries (--follow to keep printing)",
+    load: async () => (await import('./logs')).logsCommand,
+  },
+  status: {
+    summary: 'models, node pools, deployments, HPAs, network policies, decisions and savings',
+    load: async () => (await import('./status')).statusCommand,
+  },
+  tick: {
+    summary: 'publish one scheduler tick now (reconcile-schedules, or rotate-security)',
+    load: async () => (await import('./tick')).tickCommand,
+  },
+  upload: {
+    summary: 'upload a model to the incoming bucket as <model>/<version>/<file>',
+    load: async () => (await import('./upload')).uploadCommand,
   },
   plan: {
     summary: 'show what the control plane would change now to match the policy file and registry',

@@ -29,6 +29,7 @@ import { type Config, type Env, loadConfig } from '../shared/runtime/config';
 import { ControlPlaneError } from '../shared/runtime/errors';
 import { type CommandSpec, EXIT_FAILURE, EXIT_OK, type OptionSpec, parseCommandLine } from './args';
 import type { CliIo } from './io';
+import { resolveTarget } from './sandbox-env';
 
 const SPEC = {
   command: 'inferctl plan',
@@ -168,7 +169,9 @@ export async function planCommand(args: string[], io: CliIo, env: Env = process.
   let result: ClusterReconcile;
   let policy: Policy;
   try {
-    const config = loadConfig(policyFlag === undefined ? env : { ...env, INFERPLANE_POLICY: policyFlag });
+    // Beside a running sandbox, with no INFERPLANE_PROJECT, the plan is the sandbox's.
+    const found = env.INFERPLANE_PROJECT ? env : resolveTarget(env).env;
+    const config = loadConfig(policyFlag === undefined ? found : { ...found, INFERPLANE_POLICY: policyFlag });
     deps = await buildPlanDeps(config);
     policy = deps.policy;
     result = await observeAndPlan(deps);

@@ -19,6 +19,12 @@ const reconcileSchedules = z.strictObject({
   command: z.literal('reconcile-schedules'),
   /** Plan and log (and publish) what would change, without writing. */
   dryRun: z.boolean().default(false),
+  /**
+   * Evaluate the schedules as of this time instead of the delivery's (RFC 3339). Set only by the
+   * sandbox's simulated scheduler (a time offset, to watch a night in minutes) and `inferctl tick
+   * --at`; Cloud Scheduler never sets it.
+   */
+  at: z.iso.datetime({ offset: true, error: 'at must be an RFC 3339 timestamp' }).optional(),
   scope: z
     .strictObject({
       /** Only these schedules; absent means all schedules in the policy. */

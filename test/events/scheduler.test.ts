@@ -90,6 +90,21 @@ describe('scheduler commands', () => {
     },
     { name: 'a string dryRun', payload: { command: 'reconcile-schedules', dryRun: 'true' }, path: 'dryRun' },
     { name: 'a missing command', payload: {}, path: 'command' },
+    {
+      name: 'an at without a time',
+      payload: { command: 'reconcile-schedules', at: '2026-12-02' },
+      path: 'at',
+    },
+    {
+      name: 'an at without an offset',
+      payload: { command: 'reconcile-schedules', at: '2026-12-02T22:00:00' },
+      path: 'at',
+    },
+    {
+      name: 'an at on rotate-security',
+      payload: { command: 'rotate-security', at: '2026-12-02T22:00:00Z' },
+      path: 'at',
+    },
   ])('rejects $name', ({ payload, path }) => {
     // Act
     const error = captureValidationError(() =>
@@ -99,6 +114,26 @@ describe('scheduler commands', () => {
     // Assess
     expect(error.issues.map((i) => i.path)).toEqual([path]);
   });
+
+  it.each(['2026-12-02T22:00:00Z', '2026-12-02T23:00:00.250+01:00'])(
+    'keeps an evaluation time at %s as given',
+    (at) => {
+      // Act
+      const payload = parseSchedulerCommand({
+        apiVersion: 'inferplane.dev/scheduler/v1',
+        command: 'reconcile-schedules',
+        at,
+      });
+
+      // Assess
+      expect(payload).toEqual({
+        command: 'reconcile-schedules',
+        apiVersion: 'inferplane.dev/scheduler/v1',
+        dryRun: false,
+        at,
+      });
+    },
+  );
 
   it('reports only the version when a newer producer sends unknown fields', () => {
     // Act
