@@ -126,6 +126,16 @@ export const targetRecordSchema = z.strictObject({
   seen: z.array(z.string()).default([]),
   /** The last decisions taken for this target (bounded, newest first). */
   decisions: z.array(decisionSchema).default([]),
+  // --- scaleOnAlert
+  /** Zones a scale-out added to the node pool after a stockout (with the zones it had); undone on restore. */
+  scaleOutZones: z
+    .strictObject({
+      original: z.array(z.string().min(1)).min(1),
+      added: z.array(z.string().min(1)).min(1),
+      at: isoTime(),
+    })
+    .nullable()
+    .default(null),
 });
 
 export type TargetRecord = z.output<typeof targetRecordSchema>;
@@ -152,6 +162,7 @@ export function emptyTargetRecord(pool: string, namespace: string, now: string):
     incidents: [],
     seen: [],
     decisions: [],
+    scaleOutZones: null,
   };
 }
 
