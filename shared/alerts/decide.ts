@@ -399,10 +399,10 @@ export function decideSweep(input: SweepDecisionInput): AlertDecision {
   return act('restore', 0, `${what}: back to baseline${confirmText(input.confirmation)}`, next, nowMs);
 }
 
-/** Reduces a metric read to a confirmation: the worst (largest) recent point against `below`. */
+/** Reduces a metric read to a confirmation: the worst (largest) recent point against `below`; no points confirm nothing. */
 export function confirmationOf(values: readonly number[], below: number, describe: string): Confirmation {
-  if (values.length === 0)
-    return { state: 'clear', value: null, message: `${describe}: no points in the window` };
+  // No data confirms nothing (a wrong filter, a metric pipeline down): capacity is kept.
+  if (values.length === 0) return { state: 'unavailable', message: `${describe}: no points in the window` };
   const worst = Math.max(...values);
   return worst >= below
     ? { state: 'pressure', value: worst, message: `${describe} is ${worst}, not below ${below}` }

@@ -169,7 +169,7 @@ async function handleIncident(
 
 async function handleTick(deps: ScaleOnAlertDeps, ctx: InvocationContext, dryRun: boolean): Promise<Outcome> {
   const { location } = deps;
-  const prefix = targetRecordName(location.cluster, '');
+  const prefix = targetRecordName(location.cluster, 'x').slice(0, -'x.json'.length);
   const listed = await deps.objects.list(location.stateBucket, prefix);
   const pools = listed
     .map((o) => o.name.slice(prefix.length))

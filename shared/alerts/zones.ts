@@ -20,14 +20,17 @@ export type ZoneFallback =
   | { ok: true; locations: string[]; added: string[] }
   | { ok: false; message: string };
 
-/** The pool's zones plus every zone of the cluster that was not reported short. */
+/** The pool's zones plus as many of the cluster's other zones, not reported short, as fell short. */
 export function widenZones(
   poolLocations: readonly string[],
   clusterZones: readonly string[],
   shortZones: readonly string[],
 ): ZoneFallback {
   const short = new Set(shortZones);
-  const added = clusterZones.filter((z) => !poolLocations.includes(z) && !short.has(z));
+  // As many new zones as zones fell short (each new zone gets the pool's size per zone).
+  const added = clusterZones
+    .filter((z) => !poolLocations.includes(z) && !short.has(z))
+    .slice(0, Math.max(1, shortZones.length));
   if (added.length === 0) {
     return {
       ok: false,

@@ -71,7 +71,10 @@ function pool(autoscaling: NodePool['autoscaling']): NodePool {
   return {
     name: 'triton-l4',
     locations: ['us-central1-a'],
-    config: { machineType: 'g2-standard-8', accelerators: [{ acceleratorCount: '1', acceleratorType: 'nvidia-l4' }] },
+    config: {
+      machineType: 'g2-standard-8',
+      accelerators: [{ acceleratorCount: '1', acceleratorType: 'nvidia-l4' }],
+    },
     autoscaling,
   };
 }
@@ -80,8 +83,22 @@ function observed(record: TargetRecord | null = null, over: Partial<ObservedTarg
   return {
     pool: 'triton-l4',
     namespace: 'triton',
-    deployment: { name: 'triton-l4', replicas: 1, readyReplicas: 1, generation: 3, annotations: {}, createdAt: null },
-    hpa: { name: 'triton-l4', minReplicas: 1, maxReplicas: 4, currentReplicas: 1, desiredReplicas: 1, generation: 2 },
+    deployment: {
+      name: 'triton-l4',
+      replicas: 1,
+      readyReplicas: 1,
+      generation: 3,
+      annotations: {},
+      createdAt: null,
+    },
+    hpa: {
+      name: 'triton-l4',
+      minReplicas: 1,
+      maxReplicas: 4,
+      currentReplicas: 1,
+      desiredReplicas: 1,
+      generation: 2,
+    },
     nodePool: pool({ enabled: true, totalMinNodeCount: 1, totalMaxNodeCount: 4 }),
     nodeCountPerZone: 1,
     zones: 1,
@@ -151,17 +168,52 @@ describe('classifyDelivery', () => {
   };
   it.each([
     ['a schema-1.2 incident', open, 'incident', undefined],
-    ['a test notification', { version: 'test', incident: { incident_id: '1', state: 'OPEN' } }, 'test', undefined],
-    ['the schedules tick', { apiVersion: 'inferplane.dev/scheduler/v1', command: 'reconcile-schedules' }, 'tick', undefined],
-    ['rotate-security', { apiVersion: 'inferplane.dev/scheduler/v1', command: 'rotate-security' }, 'ignored', 'NOT_FOR_THIS_FUNCTION'],
+    [
+      'a test notification',
+      { version: 'test', incident: { incident_id: '1', state: 'OPEN' } },
+      'test',
+      undefined,
+    ],
+    [
+      'the schedules tick',
+      { apiVersion: 'inferplane.dev/scheduler/v1', command: 'reconcile-schedules' },
+      'tick',
+      undefined,
+    ],
+    [
+      'rotate-security',
+      { apiVersion: 'inferplane.dev/scheduler/v1', command: 'rotate-security' },
+      'ignored',
+      'NOT_FOR_THIS_FUNCTION',
+    ],
     ['an unknown notification version', { ...open, version: '2.0' }, 'ignored', 'UNSUPPORTED_VERSION'],
-    ['an unknown command version', { apiVersion: 'x/v9', command: 'reconcile-schedules' }, 'ignored', 'UNSUPPORTED_VERSION'],
-    ['an incident without an id', { version: '1.2', incident: { state: 'open' } }, 'ignored', 'MALFORMED_PAYLOAD'],
-    ['a bad state', { version: '1.2', incident: { incident_id: 'i', state: 'maybe' } }, 'ignored', 'MALFORMED_PAYLOAD'],
+    [
+      'an unknown command version',
+      { apiVersion: 'x/v9', command: 'reconcile-schedules' },
+      'ignored',
+      'UNSUPPORTED_VERSION',
+    ],
+    [
+      'an incident without an id',
+      { version: '1.2', incident: { state: 'open' } },
+      'ignored',
+      'MALFORMED_PAYLOAD',
+    ],
+    [
+      'a bad state',
+      { version: '1.2', incident: { incident_id: 'i', state: 'maybe' } },
+      'ignored',
+      'MALFORMED_PAYLOAD',
+    ],
     ['a JSON array', [1, 2], 'ignored', 'MALFORMED_PAYLOAD'],
     ['something else', { hello: 'world' }, 'ignored', 'MALFORMED_PAYLOAD'],
     ['not base64', '%%%', 'ignored', 'MALFORMED_PAYLOAD'],
-    ['base64 of text that is not JSON', Buffer.from('nope').toString('base64'), 'ignored', 'MALFORMED_PAYLOAD'],
+    [
+      'base64 of text that is not JSON',
+      Buffer.from('nope').toString('base64'),
+      'ignored',
+      'MALFORMED_PAYLOAD',
+    ],
   ])('%s', (_name, payload, kind, reason) => {
     const d = classifyDelivery(pubsubEvent(payload));
     expect(d.kind).toBe(kind);
@@ -192,14 +244,31 @@ describe('classifyDelivery', () => {
 
 describe('routeIncident', () => {
   const p = policy([
-    { name: 'by-name', match: { policyName: 'triton queue' }, action: 'scale-out', target: { pools: ['triton-h100-80gb'] } },
+    {
+      name: 'by-name',
+      match: { policyName: 'triton queue' },
+      action: 'scale-out',
+      target: { pools: ['triton-h100-80gb'] },
+    },
     QUEUE_RULE,
     { name: 'idle', match: { userLabels: { action: 'scale-in' } }, action: 'scale-in' },
   ]);
   it.each([
-    ['labels beat the policy name, pool label', { action: 'scale-out', pool: 'triton-x' }, 'triton queue', 'queue', ['triton-x']],
+    [
+      'labels beat the policy name, pool label',
+      { action: 'scale-out', pool: 'triton-x' },
+      'triton queue',
+      'queue',
+      ['triton-x'],
+    ],
     ['gpu-class label', { action: 'scale-out', 'gpu-class': 'l4' }, 'other', 'queue', ['triton-l4']],
-    ['model label (its class from the policy)', { action: 'scale-out', model: 'resnet50' }, 'other', 'queue', ['triton-a100-40gb']],
+    [
+      'model label (its class from the policy)',
+      { action: 'scale-out', model: 'resnet50' },
+      'other',
+      'queue',
+      ['triton-a100-40gb'],
+    ],
     ['the rule target when labels name none', {}, 'triton queue', 'by-name', ['triton-h100-80gb']],
   ])('%s', (_n, labels, policyName, ruleName, pools) => {
     const r = routeIncident(p, incident({ labels, policyName }));
@@ -268,7 +337,14 @@ describe('decideIncident', () => {
       'ALREADY_CLOSED',
       false,
     ],
-    ['a second incident within the cooldown (coalesced)', scaledOut(T0), other, T0 + 60_000, 'COOLDOWN', true],
+    [
+      'a second incident within the cooldown (coalesced)',
+      scaledOut(T0),
+      other,
+      T0 + 60_000,
+      'COOLDOWN',
+      true,
+    ],
     ['a further incident at the step limit', scaledOut(T0, 2), other, T0 + 600_000, 'AT_MAX_STEPS', true],
     [
       'an alert during downtime without wake',
@@ -288,14 +364,31 @@ describe('decideIncident', () => {
     ],
     [
       'a close while another incident is open',
-      { ...scaledOut(T0), incidents: [...scaledOut(T0).incidents, { ...scaledOut(T0).incidents[0]!, key: other.key }] },
+      {
+        ...scaledOut(T0),
+        incidents: [...scaledOut(T0).incidents, { ...scaledOut(T0).incidents[0]!, key: other.key }],
+      },
       incident({ state: 'closed' }),
       T0 + 600_000,
       'STILL_OPEN',
       true,
     ],
-    ['a close of a target not scaled out', empty(), incident({ state: 'closed' }), T0, 'NOT_SCALED_OUT', true],
-    ['a close within the cooldown', scaledOut(T0), incident({ state: 'closed' }), T0 + 60_000, 'COOLDOWN', true],
+    [
+      'a close of a target not scaled out',
+      empty(),
+      incident({ state: 'closed' }),
+      T0,
+      'NOT_SCALED_OUT',
+      true,
+    ],
+    [
+      'a close within the cooldown',
+      scaledOut(T0),
+      incident({ state: 'closed' }),
+      T0 + 60_000,
+      'COOLDOWN',
+      true,
+    ],
   ])('skips %s', (_n, record, inc, nowMs, reason, writes) => {
     const d = decide(record, inc, nowMs);
     expect(d).toMatchObject({ kind: 'skip', reason });
@@ -315,7 +408,12 @@ describe('decideIncident', () => {
   it('wakes a target in downtime when the rule says so, for wakeMinutes', () => {
     const record: TargetRecord = {
       ...empty(),
-      downtime: { schedule: 'nights', since: NOW, until: null, settings: { replicas: 0, hpa: null, nodePool: null } },
+      downtime: {
+        schedule: 'nights',
+        since: NOW,
+        until: null,
+        settings: { replicas: 0, hpa: null, nodePool: null },
+      },
     };
     const d = decide(record, incident(), T0, rule({ wake: true, wakeMinutes: 45 }));
     expect(d).toMatchObject({ kind: 'act', action: 'scale-out' });
@@ -333,6 +431,7 @@ describe('decideIncident', () => {
 
   it.each<[string, Parameters<typeof confirmationOf>, string]>([
     ['pressure continues', [[10, 70], 50, 'q'], 'PRESSURE_CONTINUES'],
+    ['the window has no points', [[], 50, 'q'], 'METRIC_UNAVAILABLE'],
   ])('keeps capacity on close when %s', (_n, args, reason) => {
     const d = decide(scaledOut(T0), incident({ state: 'closed' }), T0 + 301_000, rule(), {
       confirmation: confirmationOf(...args),
@@ -395,7 +494,13 @@ describe('decideSweep (the tick)', () => {
   ])('keeps an expired scale-out when %s', (_n, confirmation, reason) => {
     const record = scaledOut(T0);
     expect(
-      decideSweep({ observed: observed(record), record, rules: [rule()], nowMs: T0 + 31 * 60_000, confirmation }),
+      decideSweep({
+        observed: observed(record),
+        record,
+        rules: [rule()],
+        nowMs: T0 + 31 * 60_000,
+        confirmation,
+      }),
     ).toMatchObject({ kind: 'skip', reason });
   });
 });

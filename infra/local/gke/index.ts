@@ -59,6 +59,8 @@ export interface GkeServerOptions {
   clock?: GkeClock;
   /** The cluster's apiserver, reported by GetCluster (`endpoint`, `masterAuth`, `privateClusterConfig`). */
   kubernetes?: KubernetesEndpoint;
+  /** The cluster's node locations (a regional cluster: usually three zones); default `<region>-a`. */
+  locations?: readonly string[];
 }
 
 export interface GkeServer extends LocalServer {
@@ -98,6 +100,7 @@ export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeSe
     operationPhaseMs: opts.operationPhaseMs ?? 50,
     clock: opts.clock ?? { nowMs: () => Date.now() },
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
+    ...(opts.locations ? { locations: opts.locations } : {}),
     onChange: () => {
       // A listener that reads the view may settle a due operation, which is a change too: it
       // is announced after the current round instead of re-entering the listeners.
