@@ -408,8 +408,18 @@ async function runTarget(
         },
       });
     } catch (err) {
-      if (!(err instanceof NodePoolStockoutError) || !spec.rule) throw err;
-      fallback = await fallBack(deps, ctx, pool, spec.rule, err, nowMs);
+      if (!(err instanceof NodePoolStockoutError)) throw err;
+      const d = planned.decision;
+      if (d.kind === 'act' && d.action === 'scale-out' && spec.rule) {
+        fallback = await fallBack(deps, ctx, pool, spec.rule, err, nowMs);
+      } else {
+        // Narrowing the pool back re-asks the zones that were short: GKE says so again, but the
+        // zones are removed. Anything else short is a failure worth a redelivery.
+        const known = planned.observed.record?.record.scaleOutZones?.short ?? [];
+        if (d.kind !== 'act' || d.action !== 'restore' || !err.zones.every((z) => known.includes(z)))
+          throw err;
+        ctx.log.warn('restore: GKE still reports the zones that were short', { pool, zones: err.zones });
+      }
     }
   }
   const d = planned.decision;
@@ -473,6 +483,7 @@ async function fallBack(
           scaleOutZones: {
             original: record.scaleOutZones?.original ?? original,
             added: [...(record.scaleOutZones?.added ?? []), ...widened.added],
+            short: [...new Set([...(record.scaleOutZones?.short ?? []), ...short])].sort(),
             at: now,
           },
         },

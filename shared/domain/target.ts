@@ -132,6 +132,8 @@ export const targetRecordSchema = z.strictObject({
     .strictObject({
       original: z.array(z.string().min(1)).min(1),
       added: z.array(z.string().min(1)).min(1),
+      /** Zones GKE reported short: a restore that asks them again may be told so once more. */
+      short: z.array(z.string().min(1)).default([]),
       at: isoTime(),
     })
     .nullable()
