@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { protos } from '@google-cloud/monitoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localMonitoringClients } from '../../infra/local/monitoring/client';
@@ -22,6 +23,7 @@ import { SERVED_POOL, type ServedPool, servedPool } from '../support/served-pool
 
 const QUEUE = 'prometheus.googleapis.com/nv_inference_queue_duration_us/counter';
 const TOPIC = 'projects/local-project/topics/alerts';
+const Prompt = protos.google.monitoring.v3.AlertPolicy.AlertStrategy.NotificationPrompt;
 
 describe('scaleOnAlert through the Functions Framework', () => {
   let served: ServedPool;
@@ -150,7 +152,7 @@ describe('scaleOnAlert through the Functions Framework', () => {
           userLabels: { pool: SERVED_POOL, action: 'scale-out' },
           combiner: 'OR',
           conditions: [condition(1)],
-          alertStrategy: { notificationPrompts: ['OPENED', 'CLOSED'] },
+          alertStrategy: { notificationPrompts: [Prompt.OPENED, Prompt.CLOSED] },
           notificationChannels: [channel.name ?? ''],
         },
       });
