@@ -302,11 +302,8 @@ async function planFor(
   }
   let decision = spec.decide(observed, record, nowMs, confirmation.value);
   const at = { stateBucket: deps.location.stateBucket, cluster: deps.location.cluster, now };
-  const pools = await deps.ports.nodePools.list();
-  const capacity = observedCapacityForTarget(pools, deps.policy, observed, deps.location.zones);
-  const guard = (plan: Plan) => {
-    assertGuardrails(plan, capacity, deps.policy.guardrails);
-  };
+  // A skip writes the record alone: no capacity changes, nothing for the guardrails to count.
+  let guard = (_plan: Plan) => {};
   const plan = (actions: PlanAction[]): Plan => ({
     id: `${FUNCTION_NAME}-${pool}-${nowMs}`,
     createdAt: now,
@@ -346,6 +343,15 @@ async function planFor(
     reason: decision.message,
   });
   const actions = [...planned.actions, ...revert];
+  const capacity = observedCapacityForTarget(
+    await deps.ports.nodePools.list(),
+    deps.policy,
+    observed,
+    deps.location.zones,
+  );
+  guard = (p: Plan) => {
+    assertGuardrails(p, capacity, deps.policy.guardrails);
+  };
   if (!actions.some((a) => a.kind !== 'writeStorageObject')) {
     decision = {
       kind: 'skip',
