@@ -201,15 +201,72 @@ export function decideIncident(input: IncidentDecisionInput): AlertDecision {
     );
   }
   if (open && record.incidents.some((i) => i.key === incident.key)) {
-    return skip(
-      'RENOTIFICATION',
-      `incident ${incident.incidentId} is already open on this target`,
-      null,
-      nowMs,
-    );
+    // An incident coalesced into a cooldown that has ended since acts on its renotification.
+    const pending = rule.action === 'scale-out' && record.scaleOut === null && !downtimeActive(record, nowMs);
+    if (!pending || cooldownLeftSeconds(lastScaleActionAt(record), rule.cooldownSeconds, nowMs) > 0) {
+      return skip(
+        'RENOTIFICATION',
+        `incident ${incident.incidentId} is already open on this target`,
+        null,
+        nowMs,
+      );
+    }
   }
   if (open && rule.action === 'scale-out') return decideOpen(input);
   return decideScaleIn(input);
+}
+
+/** When scaleOnAlert last changed this target (a step out or a restore); epoch 0 when never. */
+export function lastScaleActionAt(record: TargetRecord): string {
+  const last = record.decisions.find(
+    (d) => d.function === FUNCTION_NAME && (d.action === 'scale-out' || d.action === 'restore'),
+  );
+  return last?.time ?? new Date(0).toISOString();
+}
+
+/**
+ * The tick, for a target with open incidents but no scale-out (coalesced into the cooldown after
+ * a restore): the scale-out they asked for, once that cooldown is over.
+ */
+export function decidePending(
+  input: Omit<IncidentDecisionInput, 'incident' | 'confirmation'>,
+): AlertDecision {
+  const first = input.record.incidents[0];
+  if (!first || input.record.scaleOut !== null) {
+    return skip(
+      'NOT_SCALED_OUT',
+      `${input.observed.pool}: no incident waits for a scale-out`,
+      null,
+      input.nowMs,
+    );
+  }
+  const left = cooldownLeftSeconds(lastScaleActionAt(input.record), input.rule.cooldownSeconds, input.nowMs);
+  if (left > 0) {
+    return skip(
+      'COOLDOWN',
+      `${input.observed.pool}: ${left} s of cooldown left before the waiting incidents act`,
+      null,
+      input.nowMs,
+    );
+  }
+  const key = first.key;
+  return decideOpen({
+    ...input,
+    incident: {
+      incidentId: first.incidentId,
+      condition: first.condition,
+      key,
+      dedupeKey: dedupeKeyOf(key, 'open'),
+      state: 'open',
+      policyName: first.policy,
+      labels: {},
+      startedAtEpochSec: Date.parse(first.openedAt) / 1000,
+      endedAtEpochSec: null,
+      summary: undefined,
+      observedValue: undefined,
+      thresholdValue: undefined,
+    },
+  });
 }
 
 function decideOpen(input: IncidentDecisionInput): AlertDecision {
@@ -228,6 +285,18 @@ function decideOpen(input: IncidentDecisionInput): AlertDecision {
     record = { ...record, wakeUntil: iso(nowMs + rule.wakeMinutes * 60_000) };
   }
   const claim = record.scaleOut;
+  if (!claim) {
+    // Hysteresis: a restore starts a cooldown too, so open/close flapping gives one action per window.
+    const left = cooldownLeftSeconds(lastScaleActionAt(record), rule.cooldownSeconds, nowMs);
+    if (left > 0) {
+      return skip(
+        'COOLDOWN',
+        `coalesced: ${observed.pool} was restored ${rule.cooldownSeconds - left} s ago; the ${rule.cooldownSeconds} s cooldown has ${left} s left (a renotification or tick after it scales out)`,
+        record,
+        nowMs,
+      );
+    }
+  }
   if (claim) {
     const left = cooldownLeftSeconds(claim.lastActionAt, rule.cooldownSeconds, nowMs);
     if (left > 0) {

@@ -32,6 +32,7 @@ import {
   confirmationOf,
   confirmRuleOf,
   decideIncident,
+  decidePending,
   decideSweep,
   FUNCTION_NAME,
   sweepDue,
@@ -193,14 +194,19 @@ async function handleTick(deps: ScaleOnAlertDeps, ctx: InvocationContext, dryRun
         pool,
         {
           rule: undefined,
-          decide: (observed, record, nowMs, confirmation) =>
-            decideSweep({
+          decide: (observed, record, nowMs, confirmation) => {
+            const pendingRule = deps.policy.alertRules.find((r) => r.name === record.incidents[0]?.rule);
+            if (record.scaleOut === null && pendingRule) {
+              return decidePending({ observed, record, rule: pendingRule, nowMs });
+            }
+            return decideSweep({
               observed,
               record,
               rules: rulesOf(record),
               nowMs,
               ...(confirmation ? { confirmation } : {}),
-            }),
+            });
+          },
           confirmRule: undefined,
           confirmRuleOf: (record) => confirmRuleOf(rulesOf(record)),
           needsConfirm: (record, nowMs) => sweepDue(record, rulesOf(record), nowMs),
@@ -400,7 +406,8 @@ async function runTarget(
   const nowMs = deps.clock.nowMs();
   const confirmation = { value: undefined as Confirmation | undefined, read: false };
   let planned = await planFor(deps, pool, spec, nowMs, confirmation);
-  if (spec.quietUnlessClaimed && planned.observed.record?.record.scaleOut == null) return undefined;
+  const seen = planned.observed.record?.record;
+  if (spec.quietUnlessClaimed && !seen?.scaleOut && (seen?.incidents.length ?? 0) === 0) return undefined;
   const dryRun = deps.config.dryRun || dryRunTick;
   let fallback: TargetResult['fallback'];
   if (!dryRun && planned.plan.actions.length > 0) {

@@ -528,3 +528,41 @@ describe('stockouts', () => {
     expect(widenZones(['us-central1-a'], ['us-central1-a'], ['us-central1-a'])).toMatchObject({ ok: false });
   });
 });
+
+describe('open/close flapping', () => {
+  it('a restore starts a cooldown: a new open in it is coalesced, and acts on its renotification after', () => {
+    const restored = decide(scaledOut(T0), incident({ state: 'closed' }), T0 + 301_000);
+    expect(restored).toMatchObject({ kind: 'act', action: 'restore' });
+    const flap = incident({ key: 'k#flap', incidentId: 'flap' });
+    const coalesced = decide(restored.next as TargetRecord, flap, T0 + 330_000);
+    expect(coalesced).toMatchObject({ kind: 'skip', reason: 'COOLDOWN' });
+    expect(coalesced.next?.incidents.map((i) => i.incidentId)).toEqual(['flap']);
+    // Its renotification within the cooldown is still nothing; after it, the scale-out.
+    const early = decide(coalesced.next as TargetRecord, flap, T0 + 400_000);
+    expect(early).toMatchObject({ kind: 'skip', reason: 'RENOTIFICATION', next: null });
+    expect(decide(coalesced.next as TargetRecord, flap, T0 + 602_000)).toMatchObject({
+      kind: 'act',
+      action: 'scale-out',
+      level: 1,
+    });
+  });
+
+  it('the tick scales out for incidents that waited out the cooldown', async () => {
+    const { decidePending } = await import('../../shared/alerts/decide');
+    const restored = decide(scaledOut(T0), incident({ state: 'closed' }), T0 + 301_000);
+    const waiting = decide(
+      restored.next as TargetRecord,
+      incident({ key: 'k#w', incidentId: 'w' }),
+      T0 + 330_000,
+    ).next as TargetRecord;
+    const input = { rule: rule(), observed: observed(waiting), record: waiting };
+    expect(decidePending({ ...input, nowMs: T0 + 400_000 })).toMatchObject({
+      kind: 'skip',
+      reason: 'COOLDOWN',
+    });
+    expect(decidePending({ ...input, nowMs: T0 + 602_000 })).toMatchObject({
+      kind: 'act',
+      action: 'scale-out',
+    });
+  });
+});
