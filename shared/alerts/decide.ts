@@ -95,7 +95,8 @@ function act(
   next: TargetRecord,
   nowMs: number,
 ): AlertDecision {
-  return { kind: 'act', action, level, message, next: note(next, nowMs, action, message) };
+  const stamped = { ...next, lastScaleActionAt: iso(nowMs) };
+  return { kind: 'act', action, level, message, next: note(stamped, nowMs, action, message) };
 }
 
 /** Seconds left of a cooldown that started at `sinceIso` (0 when over). */
@@ -218,6 +219,7 @@ export function decideIncident(input: IncidentDecisionInput): AlertDecision {
 
 /** When scaleOnAlert last changed this target (a step out or a restore); epoch 0 when never. */
 export function lastScaleActionAt(record: TargetRecord): string {
+  if (record.lastScaleActionAt) return record.lastScaleActionAt;
   const last = record.decisions.find(
     (d) => d.function === FUNCTION_NAME && (d.action === 'scale-out' || d.action === 'restore'),
   );

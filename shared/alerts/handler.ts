@@ -377,7 +377,12 @@ async function planFor(
     const numbers = checked.violations.map((v) => v.message).join('; ');
     // The incident is remembered (its renotifications are no-ops); the claim is not raised.
     const kept: TargetRecord = withDecision(
-      { ...decision.next, scaleOut: record.scaleOut, wakeUntil: record.wakeUntil },
+      {
+        ...decision.next,
+        scaleOut: record.scaleOut,
+        wakeUntil: record.wakeUntil,
+        lastScaleActionAt: record.lastScaleActionAt,
+      },
       { time: now, function: FUNCTION_NAME, action: 'skip', reason: `GUARDRAIL_REFUSED: ${numbers}` },
     );
     return {

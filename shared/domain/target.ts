@@ -127,6 +127,8 @@ export const targetRecordSchema = z.strictObject({
   /** The last decisions taken for this target (bounded, newest first). */
   decisions: z.array(decisionSchema).default([]),
   // --- scaleOnAlert
+  /** When scaleOnAlert last changed the target (a step out or a restore): its cooldown starts there. */
+  lastScaleActionAt: isoTime().nullable().default(null),
   /** Zones a scale-out added to the node pool after a stockout (with the zones it had); undone on restore. */
   scaleOutZones: z
     .strictObject({
@@ -165,6 +167,7 @@ export function emptyTargetRecord(pool: string, namespace: string, now: string):
     seen: [],
     decisions: [],
     scaleOutZones: null,
+    lastScaleActionAt: null,
   };
 }
 

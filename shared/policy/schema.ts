@@ -123,8 +123,14 @@ export const alertRuleSchema = z.strictObject({
       below: z.number(),
       windowSeconds: positiveInt().default(300),
       alignmentSeconds: positiveInt().default(60),
-      aligner: z.string().regex(/^ALIGN_[A-Z_0-9]+$/, 'must be a Monitoring aligner').default('ALIGN_MEAN'),
-      reducer: z.string().regex(/^REDUCE_[A-Z_0-9]+$/, 'must be a Monitoring reducer').default('REDUCE_MAX'),
+      aligner: z
+        .string()
+        .regex(/^ALIGN_[A-Z_0-9]+$/, 'must be a Monitoring aligner')
+        .default('ALIGN_MEAN'),
+      reducer: z
+        .string()
+        .regex(/^REDUCE_[A-Z_0-9]+$/, 'must be a Monitoring reducer')
+        .default('REDUCE_MAX'),
     })
     .optional(),
   /** When GKE has no capacity for a scale-out (a stockout): try the region's other zones. */

@@ -566,3 +566,16 @@ describe('open/close flapping', () => {
     });
   });
 });
+
+it('the cooldown after a restore outlasts the bounded decision history', () => {
+  let record = decide(scaledOut(T0), incident({ state: 'closed' }), T0 + 301_000).next as TargetRecord;
+  for (let i = 0; i < 30; i++) {
+    const d = decide(record, incident({ key: `k#${i}`, incidentId: `s${i}` }), T0 + 310_000 + i * 1000);
+    expect(d).toMatchObject({ kind: 'skip', reason: 'COOLDOWN' });
+    record = d.next as TargetRecord;
+  }
+  expect(record.decisions.some((d) => d.action === 'restore')).toBe(false);
+  expect(decide(record, incident({ key: 'k#late', incidentId: 'late' }), T0 + 350_000)).toMatchObject({
+    reason: 'COOLDOWN',
+  });
+});
