@@ -15,8 +15,9 @@ import { matchRule, routeIncident } from '../../shared/alerts/route';
 import { widenZones } from '../../shared/alerts/zones';
 import type { NodePool } from '../../shared/domain/plan';
 import { emptyTargetRecord, type TargetRecord } from '../../shared/domain/target';
+import { operationOutcome } from '../../shared/execute/nodepool-executor';
 import { type AlertRule, type Policy, policySchema } from '../../shared/policy';
-import { stockoutOf } from '../../shared/ports/nodepools';
+import { NodePoolStockoutError, stockoutOf } from '../../shared/ports/nodepools';
 import type { ObservedTarget } from '../../shared/scaling/target';
 
 const T0 = Date.parse('2026-12-01T22:00:00.000Z');
@@ -516,6 +517,34 @@ describe('stockouts', () => {
       ),
     ).toEqual({ zones: ['us-east1-b'] });
     expect(stockoutOf('Quota exceeded for resource NVIDIA_L4_GPUS')).toBeUndefined();
+  });
+
+  it('the executor reports a stockout operation as such, not as a failure to retry at once', () => {
+    const op = {
+      name: 'operation-1',
+      path: 'projects/p/locations/l/operations/operation-1',
+      operationType: 'SET_NODE_POOL_SIZE',
+      status: 'DONE' as const,
+      statusMessage: '',
+      targetLink: '',
+      pool: 'triton-l4',
+      startTime: undefined,
+      endTime: undefined,
+    };
+    const short = operationOutcome({
+      ...op,
+      error: {
+        code: 8,
+        message:
+          "[GCE_STOCKOUT]: The zone 'projects/p/zones/us-central1-a' does not have enough resources available to fulfill the request.",
+      },
+    });
+    expect(short.state === 'failed' && short.error).toBeInstanceOf(NodePoolStockoutError);
+    expect(short.state === 'failed' && (short.error as NodePoolStockoutError).zones).toEqual([
+      'us-central1-a',
+    ]);
+    const other = operationOutcome({ ...op, error: { code: 14, message: 'backend unavailable' } });
+    expect(other.state === 'failed' && other.error).not.toBeInstanceOf(NodePoolStockoutError);
   });
 
   it('widens to the zones not reported short, or says why not', () => {
