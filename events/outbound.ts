@@ -28,7 +28,15 @@ const sourceObject = z.strictObject({ bucket: nonEmpty, name: nonEmpty, generati
 
 /** One change the control plane made (or, with dryRun, would make). */
 export const resourceChangeSchema = z.strictObject({
-  kind: z.enum(['node-pool-size', 'node-pool-autoscaling', 'deployment-replicas', 'hpa-replicas']),
+  kind: z.enum([
+    'node-pool-size',
+    'node-pool-autoscaling',
+    'deployment-replicas',
+    'hpa-replicas',
+    // scaleOnAlert: the HPA's minimum, and the zones of a pool widened after a stockout.
+    'hpa-min-replicas',
+    'node-pool-zones',
+  ]),
   /** Full resource name, e.g. `projects/p/locations/l/clusters/c/nodePools/gpu-l4` or `triton/resnet50`. */
   target: nonEmpty,
   from: z.number().int().nonnegative().nullable(),
@@ -55,17 +63,28 @@ export const modelRejectedDataSchema = z.strictObject({
   sourceObject: sourceObject.optional(),
 });
 
+// The incident fields are absent when a scheduler tick or an unreadable payload decided.
 const scalingBase = {
-  incidentId: nonEmpty,
-  policyName: nonEmpty,
-  incidentState: z.enum(['open', 'closed']),
+  incidentId: nonEmpty.optional(),
+  policyName: nonEmpty.optional(),
+  incidentState: z.enum(['open', 'closed']).optional(),
   model: nonEmpty.optional(),
+  /** What decided: an incident, the tick's sweep of expired scale-outs, a test notification, other. */
+  trigger: z.enum(['incident', 'tick', 'test', 'other']).optional(),
+  /** The target: a pool (node pool, Triton Deployment and HPA of that name). */
+  pool: nonEmpty.optional(),
+  /** The alert rule that routed the incident. */
+  rule: nonEmpty.optional(),
 };
 
 export const scalingAppliedDataSchema = z.strictObject({
   ...scalingBase,
+  /** `scale-out` (a step up) or `restore` (back to the recorded baseline). */
+  decision: z.enum(['scale-out', 'restore']).optional(),
   dryRun: z.boolean(),
   actions: z.array(resourceChangeSchema).min(1, 'an applied scaling event has at least one action'),
+  /** A stockout was met and the pool widened to zones that had capacity. */
+  fallback: z.strictObject({ zonesAdded: z.array(nonEmpty), message: nonEmpty }).optional(),
 });
 
 export const scalingSkippedDataSchema = z.strictObject({
@@ -73,6 +92,17 @@ export const scalingSkippedDataSchema = z.strictObject({
   /** Why nothing was done, e.g. COOLDOWN, ALREADY_AT_TARGET, TEST_NOTIFICATION. */
   skipReason: reasonCode,
   message: nonEmpty.optional(),
+  /** GUARDRAIL_REFUSED: the limits the refused plan would have broken, with its numbers. */
+  violations: z
+    .array(
+      z.strictObject({
+        guardrail: nonEmpty,
+        limit: z.number(),
+        actual: z.number(),
+        pool: nonEmpty.optional(),
+      }),
+    )
+    .optional(),
 });
 
 export const scheduleAppliedDataSchema = z.strictObject({

@@ -50,6 +50,8 @@ export interface LocalCloudOptions {
   /** Scrape interval for every PodMonitoring (Managed Prometheus default: 60 s). */
   scrapeIntervalMs?: number;
   ports?: { storage?: number; gke?: number; kubernetes?: number; triton?: number; monitoring?: number };
+  /** The GKE cluster's node locations (default `<region>-a`): several zones for stockout tests. */
+  gkeLocations?: readonly string[];
 }
 
 export interface LocalCloud {
@@ -95,6 +97,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     location: options.location ?? 'us-central1',
     cluster: options.cluster ?? 'inference',
     ...(options.operationPhaseMs === undefined ? {} : { operationPhaseMs: options.operationPhaseMs }),
+    ...(options.gkeLocations ? { locations: options.gkeLocations } : {}),
   });
   const triton = await startTritonFleet({
     port: options.ports?.triton,

@@ -410,6 +410,7 @@ export class GkeNodePools implements NodePools {
       name: this.#poolPath(name),
       ...(changes.labels ? { labels: { labels: { ...changes.labels } } } : {}),
       ...(changes.taints ? { taints: { taints: changes.taints.map((t) => ({ ...t })) } } : {}),
+      ...(changes.locations ? { locations: [...changes.locations] } : {}),
     };
     const [op] = await this.#call({ call: 'updateNodePool', pool: name }, () =>
       this.#client.updateNodePool(request as Parameters<ClusterManagerClient['updateNodePool']>[0]),

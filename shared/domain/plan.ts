@@ -86,6 +86,17 @@ export interface UpdateNodePoolAction extends ActionBase {
   after: NodePoolLabelsAndTaints;
 }
 
+/**
+ * The zones a node pool runs in (UpdateNodePool `locations`); each new zone gets the pool's size
+ * per zone. scaleOnAlert widens a pool this way when a zone has no capacity (a stockout).
+ */
+export interface SetNodePoolLocationsAction extends ActionBase, CapacityChange {
+  kind: 'setNodePoolLocations';
+  before: { locations: string[] };
+  after: { locations: string[] };
+  capacityAfter: PoolCapacity;
+}
+
 export interface DeleteNodePoolAction extends ActionBase, CapacityChange {
   kind: 'deleteNodePool';
   before: NodePool;
@@ -185,6 +196,7 @@ export type PlanAction =
   | SetNodePoolAutoscalingAction
   | SetNodePoolSizeAction
   | UpdateNodePoolAction
+  | SetNodePoolLocationsAction
   | DeleteNodePoolAction
   | ApplyObjectAction
   | DeleteObjectAction
@@ -399,6 +411,8 @@ function summarizeAction(action: PlanAction): string {
         JSON.stringify(action.before.taints) !== JSON.stringify(action.after.taints) ? ', taints' : '';
       return `labels ${changed.length ? changed.join(',') : '-'}${taintsChanged}`;
     }
+    case 'setNodePoolLocations':
+      return `zones ${action.before.locations.join(',') || '-'} -> ${action.after.locations.join(',')}`;
     case 'deleteNodePool':
       return action.capacityBefore ? `delete, was ${describeCapacity(action.capacityBefore)}` : 'delete';
     case 'applyObject':

@@ -126,6 +126,20 @@ export const targetRecordSchema = z.strictObject({
   seen: z.array(z.string()).default([]),
   /** The last decisions taken for this target (bounded, newest first). */
   decisions: z.array(decisionSchema).default([]),
+  // --- scaleOnAlert
+  /** When scaleOnAlert last changed the target (a step out or a restore): its cooldown starts there. */
+  lastScaleActionAt: isoTime().nullable().default(null),
+  /** Zones a scale-out added to the node pool after a stockout (with the zones it had); undone on restore. */
+  scaleOutZones: z
+    .strictObject({
+      original: z.array(z.string().min(1)).min(1),
+      added: z.array(z.string().min(1)).min(1),
+      /** Zones GKE reported short: a restore that asks them again may be told so once more. */
+      short: z.array(z.string().min(1)).default([]),
+      at: isoTime(),
+    })
+    .nullable()
+    .default(null),
 });
 
 export type TargetRecord = z.output<typeof targetRecordSchema>;
@@ -152,6 +166,8 @@ export function emptyTargetRecord(pool: string, namespace: string, now: string):
     incidents: [],
     seen: [],
     decisions: [],
+    scaleOutZones: null,
+    lastScaleActionAt: null,
   };
 }
 

@@ -12,6 +12,7 @@ import type {
   NodePoolLabelsAndTaints,
   PlanAction,
   SetNodePoolAutoscalingAction,
+  SetNodePoolLocationsAction,
   SetNodePoolSizeAction,
   UpdateNodePoolAction,
 } from '../domain/plan';
@@ -20,7 +21,9 @@ import {
   type ClusterOperation,
   type NodePool,
   NodePoolNotFoundError,
+  NodePoolStockoutError,
   type NodePools,
+  stockoutOf,
 } from '../ports/nodepools';
 import { type Backoff, backoffDelayMs, withJitter } from '../runtime/backoff';
 import { type Clock, systemClock } from '../runtime/clock';
@@ -33,6 +36,7 @@ export type NodePoolAction =
   | SetNodePoolAutoscalingAction
   | SetNodePoolSizeAction
   | UpdateNodePoolAction
+  | SetNodePoolLocationsAction
   | DeleteNodePoolAction;
 
 const NODE_POOL_KINDS = new Set<string>([
@@ -40,6 +44,7 @@ const NODE_POOL_KINDS = new Set<string>([
   'setNodePoolAutoscaling',
   'setNodePoolSize',
   'updateNodePool',
+  'setNodePoolLocations',
   'deleteNodePool',
 ]);
 
@@ -72,6 +77,9 @@ export function operationOutcome(op: ClusterOperation): OperationOutcome {
   const code = op.error?.code ?? 0;
   const details = { operation: op.name, operationType: op.operationType, pool: op.pool, code };
   const text = `operation ${op.name} (${op.operationType}${op.pool ? ` on node pool ${op.pool}` : ''}) failed: ${message}`;
+  const stockout = stockoutOf(message);
+  if (stockout)
+    return { state: 'failed', error: new NodePoolStockoutError(text, stockout.zones, { details }) };
   const error = TRANSIENT_OPERATION_CODES.has(code)
     ? new RetryableError('OPERATION_FAILED', text, { details })
     : new PermanentError('OPERATION_FAILED', text, { details });
@@ -144,7 +152,15 @@ export function isActionSatisfied(
         observed !== undefined &&
         labelsAndTaintsKey(observedLabelsAndTaints(observed)) === labelsAndTaintsKey(action.after)
       );
+    case 'setNodePoolLocations':
+      return (
+        observed !== undefined && locationsKey(observed.locations) === locationsKey(action.after.locations)
+      );
   }
+}
+
+function locationsKey(locations: readonly string[] | null | undefined): string {
+  return [...(locations ?? [])].sort().join(',');
 }
 
 /** Whether observed state is still what the action was planned against (its `before`). */
@@ -172,6 +188,10 @@ export function matchesBefore(
       return (
         observed !== undefined &&
         labelsAndTaintsKey(observedLabelsAndTaints(observed)) === labelsAndTaintsKey(action.before)
+      );
+    case 'setNodePoolLocations':
+      return (
+        observed !== undefined && locationsKey(observed.locations) === locationsKey(action.before.locations)
       );
   }
 }
@@ -395,6 +415,8 @@ export class NodePoolExecutor {
         return this.#pools.setSize(name, action.after.nodeCountPerZone);
       case 'updateNodePool':
         return this.#pools.update(name, { labels: action.after.labels, taints: action.after.taints });
+      case 'setNodePoolLocations':
+        return this.#pools.update(name, { locations: action.after.locations });
     }
   }
 
@@ -472,6 +494,7 @@ export class NodePoolExecutor {
     if (
       !(err instanceof RetryableError) ||
       err instanceof StaleStateError ||
+      err instanceof NodePoolStockoutError ||
       err.reason === 'OPERATION_TIMEOUT'
     )
       throw err;
@@ -493,6 +516,7 @@ export class NodePoolRunner implements ActionRunner<NodePoolAction> {
     'setNodePoolAutoscaling',
     'setNodePoolSize',
     'updateNodePool',
+    'setNodePoolLocations',
     'deleteNodePool',
   ] as const;
   constructor(private readonly executor: NodePoolExecutor) {}

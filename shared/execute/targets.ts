@@ -133,3 +133,8 @@ export async function observeTargets(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, pools.length)) }, worker));
   return results;
 }
+
+/** The cluster's zone count (read on first need when the cluster is connected lazily). */
+export async function locationZones(at: Pick<TargetLocation, 'zones'>): Promise<number> {
+  return typeof at.zones === 'number' ? at.zones : at.zones();
+}

@@ -96,8 +96,45 @@ export const alertRuleSchema = z.strictObject({
   }),
   action: z.enum(['scale-out', 'scale-in']),
   replicasStep: count().default(1),
+  /** Nodes added per step beyond the replicas' own (one Triton pod per node): max(nodesStep, replicasStep). */
   nodesStep: count().default(0),
   cooldownSeconds: count().default(300),
+  // --- scaleOnAlert (see README "Scaling on alerts")
+  /** Targets when the alert policy's user labels name none (`pool`, `gpu-class`, `model` labels win). */
+  target: z
+    .strictObject({
+      pools: z.array(z.string().regex(DNS_LABEL, 'must be a node pool name')).min(1).optional(),
+      gpuClasses: z.array(z.string().min(1)).min(1).optional(),
+      models: z.array(z.string().regex(MODEL_NAME, 'must be a model name')).min(1).optional(),
+    })
+    .optional(),
+  /** Steps a scale-out may take above the baseline; a further incident only refreshes its expiry. */
+  maxSteps: positiveInt().default(3),
+  /** A scale-out not closed by then is returned to baseline by a tick, once `confirm` says so. */
+  maxScaleOutMinutes: positiveInt().default(60),
+  /** During a scheduled downtime, an alert lifts it for `wakeMinutes` (otherwise it is ignored). */
+  wake: z.boolean().default(false),
+  wakeMinutes: positiveInt().default(60),
+  /** Read before scaling in (close or expiry): capacity is kept while the metric is above `below`. */
+  confirm: z
+    .strictObject({
+      /** A Cloud Monitoring filter, e.g. `metric.type = "prometheus.googleapis.com/..."`. */
+      filter: z.string().min(1),
+      below: z.number(),
+      windowSeconds: positiveInt().default(300),
+      alignmentSeconds: positiveInt().default(60),
+      aligner: z
+        .string()
+        .regex(/^ALIGN_[A-Z_0-9]+$/, 'must be a Monitoring aligner')
+        .default('ALIGN_MEAN'),
+      reducer: z
+        .string()
+        .regex(/^REDUCE_[A-Z_0-9]+$/, 'must be a Monitoring reducer')
+        .default('REDUCE_MAX'),
+    })
+    .optional(),
+  /** When GKE has no capacity for a scale-out (a stockout): try the region's other zones. */
+  fallback: z.strictObject({ otherZones: z.boolean().default(true) }).prefault({}),
 });
 
 export const scheduleSchema = z.strictObject({

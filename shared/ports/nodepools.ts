@@ -40,6 +40,8 @@ export interface ClusterInfo {
 export interface NodePoolUpdate {
   labels?: Record<string, string>;
   taints?: { key: string; value: string; effect: string }[];
+  /** The pool's zones; each new one gets the pool's per-zone size. */
+  locations?: string[];
 }
 
 export interface NodePools {
@@ -85,4 +87,36 @@ export class ClusterBusyError extends RetryableError {
 
 export class NodePoolNotFoundError extends PermanentError {
   override name = 'NodePoolNotFoundError';
+}
+
+/**
+ * A node pool operation that GKE could not fulfil for lack of capacity in some zones (a stockout:
+ * `GCE_STOCKOUT`, `ZONE_RESOURCE_POOL_EXHAUSTED[_WITH_DETAILS]` in the operation's error). The pool
+ * keeps what it got. Retrying at once asks the same zones again, so the executor does not: the
+ * caller falls back (other zones) or the event is redelivered later.
+ */
+export class NodePoolStockoutError extends RetryableError {
+  override name = 'NodePoolStockoutError';
+  constructor(
+    message: string,
+    /** Zones the error names as short (`projects/P/zones/Z` -> `Z`). */
+    readonly zones: readonly string[],
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super('STOCKOUT', message, { ...options, details: { ...options.details, zones: [...zones] } });
+  }
+}
+
+const STOCKOUT_MARKERS = /GCE_STOCKOUT|ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available/;
+
+/** Whether an operation's error text reports a stockout, and which zones it names. */
+export function stockoutOf(message: string): { zones: string[] } | undefined {
+  if (!STOCKOUT_MARKERS.test(message)) return undefined;
+  const zones = new Set<string>();
+  for (const m of message.matchAll(/zones\/([a-z]+-[a-z]+\d+-[a-z])/g)) zones.add(m[1] as string);
+  // ZONE_RESOURCE_POOL_EXHAUSTED messages name the zone as "The zone 'projects/P/zones/Z'" too;
+  // some only carry a bare zone name.
+  if (zones.size === 0)
+    for (const m of message.matchAll(/\b([a-z]+-[a-z]+\d+-[a-z])\b/g)) zones.add(m[1] as string);
+  return { zones: [...zones].sort() };
 }

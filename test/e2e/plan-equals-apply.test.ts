@@ -43,6 +43,7 @@ function expectedWrite(action: PlanAction): string {
     case 'setNodePoolSize':
       return `gke setSize ${action.target.split('/')[1]}`;
     case 'updateNodePool':
+    case 'setNodePoolLocations':
       return `gke update ${action.target.split('/')[1]}`;
     case 'deleteNodePool':
       return `gke delete ${action.target.split('/')[1]}`;

@@ -121,6 +121,8 @@ export interface ClusterOptions {
   clock: GkeClock;
   kubernetes?: KubernetesEndpoint;
   security?: ClusterSecurity;
+  /** The cluster's node locations (GetCluster `locations`, where new pools go); default `<region>-a`. */
+  locations?: readonly string[];
   /** Called after any change to a pool (create, resize, delete, status). */
   onChange?: () => void;
 }
@@ -147,7 +149,12 @@ export class EmulatedCluster {
     this.location = o.location;
     this.cluster = o.cluster;
     this.clusterName = `projects/${o.project}/locations/${o.location}/clusters/${o.cluster}`;
-    this.defaultZones = isZone(o.location) ? [o.location] : [`${o.location}-a`];
+    this.defaultZones =
+      o.locations && o.locations.length > 0
+        ? [...o.locations]
+        : isZone(o.location)
+          ? [o.location]
+          : [`${o.location}-a`];
     this.phaseMs = o.operationPhaseMs;
     this.#clock = o.clock;
     this.kubernetes = o.kubernetes;

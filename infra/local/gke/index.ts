@@ -61,6 +61,8 @@ export interface GkeServerOptions {
   kubernetes?: KubernetesEndpoint;
   /** Binary Authorization and Workload Identity as GetCluster reports them (see `ClusterSecurity`). */
   security?: ClusterSecurity;
+  /** The cluster's node locations (a regional cluster: usually three zones); default `<region>-a`. */
+  locations?: readonly string[];
 }
 
 export interface GkeServer extends LocalServer {
@@ -103,6 +105,7 @@ export async function startGkeServer(opts: GkeServerOptions = {}): Promise<GkeSe
     clock: opts.clock ?? { nowMs: () => Date.now() },
     ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
     ...(opts.security ? { security: opts.security } : {}),
+    ...(opts.locations ? { locations: opts.locations } : {}),
     onChange: () => {
       // A listener that reads the view may settle a due operation, which is a change too: it
       // is announced after the current round instead of re-entering the listeners.
