@@ -101,6 +101,25 @@ const decisionSchema = z.strictObject({
   reason: z.string(),
 });
 
+// --- applySchedules' bookkeeping
+/** A restore at a window's end (or its lead time before): when it began and the end it aims at. */
+const scheduleRestoreSchema = z.strictObject({
+  schedule: z.string().min(1),
+  /** The window's end: serving should be Ready by then. */
+  windowEnd: isoTime(),
+  startedAt: isoTime(),
+});
+
+const scheduleRestoresSchema = z.strictObject({
+  warming: scheduleRestoreSchema.nullable().default(null),
+  /** The last restore that became Ready; `lateSeconds` < 0: Ready before the window ended. */
+  lastRestore: scheduleRestoreSchema
+    .extend({ readyAt: isoTime(), lateSeconds: z.number() })
+    .nullable()
+    .default(null),
+});
+// --- end of applySchedules' bookkeeping
+
 export const targetRecordSchema = z.strictObject({
   apiVersion: z.literal(TARGET_RECORD_API_VERSION),
   pool: z.string().min(1),
@@ -126,6 +145,10 @@ export const targetRecordSchema = z.strictObject({
   seen: z.array(z.string()).default([]),
   /** The last decisions taken for this target (bounded, newest first). */
   decisions: z.array(decisionSchema).default([]),
+  // --- applySchedules' bookkeeping (only applySchedules writes this block)
+  /** Warm restores: the one under way, and how late the last one became Ready. */
+  schedules: scheduleRestoresSchema.prefault({}),
+  // --- end of applySchedules' block
 });
 
 export type TargetRecord = z.output<typeof targetRecordSchema>;
@@ -134,6 +157,7 @@ export type DowntimeClaim = z.output<typeof downtimeSchema>;
 export type ScaleOutClaim = z.output<typeof scaleOutSchema>;
 export type TargetIncident = z.output<typeof incidentSchema>;
 export type TargetDecision = z.output<typeof decisionSchema>;
+export type ScheduleRestores = z.output<typeof scheduleRestoresSchema>;
 
 export const MAX_SEEN_KEYS = 200;
 export const MAX_DECISIONS = 20;
@@ -152,6 +176,7 @@ export function emptyTargetRecord(pool: string, namespace: string, now: string):
     incidents: [],
     seen: [],
     decisions: [],
+    schedules: { warming: null, lastRestore: null },
   };
 }
 
