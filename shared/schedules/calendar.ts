@@ -208,7 +208,15 @@ function subtract(
  * freezes. Intervals that reach outside [from, to) are returned whole, as far as they were looked at.
  */
 export function scheduleIntervals(schedule: ScheduleTimes, fromMs: number, toMs: number): Interval[] {
-  // Look a week past both ends, so an interval that overlaps the range is seen whole.
+  return overlapping(wholeIntervals(schedule, fromMs, toMs), fromMs, toMs);
+}
+
+function overlapping(intervals: readonly Interval[], fromMs: number, toMs: number): Interval[] {
+  return intervals.filter((i) => i.end > fromMs && i.start < toMs);
+}
+
+/** A schedule's intervals a week either side of the range (so one that overlaps it is seen whole). */
+function wholeIntervals(schedule: ScheduleTimes, fromMs: number, toMs: number): Interval[] {
   const lo = fromMs - 8 * DAY_MS;
   const hi = toMs + 8 * DAY_MS;
   const raw: Interval[] = [];
@@ -226,7 +234,7 @@ export function scheduleIntervals(schedule: ScheduleTimes, fromMs: number, toMs:
     start: freezeInstant(f.from, zone),
     end: freezeInstant(f.until, zone),
   }));
-  return subtract(mergeIntervals(raw), freezes).filter((i) => i.end > fromMs && i.start < toMs);
+  return subtract(mergeIntervals(raw), freezes);
 }
 
 /**
@@ -239,7 +247,7 @@ export function unionIntervals(
   fromMs: number,
   toMs: number,
 ): Interval[] {
-  return mergeIntervals(schedules.flatMap((s) => scheduleIntervals(s, fromMs, toMs)));
+  return overlapping(mergeIntervals(schedules.flatMap((s) => wholeIntervals(s, fromMs, toMs))), fromMs, toMs);
 }
 
 /** The downtime interval in force at an instant, if any. */
