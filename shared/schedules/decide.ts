@@ -163,7 +163,7 @@ export function decideTarget(input: DecideInput): TargetDecision {
     why = overridden;
   }
   const created = observed.deployment?.createdAt ? Date.parse(observed.deployment.createdAt) : Number.NaN;
-  if (wanted && !claim && Number.isFinite(created) && nowMs - created < grace) {
+  if (wanted && !claim && grace > 0 && Number.isFinite(created) && nowMs - created < grace) {
     wanted = undefined;
     why = `created ${observed.deployment?.createdAt}, within the grace period of ${grace / MINUTE_MS} min`;
   }

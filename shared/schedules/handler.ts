@@ -239,11 +239,13 @@ export async function handleApplySchedules(
         plan: current.plan,
         outcome,
         ...(error === undefined ? {} : { error }),
-        saving: downtimeSaving(
-          next,
-          observed.nodePool,
-          observed.nodePool ? gpuClassFor(observed.nodePool) : undefined,
-          nowMs,
+        saving: roundSaving(
+          downtimeSaving(
+            next,
+            observed.nodePool,
+            observed.nodePool ? gpuClassFor(observed.nodePool) : undefined,
+            nowMs,
+          ),
         ),
         ...(newlyReady ? { readyLateSeconds: restored.lateSeconds } : {}),
         drift: (current.planned?.wanted.drift ?? []).map(
