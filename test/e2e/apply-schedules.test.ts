@@ -6,6 +6,7 @@
  * metrics, serving drift repaired, and one broken target not stopping the others.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wakeTarget } from '../../cli/wake';
 import { parseOutboundEvent } from '../../events/outbound';
 import { tritonAdminSecretRefFor } from '../../shared/cluster/desired';
 import { adminKeyOf } from '../../shared/cluster/reconcile';
@@ -178,6 +179,27 @@ describe('applySchedules on the local cloud', () => {
       ?.targets;
     expect(targets?.find((t) => t.pool === 'broken')?.outcome).toBe('failed');
     expect(targets?.find((t) => t.pool === SERVED_POOL)?.outcome).toBe('applied');
+    expect((await served.ports.kube.getScale(deployment))?.replicas).toBe(0);
+  }, 120_000);
+
+  it('inferctl wake: the annotation lifts the downtime until it passes', async () => {
+    h.clock.set(at(BASE + 3 * MIN));
+    await h.tick();
+    expect((await served.ports.kube.getScale(deployment))?.replicas).toBe(0);
+    await wakeTarget(
+      { kube: served.ports.kube, namespace: 'triton', nowMs: BASE + 3 * MIN },
+      SERVED_POOL,
+      BASE + 63 * MIN,
+    );
+    h.clock.set(at(BASE + 4 * MIN));
+    const woken = await h.tick();
+    const targets = (woken as { details?: { targets?: { pool: string; action: string; reason: string }[] } })
+      .details?.targets;
+    expect(targets?.find((t) => t.pool === SERVED_POOL)).toMatchObject({ action: 'restore' });
+    expect((await served.ports.kube.getScale(deployment))?.replicas).toBeGreaterThan(0);
+    // After the wake: down again (still inside the window).
+    h.clock.set(at(BASE + 64 * MIN));
+    await h.tick();
     expect((await served.ports.kube.getScale(deployment))?.replicas).toBe(0);
   }, 120_000);
 });
