@@ -277,7 +277,16 @@ export async function handleApplySchedules(
   };
 
   // --- decide and apply, target by target
-  const results = await mapConcurrent(pools, deps.concurrency, reconcile);
+  // GKE runs one operation per cluster at a time: targets with a node pool go through one lane
+  // (no CLUSTER_ALREADY_HAS_OPERATION retries), beside the Kubernetes-only ones at full width.
+  const withPool = pools.filter((p) => poolByName.has(p));
+  const withoutPool = pools.filter((p) => !poolByName.has(p));
+  const [gkeLane, kubeLane] = await Promise.all([
+    mapConcurrent(withPool, 1, reconcile),
+    mapConcurrent(withoutPool, deps.concurrency, reconcile),
+  ]);
+  const byPool = new Map([...gkeLane, ...kubeLane].map((r) => [r.pool, r]));
+  const results = pools.map((p) => byPool.get(p) as TargetResult);
 
   // --- serving drift on the pools that serve now
   const driftPools = [...new Set([...universe.modelPools.values()])]
