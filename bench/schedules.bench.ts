@@ -98,10 +98,8 @@ const bench: Bench = async (ctx) => {
     cluster: 'inference',
     operationPhaseMs: 0,
   });
-  const kubernetes = await startKubernetesServer({
-    dir: path.join(dir, 'kubernetes'),
-    tokens: [LOCAL_ACCESS_TOKEN],
-  });
+  // No state dir: the apiserver would rewrite its whole state file on every change.
+  const kubernetes = await startKubernetesServer({ tokens: [LOCAL_ACCESS_TOKEN] });
   gke.setKubernetesEndpoint({ endpoint: kubernetes.endpoint, caCertificate: kubernetes.caCertificateBase64 });
   const monitoring = await startMonitoringServer({ project: 'local-project', scrapePollMs: 0 });
   const cloud = {
