@@ -4,6 +4,8 @@
  *   inferctl plan [--policy FILE] [--json]
  *   inferctl manifests [--policy FILE] [--gpu-class ID] [--models a,b]
  *   inferctl status|tick|alert|upload|load|logs (see README's "Command line")
+ *   inferctl schedule preview --from <ISO> --to <ISO> [--policy FILE] [--json]
+ *   inferctl wake <target> --for <duration> | --until <ISO>
  *
  * `bin/inferctl.js` (npx inferctl, npm run inferctl) runs `main`; so does `tsx cli/inferctl.ts`.
  */
@@ -50,6 +52,14 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   plan: {
     summary: 'show what the control plane would change now to match the policy file and registry',
     load: async () => (await import('./plan')).planCommand,
+  },
+  schedule: {
+    summary: 'preview the transitions the schedules will make (schedule preview --from --to)',
+    load: async () => (await import('./schedule')).scheduleCommand,
+  },
+  wake: {
+    summary: "lift a target's scheduled downtime for a while (wake <target> --for 2h)",
+    load: async () => (await import('./wake')).wakeCommand,
   },
 };
 

@@ -113,6 +113,20 @@ export const scheduleAppliedDataSchema = z.strictObject({
   actions: z.array(resourceChangeSchema),
   estimatedGpuHoursSaved: z.number().nonnegative(),
   estimatedUsdSaved: z.number().nonnegative(),
+  /** Each target of the schedule this tick (applySchedules). */
+  targets: z
+    .array(
+      z.strictObject({
+        pool: nonEmpty,
+        action: z.enum(['scale-down', 'hold', 'warm-restore', 'restore', 'none']),
+        outcome: z.enum(['applied', 'planned', 'unchanged', 'failed']),
+        /** A warm restore became Ready this many seconds after the window ended (< 0: before). */
+        readyLateSeconds: z.number().optional(),
+        /** Fields someone changed during downtime, kept at their value. */
+        drift: z.array(nonEmpty).optional(),
+      }),
+    )
+    .optional(),
 });
 
 /** Key ids look like `admin-20261201T235600Z-a1b2c3` (or the legacy `admin-key`): never key material. */

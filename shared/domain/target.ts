@@ -101,6 +101,25 @@ const decisionSchema = z.strictObject({
   reason: z.string(),
 });
 
+// --- applySchedules' bookkeeping
+/** A restore at a window's end (or its lead time before): when it began and the end it aims at. */
+const scheduleRestoreSchema = z.strictObject({
+  schedule: z.string().min(1),
+  /** The window's end: serving should be Ready by then. */
+  windowEnd: isoTime(),
+  startedAt: isoTime(),
+});
+
+const scheduleRestoresSchema = z.strictObject({
+  warming: scheduleRestoreSchema.nullable().default(null),
+  /** The last restore that became Ready; `lateSeconds` < 0: Ready before the window ended. */
+  lastRestore: scheduleRestoreSchema
+    .extend({ readyAt: isoTime(), lateSeconds: z.number() })
+    .nullable()
+    .default(null),
+});
+// --- end of applySchedules' bookkeeping
+
 export const targetRecordSchema = z.strictObject({
   apiVersion: z.literal(TARGET_RECORD_API_VERSION),
   pool: z.string().min(1),
@@ -140,6 +159,10 @@ export const targetRecordSchema = z.strictObject({
     })
     .nullable()
     .default(null),
+  // --- applySchedules' bookkeeping (only applySchedules writes this block)
+  /** Warm restores: the one under way, and how late the last one became Ready. */
+  schedules: scheduleRestoresSchema.prefault({}),
+  // --- end of applySchedules' block
 });
 
 export type TargetRecord = z.output<typeof targetRecordSchema>;
@@ -148,6 +171,7 @@ export type DowntimeClaim = z.output<typeof downtimeSchema>;
 export type ScaleOutClaim = z.output<typeof scaleOutSchema>;
 export type TargetIncident = z.output<typeof incidentSchema>;
 export type TargetDecision = z.output<typeof decisionSchema>;
+export type ScheduleRestores = z.output<typeof scheduleRestoresSchema>;
 
 export const MAX_SEEN_KEYS = 200;
 export const MAX_DECISIONS = 20;
@@ -168,6 +192,7 @@ export function emptyTargetRecord(pool: string, namespace: string, now: string):
     decisions: [],
     scaleOutZones: null,
     lastScaleActionAt: null,
+    schedules: { warming: null, lastRestore: null },
   };
 }
 

@@ -6,7 +6,8 @@
 import { BUILTIN_GPU_CLASS_IDS, resolveGpuClass } from '../gpu/catalog';
 import type { ValidationIssue } from '../runtime/errors';
 import { ConfigurationError } from '../runtime/errors';
-import { gpuClassSchema, MODEL_NAME } from './schema';
+import { gpuClassSchema, isIsoDate, MODEL_NAME } from './schema';
+import { tryParseWindow } from './windows';
 
 type Raw = Record<string, unknown>;
 
@@ -108,6 +109,9 @@ export function crossFieldIssues(document: unknown): ValidationIssue[] {
       }
     });
   });
+  asArray(doc.schedules).forEach((value, i) => {
+    scheduleIssues(asRecord(value) ?? {}, `schedules.${i}`, add);
+  });
 
   const guardrails = asRecord(doc.guardrails) ?? {};
   const perPool = asNumber(guardrails.maxGpusPerPool);
@@ -141,4 +145,57 @@ function checkUniqueNames(
     if (seen === undefined) first.set(name, i);
     else add(`${what}.${i}.name`, `duplicate name "${name}" (also ${what}.${seen})`);
   });
+}
+
+/**
+ * A schedule's rules across fields: the windows' zones against holidays written as dates, freeze
+ * bounds in order, and windows long enough for the warm-up lead time. Each message names the
+ * schedule, so a refused policy says which schedule to fix.
+ */
+function scheduleIssues(schedule: Raw, path: string, add: (path: string, message: string) => void): void {
+  const name = typeof schedule.name === 'string' ? `schedule "${schedule.name}"` : 'schedule';
+  const windows = asArray(schedule.downtime)
+    .map((w) => (typeof w === 'string' ? tryParseWindow(w) : undefined))
+    .flatMap((r) => (r?.ok ? [r.window] : []));
+  const zones = [...new Set(windows.map((w) => w.timeZone))];
+  const freezes = asArray(schedule.freezes).map((f) => asRecord(f) ?? {});
+  const usesDates =
+    asArray(schedule.holidays).length > 0 ||
+    freezes.some((f) => [f.from, f.until].some((t) => typeof t === 'string' && isIsoDate(t)));
+  if (zones.length > 1 && schedule.timeZone === undefined && usesDates) {
+    add(
+      `${path}.timeZone`,
+      `${name}: windows use several zones (${zones.join(', ')}); set timeZone for its holidays and freeze dates`,
+    );
+  }
+  freezes.forEach((f, j) => {
+    const from = boundOf(f.from);
+    const until = boundOf(f.until);
+    if (from !== undefined && until !== undefined && !(until > from)) {
+      add(
+        `${path}.freezes.${j}`,
+        `${name}: freeze must end after it starts (${String(f.from)} .. ${String(f.until)})`,
+      );
+    }
+  });
+  const lead = asNumber(schedule.leadTimeMinutes) ?? 10;
+  asArray(schedule.downtime).forEach((text, j) => {
+    const parsed = typeof text === 'string' ? tryParseWindow(text) : undefined;
+    if (!parsed?.ok) return;
+    const w = parsed.window;
+    const minutes = w.crossesMidnight ? 1440 - w.startMinute + w.endMinute : w.endMinute - w.startMinute;
+    if (minutes <= lead) {
+      add(
+        `${path}.downtime.${j}`,
+        `${name}: window "${text}" lasts ${minutes} min, not longer than leadTimeMinutes (${lead}): it would never scale down`,
+      );
+    }
+  });
+}
+
+/** A freeze bound as a comparable instant (dates at UTC midnight: only their order matters here). */
+function boundOf(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const ms = Date.parse(isIsoDate(value) ? `${value}T00:00:00Z` : value);
+  return Number.isFinite(ms) ? ms : undefined;
 }

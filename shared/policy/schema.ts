@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { tryParseWindow } from './windows';
+import { isTimeZone, tryParseWindow } from './windows';
 
 // The GPU catalog owns the class ids; the policy only refers to them.
 export { BUILTIN_GPU_CLASS_IDS, type BuiltinGpuClassId } from '../gpu/catalog';
@@ -24,6 +24,14 @@ export function isIsoDate(text: string): boolean {
 }
 
 const isoDate = () => z.string().refine(isIsoDate, 'must be a date written YYYY-MM-DD');
+
+/** A freeze bound: a calendar date or an RFC 3339 time. */
+const freezeTime = z
+  .string()
+  .refine(
+    (t) => isIsoDate(t) || z.iso.datetime({ offset: true }).safeParse(t).success,
+    'must be a date YYYY-MM-DD or an RFC 3339 time such as 2026-11-27T00:00:00Z',
+  );
 
 const downtimeWindow = z.string().superRefine((text, ctx) => {
   const parsed = tryParseWindow(text);
@@ -147,9 +155,31 @@ export const scheduleSchema = z.strictObject({
   }),
   /** `<Days> HH:MM-HH:MM <IANA zone>`; a window whose end is before its start crosses midnight. */
   downtime: z.array(downtimeWindow).min(1),
-  /** Dates that are downtime all day long (in the windows' zone), like a Sunday. */
+  /** Dates that are downtime all day long (in the schedule's `timeZone`), like a Sunday. */
   holidays: z.array(isoDate()).default([]),
+  /**
+   * Zone of `holidays` and of freeze dates written `YYYY-MM-DD`; defaults to the zone of the first
+   * window (required when the windows use several zones and holidays or date freezes are given).
+   */
+  timeZone: z.string().refine(isTimeZone, 'unknown time zone (use an IANA zone)').optional(),
+  /** Periods with no downtime at all (a launch, a change freeze): capacity stays up. */
+  freezes: z
+    .array(
+      z.strictObject({
+        /** `YYYY-MM-DD` (start of that day in `timeZone`) or an RFC 3339 time. */
+        from: freezeTime,
+        /** Exclusive; `YYYY-MM-DD` means the start of that day, so a one-day freeze is from D to D+1. */
+        until: freezeTime,
+        reason: z.string().optional(),
+      }),
+    )
+    .default([]),
+  /** Replicas kept during downtime; above 0 the HPA is pinned to this count and nodes stay. */
   downtimeReplicas: count().default(0),
+  /** Restore starts this long before a window ends, so serving is Ready when it ends (GPU nodes take 4-9 min). */
+  leadTimeMinutes: count().max(720).default(10),
+  /** A Deployment created less than this long ago is not scaled down (kube-downscaler's default). */
+  gracePeriodMinutes: count().default(15),
 });
 
 /** Who may reach Triton and where Triton may connect (the policy file's, or a security bundle's). */

@@ -282,11 +282,13 @@ export function wantedSettings(record: TargetRecord, live: TargetSettings, nowMs
       )
     : { settings: live, drift: [] };
   if (downtimeActive(record, nowMs) && record.downtime) {
-    return {
-      settings: overlaySettings(restore.settings, record.downtime.settings),
-      source: 'downtime',
-      drift: [],
-    };
+    const settings = overlaySettings(restore.settings, record.downtime.settings);
+    // A downtime whose node count is null leaves it to the autoscaler (as live): the restore's
+    // warm count is for the restore, not for a pool the autoscaler drained during the window.
+    if (settings.nodePool && record.downtime.settings.nodePool?.nodeCountPerZone === null) {
+      settings.nodePool = { ...settings.nodePool, nodeCountPerZone: live.nodePool?.nodeCountPerZone ?? null };
+    }
+    return { settings, source: 'downtime', drift: [] };
   }
   if (record.scaleOut) {
     return {

@@ -244,3 +244,32 @@ describe('wantedSettings precedence', () => {
     expect(wanted.settings.replicas).toBe(replicas);
   });
 });
+
+describe('a downtime leaves a drained pool drained', () => {
+  it('plans no setSize while the autoscaler has removed the idle nodes of a pool in downtime', () => {
+    const first = planTarget(observed(), withDowntime(emptyTargetRecord('triton-l4', 'triton', NOW)), ctx);
+    const drained = observed(
+      {
+        deployment: {
+          name: 'triton-l4',
+          replicas: 0,
+          readyReplicas: 0,
+          generation: 4,
+          annotations: {},
+          createdAt: null,
+        },
+        nodePool: pool({
+          enabled: true,
+          totalMinNodeCount: 0,
+          totalMaxNodeCount: 4,
+          locationPolicy: 'BALANCED',
+        }),
+        nodeCountPerZone: 0,
+      },
+      first.record,
+    );
+    const hold = planTarget(drained, first.record, { ...ctx, now: '2026-12-01T23:00:00.000Z' });
+    expect(hold.actions).toEqual([]);
+    expect(hold.wanted.settings.nodePool?.nodeCountPerZone).toBe(0);
+  });
+});

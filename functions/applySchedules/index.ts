@@ -1,0 +1,13 @@
+// applySchedules: Cloud Scheduler tick (Pub/Sub reconcile-schedules) -> downtime windows applied.
+// This file only wires: the behaviour lives in shared/schedules/.
+import * as functions from '@google-cloud/functions-framework';
+import { loadConfig } from '../../shared/runtime/config';
+import { cloudEventEntry } from '../../shared/runtime/function';
+import { buildApplySchedulesDeps } from '../../shared/schedules/deps';
+import { applySchedulesFunction } from '../../shared/schedules/function';
+import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
+
+functions.cloudEvent(
+  applySchedulesFunction.name,
+  cloudEventEntry(applySchedulesFunction, () => buildApplySchedulesDeps(loadConfig()), withCurrentPolicy),
+);
