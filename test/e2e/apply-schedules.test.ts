@@ -69,6 +69,22 @@ describe('applySchedules on the local cloud', () => {
     expect(event.data).toMatchObject({ schedule: 'nights', dryRun: true });
   }, 60_000);
 
+  it("decides as of a tick's `at` (the sandbox's time offset), not the clock", async () => {
+    h.clock.set(at(BASE - 120 * MIN));
+    const events = h.publisher.events.length;
+    const outcome = await h.tick({ dryRun: true, at: at(BASE) });
+    expect(outcome.status).toBe('applied');
+    const planned = h.publisher.events.slice(events).map((e) => parseOutboundEvent(e));
+    expect(planned.map((e) => e.data)).toContainEqual(
+      expect.objectContaining({ schedule: 'nights', dryRun: true, windowState: 'downtime' }),
+    );
+    // The same clock without `at` is outside the window: no downtime is planned.
+    const later = h.publisher.events.length;
+    await h.tick({ dryRun: true });
+    const plain = h.publisher.events.slice(later).map((e) => parseOutboundEvent(e));
+    expect(plain.map((e) => e.data)).not.toContainEqual(expect.objectContaining({ windowState: 'downtime' }));
+  }, 60_000);
+
   it('scales to zero in the window: record first, replicas 0, pool minimum 0; a doubled tick does nothing', async () => {
     h.clock.set(at(BASE));
     const poolBefore = await served.ports.nodePools.get(SERVED_POOL);

@@ -40,6 +40,8 @@ export interface SchedulesHarness {
   /** A Pub/Sub delivery of `reconcile-schedules` (fresh id each call unless given). */
   tick(options?: {
     dryRun?: boolean;
+    /** Decide as of this RFC 3339 time (the sandbox's time offset, `inferctl tick --at`). */
+    at?: string;
     scope?: string[];
     id?: string;
   }): ReturnType<typeof import('../../shared/runtime/function').invoke>;
@@ -82,6 +84,7 @@ export function schedulesHarness(served: ServedPool, schedules: Schedule[]): Sch
       command: 'reconcile-schedules',
       ...(options.dryRun ? { dryRun: true } : {}),
       ...(options.scope ? { scope: { schedules: options.scope } } : {}),
+      ...(options.at ? { at: options.at } : {}),
     };
     const id = options.id ?? `tick-${++ticks}`;
     return invoke(applySchedulesFunction, deps, {
