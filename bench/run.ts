@@ -12,6 +12,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Bench, type BenchContext, type Figure, formatJson, formatTable } from './harness';
 
+// A benchmark may import a function's entry, which routes `console` to structured log lines (as a
+// function must); the bench's own output stays plain text on the streams as they were.
+const out = process.stdout.write.bind(process.stdout);
+const errWrite = process.stderr.write.bind(process.stderr);
+const print = (text: string) => out(`${text}\n`);
+const note = (text: string) => errWrite(`${text}\n`);
+
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 
 function isBench(value: unknown): value is Bench {
@@ -30,29 +37,29 @@ async function main(): Promise<number> {
     .filter((f) => f.endsWith('.bench.ts') && (values.only === undefined || f.includes(values.only)))
     .sort();
   if (files.length === 0) {
-    console.error(`no benchmark matches --only ${values.only}`);
+    note(`no benchmark matches --only ${values.only}`);
     return 1;
   }
-  const ctx: BenchContext = { quick: values.quick, log: (m) => console.error(m) };
+  const ctx: BenchContext = { quick: values.quick, log: (m) => note(m) };
   const all: Figure[] = [];
   let failed = 0;
   for (const file of files) {
     const name = file.slice(0, -'.bench.ts'.length);
     const started = performance.now();
-    console.error(`# ${name}${values.quick ? ' (quick)' : ''}`);
+    note(`# ${name}${values.quick ? ' (quick)' : ''}`);
     try {
       const mod: { default?: unknown } = await import(pathToFileURL(path.join(benchDir, file)).href);
       if (!isBench(mod.default)) throw new Error(`${file} has no default-exported benchmark function`);
       const figures = await mod.default(ctx);
       all.push(...figures);
-      if (!values.json) console.log(`\n## ${name}\n${formatTable(figures)}\n`);
+      if (!values.json) print(`\n## ${name}\n${formatTable(figures)}\n`);
     } catch (err) {
       failed++;
-      console.error(`${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      note(`${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
-    console.error(`# ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    note(`# ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
-  if (values.json) console.log(formatJson(all));
+  if (values.json) print(formatJson(all));
   return failed === 0 ? 0 : 1;
 }
 
