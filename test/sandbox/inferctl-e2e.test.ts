@@ -1,7 +1,9 @@
 /**
  * The sandbox as a newcomer drives it: `npm start` (here with --fast: no watchable delays), then
- * inferctl only, found by the sandbox's endpoints.json; a restart on the persisted state serves
- * what the registry says is serving.
+ * inferctl only, found by the sandbox's endpoints.json. The three jobs on the demo model's pool:
+ * deployModel serves it; an alert scales it out and its close (after the sandbox's 15 s cooldown)
+ * back; a night tick takes it to zero and a morning tick restores it exactly. A restart on the
+ * persisted state serves what the registry says is serving.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -169,7 +171,7 @@ describe('npm start, then inferctl only', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('uploads, reports, ticks, alerts, shows the page, keeps logs; a restart keeps serving', async () => {
+  it('deploys, scales out on an alert and back, takes the pool down for a night and restores it exactly; the page, logs, a restart', async () => {
     // Act: upload
     const upload = await inferctl(
       'upload',
