@@ -136,7 +136,7 @@ function tomorrowAt(hours: number): string {
 
 async function tick(at: string): Promise<void> {
   const r = await inferctl('tick', '--at', at, '--json');
-  expect(r.code, r.stderr).toBe(0);
+  expect(r.code, `${r.stderr}\n${output}`).toBe(0);
   expect(JSON.parse(r.stdout)).toMatchObject({ topic: 'inferplane-ticks', message: { at } });
 }
 
