@@ -79,7 +79,10 @@ function gpuPriceOf(
  * GPU-hours and dollars saved by the downtime windows in force: for each target with a downtime
  * claim, the time since the claim's `since` x the GPUs its node pool had at baseline x the
  * catalog's per-GPU price (spot or on-demand as the pool is; the policy's price overrides apply).
- * Windows already ended are not counted: their claims are gone from the records.
+ * Windows already ended are not counted: their claims are gone from the records. The time is
+ * counted up to now, or up to the target's newest decision where that is later: a tick evaluated
+ * as of a later time (`inferctl tick --at`, the sandbox's `--time-offset`) moves the target's clock
+ * there, and a night reached that way has saved what it has saved by then.
  */
 export function savingsOf(
   targets: readonly TargetRecord[],
@@ -91,7 +94,8 @@ export function savingsOf(
   let dollars = 0;
   for (const t of targets) {
     if (!t.downtime) continue;
-    const hours = Math.max(0, nowMs - Date.parse(t.downtime.since)) / 3_600_000;
+    const asOf = Math.max(nowMs, ...t.decisions.map((d) => Date.parse(d.time)).filter(Number.isFinite));
+    const hours = Math.max(0, asOf - Date.parse(t.downtime.since)) / 3_600_000;
     const base = t.baseline?.settings.nodePool;
     if (!base) continue;
     const nodes =

@@ -239,7 +239,7 @@ async function main(): Promise<number> {
     const [securityExists] = await storage.bucket(SECURITY).exists();
     if (!securityExists) await storage.createBucket(SECURITY);
     const policyFile = path.join(dir, 'policy.yaml');
-    await writeLocalPolicy(policyFile, BUCKETS);
+    await writeLocalPolicy(policyFile, BUCKETS, { sandbox: true });
 
     const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
     const controlPlaneEnv: Record<string, string> = {

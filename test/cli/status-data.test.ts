@@ -77,6 +77,25 @@ describe('savingsOf', () => {
       dollars: 0,
     },
     {
+      name: 'a night reached by a tick as of a later time: counted up to that tick',
+      targets: [
+        {
+          ...downTarget('p', '2026-12-02T22:00:00Z', 2),
+          decisions: [
+            {
+              time: '2026-12-02T23:30:00.000Z',
+              function: 'applySchedules',
+              action: 'scale-down',
+              reason: 'in the downtime of nights',
+            },
+          ],
+        },
+      ],
+      pools: [pool('p', 'g2-standard-8', true)],
+      gpuHours: 3,
+      dollars: 3 * L4.spotPerGpuHour,
+    },
+    {
       name: 'a target without a downtime claim',
       targets: [emptyTargetRecord('p', 'triton', '2026-12-01T00:00:00Z')],
       pools: [pool('p', 'g2-standard-8', true)],

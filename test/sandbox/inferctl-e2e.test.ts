@@ -1,7 +1,9 @@
 /**
  * The sandbox as a newcomer drives it: `npm start` (here with --fast: no watchable delays), then
- * inferctl only, found by the sandbox's endpoints.json; a restart on the persisted state serves
- * what the registry says is serving.
+ * inferctl only, found by the sandbox's endpoints.json. The three jobs on the demo model's pool:
+ * deployModel serves it; an alert scales it out and its close (after the sandbox's 15 s cooldown)
+ * back; a night tick takes it to zero and a morning tick restores it exactly. A restart on the
+ * persisted state serves what the registry says is serving.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,7 +20,8 @@ async function startSandbox(): Promise<void> {
   output = '';
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'scripts/sandbox.ts', '--fast', '--no-emulator', '--dir', dir],
+    // The scheduler's own ticks (real time) stay out of the way: the test ticks with --at.
+    ['--import', 'tsx', 'scripts/sandbox.ts', '--fast', '--no-emulator', '--tick-every', '24h', '--dir', dir],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -64,9 +67,77 @@ function inferctl(...args: string[]): Promise<{ code: number | null; stdout: str
   return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
+interface Autoscaling {
+  enabled?: boolean;
+  minNodeCount?: number;
+  maxNodeCount?: number;
+  totalMinNodeCount?: number;
+  totalMaxNodeCount?: number;
+}
+
 interface Status {
   models: Array<{ name: string; versions: Array<{ version: number; state: string }> }>;
+  nodePools: Array<{ name: string; nodeCount: number | null; autoscaling: Autoscaling | null }>;
   deployments: Array<{ name: string; replicas: number }>;
+  hpas: Array<{ name: string; minReplicas: number; maxReplicas: number }>;
+  decisions: Array<{ time: string; function: string; target: string; action: string; reason: string }>;
+  savings: { gpuHours: number; dollars: number };
+}
+
+/** The demo model's pool: what the three jobs act on, as `inferctl status --json` reports it. */
+const POOL = 'triton-l4-spot';
+
+function capacity(s: Status) {
+  const pool = s.nodePools.find((p) => p.name === POOL);
+  const hpa = s.hpas.find((h) => h.name === POOL);
+  const deployment = s.deployments.find((d) => d.name === POOL);
+  if (!pool || !hpa || !deployment)
+    throw new Error(`no ${POOL} pool, HPA or Deployment in ${JSON.stringify(s)}`);
+  const a = pool.autoscaling ?? {};
+  return {
+    replicas: deployment.replicas,
+    minReplicas: hpa.minReplicas,
+    maxReplicas: hpa.maxReplicas,
+    autoscaling: pool.autoscaling,
+    minNodes: a.totalMinNodeCount ?? a.minNodeCount ?? 0,
+    maxNodes: a.totalMaxNodeCount ?? a.maxNodeCount ?? 0,
+  };
+}
+
+/** `inferctl status --json`, as a user reads it. */
+async function printedStatus(): Promise<Status> {
+  const printed = await inferctl('status', '--json');
+  expect(printed.code, printed.stderr).toBe(0);
+  return JSON.parse(printed.stdout) as Status;
+}
+
+/** Runs `act` (a tick, say) and reads `inferctl status --json` until it matches (bounded). */
+async function printedStatusUntil(
+  check: (s: Status) => boolean,
+  act: () => Promise<unknown> = async () => undefined,
+  tries = 60,
+): Promise<Status> {
+  let last: Status | undefined;
+  for (let i = 0; i < tries; i++) {
+    await act();
+    last = await printedStatus();
+    if (check(last)) return last;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`inferctl status --json never matched; last: ${JSON.stringify(last)}\n${output}`);
+}
+
+/** Times relative to tomorrow 00:00 UTC, against the sandbox's window Mon-Sun 22:00-06:00 UTC. */
+function tomorrowAt(hours: number): string {
+  const now = new Date();
+  const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  return new Date(midnight + hours * 3_600_000).toISOString().replace('.000Z', 'Z');
+}
+
+async function tick(at: string): Promise<void> {
+  const r = await inferctl('tick', '--at', at, '--json');
+  expect(r.code, `${r.stderr}\n${output}`).toBe(0);
+  expect(JSON.parse(r.stdout)).toMatchObject({ topic: 'inferplane-ticks', message: { at } });
 }
 
 /** Polls the sandbox's /api/status (the report `inferctl status --json` prints) until it matches. */
@@ -100,7 +171,7 @@ describe('npm start, then inferctl only', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('uploads, reports, ticks, alerts, shows the page, keeps logs; a restart keeps serving', async () => {
+  it('deploys, scales out on an alert and back, takes the pool down for a night and restores it exactly; the page, logs, a restart', async () => {
     // Act: upload
     const upload = await inferctl(
       'upload',
@@ -133,13 +204,11 @@ describe('npm start, then inferctl only', () => {
     ]);
     expect(status.deployments.map((d) => d.name)).toContain('triton-l4-spot');
 
-    // Act / Assess: a tick and an incident are published
-    const tick = await inferctl('tick', '--at', '2026-12-02T22:00:00Z', '--json');
-    expect(tick.code, tick.stderr).toBe(0);
-    expect(JSON.parse(tick.stdout)).toMatchObject({
-      topic: 'inferplane-ticks',
-      message: { at: '2026-12-02T22:00:00Z' },
-    });
+    // Arrange: what the pool runs before the jobs
+    const baseline = capacity(status);
+    const noon = tomorrowAt(12); // outside the window: applySchedules leaves the pool alone
+
+    // Act: an incident of the sandbox's alert policy opens
     const open = await inferctl(
       'alert',
       'open',
@@ -149,6 +218,13 @@ describe('npm start, then inferctl only', () => {
       'action=scale-out',
     );
     expect(open.code, open.stderr).toBe(0);
+
+    // Assess: scaleOnAlert scaled the pool out (HPA bounds and the pool's autoscaling maximum)
+    const out = capacity(await printedStatusUntil((s) => capacity(s).maxReplicas > baseline.maxReplicas));
+    expect(out.maxNodes).toBeGreaterThan(baseline.maxNodes);
+    expect(out.minReplicas).toBeGreaterThan(baseline.minReplicas);
+
+    // Act: the incident closes (within the sandbox's 15 s cooldown: coalesced), then ticks
     const close = await inferctl(
       'alert',
       'close',
@@ -159,6 +235,55 @@ describe('npm start, then inferctl only', () => {
     );
     expect(close.code, close.stderr).toBe(0);
     expect(close.stdout).toContain(open.stdout.match(/incident (\S+)/)?.[1] ?? 'the same incident');
+
+    // Assess: back to the baseline once the cooldown is over (a tick acts on the waiting close)
+    const restored = await printedStatusUntil(
+      (s) => {
+        const c = capacity(s);
+        return c.maxReplicas === baseline.maxReplicas && c.minReplicas === baseline.minReplicas;
+      },
+      () => tick(noon),
+    );
+    expect(capacity(restored).autoscaling).toEqual(baseline.autoscaling);
+    expect(
+      restored.decisions.filter((d) => d.function === 'scaleOnAlert' && d.target === POOL).length,
+    ).toBeGreaterThan(0);
+
+    // Act: a tick inside tomorrow night's window
+    const beforeNight = capacity(await printedStatus());
+    await tick(tomorrowAt(23));
+
+    // Assess: the Deployment at 0 replicas, the pool's autoscaling minimum at 0, the decision listed
+    const night = await printedStatusUntil((s) => capacity(s).replicas === 0 && capacity(s).minNodes === 0);
+    expect(night.decisions[0]).toMatchObject({
+      function: 'applySchedules',
+      target: POOL,
+      action: 'scale-down',
+      reason: expect.stringContaining('sandbox-nights'),
+    });
+    expect(capacity(night).maxNodes).toBe(beforeNight.maxNodes);
+
+    // Act / Assess: a later tick holds the night, and the night has saved GPU-hours
+    await tick(tomorrowAt(25));
+    const later = await printedStatus();
+    expect(capacity(later).replicas).toBe(0);
+    expect(later.savings.gpuHours).toBeGreaterThan(0);
+    expect(later.savings.dollars).toBeGreaterThan(0);
+
+    // Act: a tick the morning after
+    const morning = tomorrowAt(31);
+
+    // Assess: replicas, HPA bounds and the pool exactly as before the night
+    const day = await printedStatusUntil(
+      (s) => capacity(s).replicas === beforeNight.replicas && capacity(s).minNodes === beforeNight.minNodes,
+      () => tick(morning),
+    );
+    expect(capacity(day)).toEqual(beforeNight);
+    expect(day.decisions.find((d) => d.function === 'applySchedules')).toMatchObject({
+      target: POOL,
+      action: expect.stringMatching(/restore$/),
+    });
+    expect(day.savings.gpuHours).toBe(0);
 
     // Act / Assess: load on the sandbox's Triton
     const load = await inferctl('load', 'add', '--rps', '20', '--for', '1s', '--json');
