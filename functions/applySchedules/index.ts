@@ -5,9 +5,15 @@ import { loadConfig } from '../../shared/runtime/config';
 import { cloudEventEntry } from '../../shared/runtime/function';
 import { buildApplySchedulesDeps } from '../../shared/schedules/deps';
 import { applySchedulesFunction } from '../../shared/schedules/function';
+import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
 
 functions.cloudEvent(
   applySchedulesFunction.name,
-  cloudEventEntry(applySchedulesFunction, () => buildApplySchedulesDeps(loadConfig()), withCurrentPolicy),
+  // Deps start building as the module loads, while the framework starts listening (shared/wiring/lazy.ts).
+  cloudEventEntry(
+    applySchedulesFunction,
+    startBuilding(() => buildApplySchedulesDeps(loadConfig())),
+    withCurrentPolicy,
+  ),
 );

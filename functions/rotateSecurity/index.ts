@@ -6,9 +6,15 @@ import { loadConfig } from '../../shared/runtime/config';
 import { cloudEventEntry } from '../../shared/runtime/function';
 import { buildRotateSecurityDeps } from '../../shared/security/deps';
 import { rotateSecurityFunction } from '../../shared/security/function';
+import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
 
 functions.cloudEvent(
   rotateSecurityFunction.name,
-  cloudEventEntry(rotateSecurityFunction, () => buildRotateSecurityDeps(loadConfig()), withCurrentPolicy),
+  // Deps start building as the module loads, while the framework starts listening (shared/wiring/lazy.ts).
+  cloudEventEntry(
+    rotateSecurityFunction,
+    startBuilding(() => buildRotateSecurityDeps(loadConfig())),
+    withCurrentPolicy,
+  ),
 );

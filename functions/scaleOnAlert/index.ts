@@ -5,9 +5,15 @@ import { buildScaleOnAlertDeps } from '../../shared/alerts/deps';
 import { scaleOnAlertFunction } from '../../shared/alerts/function';
 import { loadConfig } from '../../shared/runtime/config';
 import { cloudEventEntry } from '../../shared/runtime/function';
+import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
 
 functions.cloudEvent(
   scaleOnAlertFunction.name,
-  cloudEventEntry(scaleOnAlertFunction, () => buildScaleOnAlertDeps(loadConfig()), withCurrentPolicy),
+  // Deps start building as the module loads, while the framework starts listening (shared/wiring/lazy.ts).
+  cloudEventEntry(
+    scaleOnAlertFunction,
+    startBuilding(() => buildScaleOnAlertDeps(loadConfig())),
+    withCurrentPolicy,
+  ),
 );
