@@ -5,7 +5,7 @@
  */
 import { parseTargetRecord, targetRecordName } from '../domain/target';
 import type { KubeObjects, LiveObject } from '../ports/kubernetes';
-import type { NodePools } from '../ports/nodepools';
+import type { NodePool, NodePools } from '../ports/nodepools';
 import type { ObjectStore } from '../ports/storage';
 import { PermanentError } from '../runtime/errors';
 import type { ObservedDeployment, ObservedHpa, ObservedTarget } from '../scaling/target';
@@ -67,18 +67,23 @@ export function observedHpaOf(live: LiveObject): ObservedHpa {
   };
 }
 
-/** One target, by pool name (the Deployment and HPA carry the pool's name). */
+/**
+ * One target, by pool name (the Deployment and HPA carry the pool's name). `known.nodePools`: the
+ * cluster's pools as the caller just listed them (a tick over many targets lists them once), so the
+ * pool is not read again; a re-plan passes nothing and reads it fresh.
+ */
 export async function observeTarget(
   ports: TargetPorts,
   at: TargetLocation,
   pool: string,
+  known: { nodePools?: readonly NodePool[] } = {},
 ): Promise<ObservedTarget> {
   const ref = { namespace: at.namespace, name: pool };
   const recordRef = { bucket: at.stateBucket, name: targetRecordName(at.cluster, pool) };
   const [deployment, hpa, nodePool, stored] = await Promise.all([
     ports.kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', ...ref }),
     ports.kube.get({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', ...ref }),
-    ports.nodePools.get(pool),
+    known.nodePools ? known.nodePools.find((p) => p.name === pool) : ports.nodePools.get(pool),
     ports.store.readText(recordRef),
   ]);
   const nodeCountPerZone = nodePool ? ((await ports.nodePools.nodeCountPerZone(nodePool)) ?? null) : null;

@@ -215,7 +215,7 @@ export async function handleApplySchedules(
     const base = { pool, drift: [], warnings: [], saving: NO_SAVING, inDowntime: false };
     let observed: ObservedTarget;
     try {
-      observed = await observeTarget(ports, location, pool);
+      observed = await observeTarget(ports, location, pool, { nodePools });
     } catch (err) {
       return {
         ...base,
