@@ -134,6 +134,14 @@ function deployDecisions(registry: readonly ModelRecord[]): StatusReport['decisi
       });
       if (v.failedAt) out.push(at(v.failedAt, 'fail', v.reason ?? 'load failed'));
       if (v.readyAt) out.push(at(v.readyAt, 'serve', `ready on ${v.gpuClass}`));
+      if (v.deferred)
+        out.push(
+          at(
+            v.deferred.since,
+            'defer',
+            `${v.deferred.pool} is in a scheduled downtime${v.deferred.until ? ` until ${v.deferred.until}` : ''}: loads when it is restored`,
+          ),
+        );
       out.push(at(v.publishedAt, 'publish', `${v.backend} from ${v.source.name}`));
     }
   }

@@ -56,6 +56,7 @@ import type { DeployLimits } from './limits';
 import { applyManifestToPolicy, type Manifest, parseManifest } from './manifest';
 import { buildModelConfig, gpusPerNode, parseUserConfig } from './model-config';
 import {
+  deferralFor,
   deployGuardrails,
   type ObservedPod,
   type PoolIndexObservation,
@@ -64,7 +65,7 @@ import {
   type RegistryObservation,
 } from './plan';
 import { configObject, type PublishRequest, type RepositoryObservation, versionPrefix } from './publish';
-import { poolIndexFromRecords, type VersionFacts } from './records';
+import { type Deferral, poolIndexFromRecords, type VersionFacts } from './records';
 import type { ModelRegistry } from './registry';
 import { classifyUpload, MANIFEST_FILE } from './upload';
 
@@ -327,7 +328,10 @@ async function preparePool(
     ),
     deps.zones(),
   ]);
-  const poolModels = Object.keys(poolIndex.index.models)
+  // Versions waiting for the pool's restore are in the repository, and its pods load them too.
+  const poolModels = [
+    ...new Set([...Object.keys(poolIndex.index.models), ...Object.keys(poolIndex.index.deferred ?? {})]),
+  ]
     .filter((m) => m !== decision.model)
     .sort()
     .map((m) => ({ ...resolveModelPolicy(deps.policy, m), name: m }));
@@ -517,11 +521,21 @@ function planFrom(
     registry: o.registry,
     poolIndex: o.poolIndex,
     pods: o.pods,
+    ...deferralOf(deps, p, o),
     zones: p.zones,
     guardrails: deps.policy.guardrails,
     clock: deps.clock,
     planId: ctx.event.id,
   });
+}
+
+function deferralOf(
+  deps: DeployModelDeps,
+  p: Omit<PreparedDeployment, 'plan' | 'observation'>,
+  o: Observation,
+): { deferral?: Deferral } {
+  const deferral = deferralFor(p.pool.pool, o.targetRecord, deps.clock.nowMs());
+  return deferral ? { deferral } : {};
 }
 
 async function readUserConfig(deps: DeployModelDeps, info: ObjectInfo, model: string): Promise<ModelConfig> {
@@ -636,6 +650,8 @@ async function apply(
     return rollBack(deps, ctx, p, executor, err, hooks);
   }
   if (!executed.plan.actions.some((a) => a.kind === 'loadModel')) {
+    const deferral = deferralFor(pool.pool, latest.targetRecord, deps.clock.nowMs());
+    if (deferral) return deferred(deps, p, deferral, executed);
     // Published and placed; the pool's first pod is still starting. A redelivery loads it.
     throw new RetryableError(
       'TRITON_NOT_READY',
@@ -659,6 +675,37 @@ async function apply(
       skipped: decision.files.length - copies.filter((s) => s.outcome === 'applied').length,
       replans: executed.replans,
       durationMs,
+    },
+  };
+}
+
+/**
+ * Published during the pool's scheduled downtime: the deploy ends here instead of being redelivered
+ * until the window ends. The pool's pods load the version when they start, and the applySchedules
+ * tick that sees every ready pod serve it marks it READY and publishes `model.deployed`.
+ */
+function deferred(
+  deps: DeployModelDeps,
+  p: PreparedDeployment,
+  deferral: Deferral,
+  executed: ExecutionResult,
+): Outcome {
+  const { decision, pool } = p;
+  const copies = executed.steps.filter((s) => s.action.kind === 'copyStorageObject');
+  const wake = `inferctl wake ${pool.pool} --for 2h`;
+  return {
+    status: 'applied',
+    message:
+      `published ${decision.model} version ${decision.version}; ${pool.pool} is in a scheduled downtime` +
+      `${deferral.until ? ` until ${deferral.until}` : ''}, so it loads when the pool is restored (${wake} serves it now)`,
+    details: {
+      model: decision.model,
+      version: decision.version,
+      pool: pool.pool,
+      deferred: { until: deferral.until },
+      copied: copies.filter((s) => s.outcome === 'applied').length,
+      replans: executed.replans,
+      namespace: deps.policy.cluster.namespace,
     },
   };
 }

@@ -23,6 +23,7 @@ import {
   type WriteStorageObjectAction,
 } from '../domain/plan';
 import type { ModelRecord, PoolIndex } from '../domain/registry';
+import type { TargetRecord } from '../domain/target';
 import type { Guardrails } from '../policy';
 import type { ModelConfig } from '../triton/model-config';
 import {
@@ -33,8 +34,11 @@ import {
   type UnpublishRequest,
 } from './publish';
 import {
+  type Deferral,
+  indexDeferred,
   indexServing,
   poolIndexText,
+  recordDeferred,
   recordFailed,
   recordServing,
   recordText,
@@ -81,6 +85,11 @@ export interface DeploymentPlanInput {
   poolIndex: PoolIndexObservation;
   /** The pool's ready pods. None: the plan stops after publishing (the event is retried). */
   pods: readonly ObservedPod[];
+  /**
+   * The pool is down for a schedule: with no ready pod, the plan publishes and records the version
+   * as deferred (its pods load it when the pool is restored) instead of waiting for a pod.
+   */
+  deferral?: Deferral;
   zones: number;
   guardrails: Guardrails;
   clock: { nowMs(): number };
@@ -118,6 +127,21 @@ function registryWrite(
 }
 
 /**
+ * The pool is down for a schedule and not woken: a deploy that finds no ready pod records its
+ * version as deferred rather than waiting (a weekend window outlasts any redelivery).
+ */
+export function deferralFor(
+  pool: string,
+  record: TargetRecord | undefined,
+  nowMs: number,
+): Deferral | undefined {
+  const downtime = record?.downtime;
+  if (!downtime) return undefined;
+  if (record.wakeUntil !== null && Date.parse(record.wakeUntil) > nowMs) return undefined;
+  return { pool, until: downtime.until };
+}
+
+/**
  * @throws GuardrailViolation (permanent) when the plan would exceed a guardrail;
  *   NodePoolRecreateRequired when the pool differs in a field that cannot change in place.
  */
@@ -147,9 +171,12 @@ export function planDeployment(input: DeploymentPlanInput): Plan {
     },
   }));
   const nowIso = new Date(input.clock.nowMs()).toISOString();
+  const deferral = loads.length === 0 ? input.deferral : undefined;
   const index =
     loads.length === 0
-      ? undefined
+      ? deferral
+        ? indexDeferred(input.poolIndex.index, publish.model, publish.version, nowIso)
+        : undefined
       : indexServing(input.poolIndex.index, publish.model, publish.version, pool.gpuClass.id, nowIso);
   const actions: PlanAction[] = [
     ...nodePoolActions(poolChanges, { allowRecreate: false }),
@@ -163,7 +190,18 @@ export function planDeployment(input: DeploymentPlanInput): Plan {
           poolIndexWrite(
             input.poolIndex,
             index,
-            `${pool.pool} serves ${publish.model} version ${publish.version}`,
+            deferral
+              ? `${pool.pool} loads ${publish.model} version ${publish.version} when it is restored`
+              : `${pool.pool} serves ${publish.model} version ${publish.version}`,
+          ),
+        ]
+      : []),
+    ...(deferral
+      ? [
+          registryWrite(
+            input.registry,
+            recordDeferred(input.registry.record, input.facts, input.aliases, deferral, nowIso),
+            `${publish.model} version ${publish.version} waits for ${pool.pool}'s restore`,
           ),
         ]
       : []),
@@ -179,9 +217,11 @@ export function planDeployment(input: DeploymentPlanInput): Plan {
   ];
   const plan = createPlan(
     input.clock,
-    loads.length === 0
-      ? `deploy ${publish.model} version ${publish.version}; no ready Triton pod on ${pool.pool} yet: the loads follow on a redelivery`
-      : `deploy ${publish.model} version ${publish.version}`,
+    deferral
+      ? `deploy ${publish.model} version ${publish.version}; ${pool.pool} is in a scheduled downtime${deferral.until ? ` until ${deferral.until}` : ''}: its pods load it when it is restored`
+      : loads.length === 0
+        ? `deploy ${publish.model} version ${publish.version}; no ready Triton pod on ${pool.pool} yet: the loads follow on a redelivery`
+        : `deploy ${publish.model} version ${publish.version}`,
     actions,
     input.planId,
   );

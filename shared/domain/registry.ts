@@ -27,6 +27,19 @@ export const versionRecordSchema = z.object({
   publishedAt: z.string(),
   readyAt: z.string().optional(),
   failedAt: z.string().optional(),
+  /**
+   * Published while its pool was in a scheduled downtime: no pod could load it, so the deploy
+   * ended without waiting. The pool's pods load it when they start (`--load-model=*`) and the
+   * first applySchedules tick that sees every ready pod serve it marks it READY.
+   */
+  deferred: z
+    .object({
+      pool: z.string(),
+      since: z.string(),
+      until: z.string().nullable(),
+      aliases: z.array(z.string()).default([]),
+    })
+    .optional(),
 });
 export type VersionRecord = z.infer<typeof versionRecordSchema>;
 
@@ -67,6 +80,11 @@ export const poolIndexSchema = z.object({
   apiVersion: z.literal('inferplane.dev/registry-pool/v1'),
   pool: z.string(),
   models: z.record(z.string(), z.object({ version: z.number().int().positive(), gpuClass: z.string() })),
+  /**
+   * Versions published while the pool was down for a schedule (model -> version): the pool's pods
+   * load them when they start, and the tick that sees them served moves them to `models`.
+   */
+  deferred: z.record(z.string(), z.number().int().positive()).optional(),
   updatedAt: z.string(),
 });
 export type PoolIndex = z.infer<typeof poolIndexSchema>;

@@ -4,6 +4,8 @@
  * does not; in explicit model-control mode nothing else repairs it, so the tick plans a load of the
  * registry's version on that pod (Triton reads the repository's config).
  */
+
+import { deferredVersionOf } from '../deploy/records';
 import { type LoadModelAction, modelOnPodTarget } from '../domain/plan';
 import type { ModelRecord } from '../domain/registry';
 import type { RepositoryIndexEntry } from '../ports/triton';
@@ -28,20 +30,21 @@ export interface DriftFinding {
   found: string;
 }
 
-/** The models the registry says `pool` serves, given each record's pool. */
+/** The models the registry says `pool` serves (or will, for a deferred version), given each record's pool. */
 export function servedOn(
   pool: string,
   records: readonly ModelRecord[],
   poolOf: (model: string) => string | undefined,
   readinessTimeoutSeconds: (model: string) => number,
 ): ServedModel[] {
+  // A version published during the pool's downtime is what its pods should serve once restored.
   return records
-    .filter((r) => r.serving !== undefined && poolOf(r.model) === pool)
-    .map((r) => ({
-      model: r.model,
-      version: r.serving as number,
-      readinessTimeoutSeconds: readinessTimeoutSeconds(r.model),
-    }))
+    .filter((r) => poolOf(r.model) === pool)
+    .flatMap((r) => {
+      const version = deferredVersionOf(r, pool)?.version ?? r.serving;
+      if (version === undefined) return [];
+      return [{ model: r.model, version, readinessTimeoutSeconds: readinessTimeoutSeconds(r.model) }];
+    })
     .sort((a, b) => (a.model < b.model ? -1 : 1));
 }
 
@@ -84,4 +87,26 @@ export function planDrift(
     }
   }
   return { findings, actions };
+}
+
+/**
+ * The deferred deploys `pool` has completed: versions published during its downtime that every
+ * ready pod now serves (its pods loaded them when they started). None while the pool has no pod.
+ */
+export function deferredServed(
+  pool: string,
+  records: readonly ModelRecord[],
+  pods: readonly PodIndex[],
+): Array<{ model: string; version: number }> {
+  if (pods.length === 0) return [];
+  const out: Array<{ model: string; version: number }> = [];
+  for (const r of records) {
+    const v = deferredVersionOf(r, pool);
+    if (!v) continue;
+    const everywhere = pods.every((p) =>
+      p.index.some((e) => e.name === r.model && e.version === String(v.version) && e.state === 'READY'),
+    );
+    if (everywhere) out.push({ model: r.model, version: v.version });
+  }
+  return out.sort((a, b) => (a.model < b.model ? -1 : 1));
 }

@@ -15,10 +15,12 @@
  */
 import { buildOutboundEvent, type OutboundEventData } from '../../events/outbound';
 import { parseSchedulerCommandEvent } from '../../events/scheduler';
-import { tritonAdminSecretRefFor } from '../cluster/desired';
+import { REPOSITORY_ROOT, tritonAdminSecretRefFor } from '../cluster/desired';
 import { assertGuardrails } from '../cluster/guardrails';
 import { K8S_LABELS, MANAGED_BY } from '../cluster/names';
 import { observedCapacityOf } from '../cluster/nodepool';
+import { indexServing, poolIndexText, recordDeferredServes, recordText } from '../deploy/records';
+import type { ModelRegistry } from '../deploy/registry';
 import type { KeyRing } from '../domain/keys';
 import {
   capacityAfter,
@@ -27,9 +29,12 @@ import {
   type ObservedCapacity,
   type Plan,
   type PlanAction,
+  storageTarget,
 } from '../domain/plan';
 import type { ModelRecord } from '../domain/registry';
+import { repositoryUri } from '../domain/repository';
 import { PlanExecutor } from '../execute/executor';
+import { StorageRunner } from '../execute/storage-runner';
 import { locationZones, observeTarget } from '../execute/targets';
 import { TritonRunner } from '../execute/triton-runner';
 import { resolveModelPolicy } from '../policy/load';
@@ -44,15 +49,18 @@ import type { ScalingDeps } from '../scaling/deps';
 import { type ObservedTarget, planTarget } from '../scaling/target';
 import { keyRingOf } from '../security/keys';
 import { type DecideInput, decideTarget, FUNCTION_NAME, type TargetAction } from './decide';
-import { type DriftFinding, planDrift, servedOn } from './drift';
+import { type DriftFinding, deferredServed, planDrift, servedOn } from './drift';
 import { addSavings, downtimeSaving, gpuClassOfPool, NO_SAVING, roundSaving, type Saving } from './savings';
 import { modelPoolsOf, poolOfModel, type TargetUniverse, targetsBySchedule } from './targets';
 
 export { FUNCTION_NAME };
 
 export interface ApplySchedulesDeps extends ScalingDeps {
-  /** The model registry's records (which version each model serves, on which GPU class). */
-  registry: { list(): Promise<ModelRecord[]> };
+  /**
+   * The model registry: its records (which version each model serves, on which GPU class), and
+   * what completing a deferred deploy writes (the record and the pool's index, conditionally).
+   */
+  registry: Pick<ModelRegistry, 'list' | 'get' | 'getPoolIndex' | 'objectOf' | 'poolIndexOf'>;
   /**
    * The ready Triton pods of one pool, each called with the pool's admin key.
    * @throws RetryableError TRITON_NOT_READY when none is ready.
@@ -298,19 +306,23 @@ export async function handleApplySchedules(
     .filter((p) => !results.some((r) => r.pool === p && (r.inDowntime || r.outcome === 'failed')))
     .sort();
   const drift = await mapConcurrent(driftPools, deps.concurrency, (pool) =>
-    repairDrift(deps, ctx, pool, records, dryRun).catch((err: unknown) => ({
-      pool,
-      findings: [] as DriftFinding[],
-      error: errorMessage(err),
-      loaded: 0,
-    })),
+    repairDrift(deps, ctx, pool, records, dryRun).catch(
+      (err: unknown): DriftResult => ({
+        pool,
+        findings: [] as DriftFinding[],
+        error: errorMessage(err),
+        loaded: 0,
+        completed: [],
+        events: [],
+      }),
+    ),
   );
 
   // --- report: log, events, metrics
   const saved = roundSaving(results.reduce((s, r) => addSavings(s, r.saving), NO_SAVING));
   const failed = results.filter((r) => r.outcome === 'failed');
   const changed = results.filter((r) => r.outcome === 'applied' || r.outcome === 'planned');
-  const events = scheduleEvents(deps, ctx, results, dryRun);
+  const events = [...scheduleEvents(deps, ctx, results, dryRun), ...drift.flatMap((d) => d.events)];
   // Points carry the real time: Monitoring refuses points from the future.
   if (!dryRun) await writeMetrics(deps, ctx, results, deps.clock.nowMs());
   for (const r of results) {
@@ -348,9 +360,19 @@ export async function handleApplySchedules(
           ? { plan: r.plan.actions.map((a) => `${a.kind} ${a.target}: ${a.reason}`) }
           : {}),
       })),
-      servingDrift: drift,
+      servingDrift: drift.map(({ events: _, ...d }) => d),
     },
   };
+}
+
+interface DriftResult {
+  pool: string;
+  findings: DriftFinding[];
+  loaded: number;
+  /** Deferred deploys completed: every ready pod serves the version published during the downtime. */
+  completed: Array<{ model: string; version: number }>;
+  events: OutboundCloudEvent[];
+  error?: string;
 }
 
 async function repairDrift(
@@ -359,20 +381,21 @@ async function repairDrift(
   pool: string,
   records: readonly ModelRecord[],
   dryRun: boolean,
-): Promise<{ pool: string; findings: DriftFinding[]; loaded: number; error?: string }> {
+): Promise<DriftResult> {
+  const none = { completed: [], events: [] };
   const policy = deps.policy;
   const namespace = deps.location.namespace;
   const ref = tritonAdminSecretRefFor(pool);
   const secret = await deps.ports.kube.get({ apiVersion: 'v1', kind: 'Secret', namespace, name: ref.name });
   const keys = keyRingOf(secret);
-  if (!keys) return { pool, findings: [], loaded: 0 };
+  if (!keys) return { pool, findings: [], loaded: 0, ...none };
   for (const value of Object.values(keys.keys)) registerSecret(value);
   let pods: TritonPod[];
   try {
     pods = await deps.tritonPods({ pool, namespace, keys });
   } catch (err) {
     if (err instanceof RetryableError && err.reason === 'TRITON_NOT_READY')
-      return { pool, findings: [], loaded: 0 };
+      return { pool, findings: [], loaded: 0, ...none };
     throw err;
   }
   const universe: TargetUniverse = { pools: [], modelPools: modelPoolsOf(policy, records) };
@@ -382,10 +405,23 @@ async function repairDrift(
     (m) => poolOfModel(policy, universe, m),
     (m) => resolveModelPolicy(policy, m).readinessTimeoutSeconds,
   );
-  if (served.length === 0) return { pool, findings: [], loaded: 0 };
+  if (served.length === 0) return { pool, findings: [], loaded: 0, ...none };
   const indexes = await Promise.all(pods.map(async (p) => ({ pod: p.pod, index: await p.triton.index() })));
   const { findings, actions } = planDrift(pool, served, indexes);
-  if (actions.length === 0 || dryRun) return { pool, findings, loaded: 0 };
+  // Served everywhere already: a deploy deferred by the downtime completes (a pod loaded by this
+  // tick's repair completes it on the next tick).
+  const servedNow = deferredServed(pool, records, indexes);
+  const completion =
+    servedNow.length === 0 || dryRun
+      ? { completed: [], events: [] }
+      : await completeDeferred(deps, ctx, pool, servedNow).catch((err: unknown) => {
+          ctx.log.warn(`pool ${pool}: a deferred deploy could not be completed; the next tick retries`, {
+            pool,
+            error: err,
+          });
+          return { completed: [], events: [] };
+        });
+  if (actions.length === 0 || dryRun) return { pool, findings, loaded: 0, ...completion };
   const plan = createPlan(
     deps.clock,
     `${FUNCTION_NAME} ${pool}: serving drift`,
@@ -403,10 +439,99 @@ async function repairDrift(
   };
   try {
     const run = await executor.execute(plan, { guardrails: () => undefined, replan });
-    return { pool, findings, loaded: run.steps.filter((s) => s.outcome === 'applied').length };
+    return { pool, findings, loaded: run.steps.filter((s) => s.outcome === 'applied').length, ...completion };
   } catch (err) {
-    return { pool, findings, loaded: 0, error: errorMessage(err) };
+    return { pool, findings, loaded: 0, error: errorMessage(err), ...completion };
   }
+}
+
+/**
+ * Completes deploys deferred by the pool's downtime: the pool's index, then each record, READY,
+ * written conditionally on the generations read now (a concurrent deploy's write wins; the next
+ * tick looks again), and one `model.deployed` event per version.
+ */
+async function completeDeferred(
+  deps: ApplySchedulesDeps,
+  ctx: InvocationContext,
+  pool: string,
+  served: ReadonlyArray<{ model: string; version: number }>,
+): Promise<{ completed: Array<{ model: string; version: number }>; events: OutboundCloudEvent[] }> {
+  const nowMs = deps.clock.nowMs();
+  const nowIso = new Date(nowMs).toISOString();
+  const [indexEntry, entries] = await Promise.all([
+    deps.registry.getPoolIndex(pool),
+    Promise.all(served.map((s) => deps.registry.get(s.model))),
+  ]);
+  const writes: PlanAction[] = [];
+  const completed: Array<{ model: string; version: number; record: ModelRecord }> = [];
+  let index = indexEntry?.index;
+  for (const [i, s] of served.entries()) {
+    const entry = entries[i];
+    const next = entry ? recordDeferredServes(entry.record, s.version, nowIso) : undefined;
+    const gpuClass = entry?.record.versions[String(s.version)]?.gpuClass;
+    if (!entry || !next || gpuClass === undefined) continue;
+    if (index) index = indexServing(index, s.model, s.version, gpuClass, nowIso) ?? index;
+    const ref = deps.registry.objectOf(s.model);
+    writes.push({
+      kind: 'writeStorageObject',
+      target: storageTarget(ref),
+      costDeltaPerHour: 0,
+      reason: `${s.model} version ${s.version} serves on ${pool} (deployed during its downtime)`,
+      before: { generation: entry.generation },
+      after: { object: ref, text: recordText(next), contentType: 'application/json' },
+    });
+    completed.push({ ...s, record: next });
+  }
+  if (writes.length === 0) return { completed: [], events: [] };
+  if (index && indexEntry && index !== indexEntry.index) {
+    const ref = deps.registry.poolIndexOf(pool);
+    writes.unshift({
+      kind: 'writeStorageObject',
+      target: storageTarget(ref),
+      costDeltaPerHour: 0,
+      reason: `${pool} serves ${completed.map((c) => `${c.model} version ${c.version}`).join(', ')}`,
+      before: { generation: indexEntry.generation },
+      after: { object: ref, text: poolIndexText(index), contentType: 'application/json' },
+    });
+  }
+  const plan = createPlan(
+    deps.clock,
+    `${FUNCTION_NAME} ${pool}: deploys deferred by the downtime now serve`,
+    writes,
+    `${ctx.event.id}/${pool}/deferred`,
+  );
+  await new PlanExecutor([new StorageRunner(deps.objects)], deps.log).execute(plan, {
+    guardrails: () => undefined,
+  });
+  const repository = repositoryUri({
+    bucket: deps.policy.cluster.repositoryBucket,
+    prefix: `${REPOSITORY_ROOT}/${pool}`,
+  });
+  const events = completed.map((c) => {
+    const v = c.record.versions[String(c.version)];
+    ctx.log.notice('a deploy deferred by the downtime now serves', {
+      pool,
+      model: c.model,
+      version: c.version,
+    });
+    return buildOutboundEvent('dev.inferplane.model.v1.deployed', {
+      source: ctx.eventSource,
+      subject: `models/${c.model}/versions/${c.version}`,
+      id: `${ctx.event.id}-${pool}-${c.model}-${c.version}-deployed`,
+      time: new Date(nowMs),
+      data: {
+        model: c.model,
+        version: String(c.version),
+        repositoryUri: repository,
+        gpuClass: v?.gpuClass ?? '',
+        sourceObject: v?.source ?? { bucket: '', name: '', generation: '0' },
+        durationMs: Math.max(0, Math.round(nowMs - Date.parse(v?.publishedAt ?? nowIso))),
+        namespace: deps.location.namespace,
+        deploymentName: pool,
+      },
+    });
+  });
+  return { completed: completed.map(({ model, version }) => ({ model, version })), events };
 }
 
 type ResourceChange = OutboundEventData<'dev.inferplane.schedule.v1.applied'>['actions'][number];

@@ -19,7 +19,10 @@ export interface TargetUniverse {
 export function modelPoolsOf(policy: Policy, records: readonly ModelRecord[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const r of records) {
-    const version = r.serving === undefined ? undefined : r.versions[String(r.serving)];
+    // A model not served yet but deferred by a downtime (published, loads at restore) counts too.
+    const version =
+      (r.serving === undefined ? undefined : r.versions[String(r.serving)]) ??
+      Object.values(r.versions).find((v) => v.state === 'PUBLISHED' && v.deferred !== undefined);
     if (!version) continue;
     try {
       out.set(r.model, placementFor(policy, version.gpuClass).pool);
