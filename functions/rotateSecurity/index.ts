@@ -3,16 +3,18 @@
 // This file only wires: the behaviour lives in shared/security/.
 import * as functions from '@google-cloud/functions-framework';
 import { loadConfig } from '../../shared/runtime/config';
-import { cloudEventEntry } from '../../shared/runtime/function';
+import { cloudEventHttpEntry } from '../../shared/runtime/function';
 import { buildRotateSecurityDeps } from '../../shared/security/deps';
 import { rotateSecurityFunction } from '../../shared/security/function';
 import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
 
-functions.cloudEvent(
+functions.http(
   rotateSecurityFunction.name,
+  // An HTTP function that reads the CloudEvent itself (Eventarc's binary mode, or a raw Pub/Sub
+  // push), so every delivery it cannot use is acknowledged as a rejection (shared/runtime/function.ts).
   // Deps start building as the module loads, while the framework starts listening (shared/wiring/lazy.ts).
-  cloudEventEntry(
+  cloudEventHttpEntry(
     rotateSecurityFunction,
     startBuilding(() => buildRotateSecurityDeps(loadConfig())),
     withCurrentPolicy,

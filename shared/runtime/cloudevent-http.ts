@@ -203,6 +203,8 @@ export function cloudEventFromHttp(
   body: unknown,
   raw: Uint8Array | undefined,
   limits: EventBodyLimits,
+  /** The request's path: a raw Pub/Sub push names its topic there (`.../projects/P/topics/T`). */
+  requestPath?: string,
 ): DecodedCloudEvent {
   if (raw !== undefined && raw.byteLength > limits.maxEventBytes) {
     throw new LimitExceededError('CloudEvent', [
@@ -256,6 +258,8 @@ export function cloudEventFromHttp(
     }
     const missing = REQUIRED.filter((a) => headerValue(headers, `ce-${a}`) === undefined);
     if (missing.length === REQUIRED.length) {
+      const pushed = isJsonType(contentType) ? pubSubPushEvent(body, requestPath) : undefined;
+      if (pushed) return pushed;
       throw new ValidationError('CloudEvent', [
         {
           path: '(headers)',
@@ -286,4 +290,49 @@ export function cloudEventFromHttp(
   }
   if (issues.length > 0) throw new ValidationError('CloudEvent', issues);
   return event as DecodedCloudEvent;
+}
+
+const PUBSUB_TOPIC_IN_PATH = /projects\/[^/?]+\/topics\/[^/?]+/;
+
+/**
+ * A raw Pub/Sub push body (`{message, subscription}`, a push subscription aimed straight at the
+ * function rather than through Eventarc) as the `messagePublished` CloudEvent Eventarc would have
+ * delivered, as the Functions Framework converts it for `cloudevent` functions: the id is the
+ * message id, the time its publish time, the source the topic named in the push endpoint's path
+ * (else the subscription). Undefined when the body is not one.
+ */
+export function pubSubPushEvent(body: unknown, requestPath?: string): DecodedCloudEvent | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body))
+    return undefined;
+  const { message, subscription } = body as { message?: unknown; subscription?: unknown };
+  if (typeof subscription !== 'string' || message === null || typeof message !== 'object') return undefined;
+  const m = message as {
+    messageId?: unknown;
+    message_id?: unknown;
+    publishTime?: unknown;
+    publish_time?: unknown;
+  };
+  const id =
+    typeof m.messageId === 'string'
+      ? m.messageId
+      : typeof m.message_id === 'string'
+        ? m.message_id
+        : undefined;
+  if (id === undefined || id.length === 0) return undefined;
+  const time =
+    typeof m.publishTime === 'string'
+      ? m.publishTime
+      : typeof m.publish_time === 'string'
+        ? m.publish_time
+        : undefined;
+  const topic = requestPath?.match(PUBSUB_TOPIC_IN_PATH)?.[0];
+  return {
+    id,
+    source: `//pubsub.googleapis.com/${topic ?? subscription}`,
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    specversion: '1.0',
+    ...(time === undefined ? {} : { time }),
+    datacontenttype: 'application/json',
+    data: body,
+  };
 }

@@ -268,6 +268,8 @@ export interface HttpRequestLike {
   body?: unknown;
   /** The body's bytes, which the Functions Framework keeps beside the parsed body. */
   rawBody?: Buffer;
+  /** The request's path (a raw Pub/Sub push names its topic there). */
+  path?: string;
 }
 
 export interface HttpResponseLike {
@@ -319,7 +321,7 @@ export function cloudEventHttpEntry<D extends RuntimeDeps>(
     try {
       const failed = bodyErrors.get(req);
       if (failed !== undefined) throw unreadableBody(failed, limits);
-      event = cloudEventFromHttp(req.headers, req.body, raw, limits);
+      event = cloudEventFromHttp(req.headers, req.body, raw, limits, req.path);
     } catch (err) {
       if (!isPermanent(err)) throw err;
       await rejectUnreadable(def, current, partialEventOf(req.headers, raw), err);

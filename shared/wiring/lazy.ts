@@ -9,9 +9,9 @@
  *    first event builds again and reports the error through the normal retry path; an import
  *    never throws for a bad configuration.
  *
- *        functions.cloudEvent(
+ *        functions.http(
  *          fn.name,
- *          cloudEventEntry(fn, startBuilding(() => buildMyDeps(loadConfig())), withCurrentPolicy),
+ *          cloudEventHttpEntry(fn, startBuilding(() => buildMyDeps(loadConfig())), withCurrentPolicy),
  *        );
  *
  * 2. **A client that not every event needs is loaded when a plan first calls it**: the adapter
