@@ -234,13 +234,24 @@ export const policySchema = z.strictObject({
       networkPolicy: networkPolicySchema.prefault({}),
       apiKeys: z
         .strictObject({
+          /**
+           * Deprecated and ignored: each pool's key ring lives in that pool's own Secret
+           * (`<pool>-admin-key`). Accepted so that existing policy files still load.
+           */
           secretName: z
             .string()
             .regex(DNS_LABEL, 'must be a Kubernetes Secret name')
-            .default('triton-api-keys'),
+            .optional()
+            .meta({ deprecated: true, description: "Ignored: each pool's keys live in its own Secret." }),
           rotateEveryDays: positiveInt().default(30),
-          /** Keys kept valid after a rotation, so clients can switch over. */
-          keep: positiveInt().default(2),
+          /**
+           * Deprecated and ignored: a ring holds the active key and, during one rotation, the key it
+           * replaces (retired by `overlapMinutes` once no pod uses it). Accepted so that existing
+           * policy files still load.
+           */
+          keep: positiveInt()
+            .optional()
+            .meta({ deprecated: true, description: 'Ignored: a rotation keeps the replaced key for overlapMinutes.' }),
           /**
            * How long a replaced key stays in the Secret after its successor became active (and
            * until no pod runs with it), so clients that cached it can switch over.

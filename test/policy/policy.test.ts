@@ -87,9 +87,7 @@ describe('loadPolicy', () => {
           googleApiCidrs: ['199.36.153.8/30'],
         },
         apiKeys: {
-          secretName: 'triton-api-keys',
           rotateEveryDays: 30,
-          keep: 2,
           overlapMinutes: 60,
           inferenceKey: false,
         },
@@ -106,16 +104,19 @@ describe('loadPolicy', () => {
     });
   });
 
+  it('still loads the deprecated apiKeys.secretName and apiKeys.keep, and nothing reads them', () => {
+    const policy = loadPolicy(`${MINIMAL}security: { apiKeys: { secretName: triton-api-keys, keep: 2 } }\n`);
+    expect(policy.security.apiKeys).toMatchObject({ rotateEveryDays: 30, overlapMinutes: 60 });
+  });
+
   it('applies defaults inside partially written sections', () => {
     const policy = loadPolicy(
-      `${MINIMAL}modelDefaults: { replicas: { max: 6 } }\nsecurity: { apiKeys: { keep: 3 } }\n`,
+      `${MINIMAL}modelDefaults: { replicas: { max: 6 } }\nsecurity: { apiKeys: { overlapMinutes: 30 } }\n`,
     );
     expect(policy.modelDefaults.replicas).toEqual({ min: 1, max: 6 });
     expect(policy.security.apiKeys).toEqual({
-      secretName: 'triton-api-keys',
       rotateEveryDays: 30,
-      keep: 3,
-      overlapMinutes: 60,
+      overlapMinutes: 30,
       inferenceKey: false,
     });
   });
