@@ -176,6 +176,18 @@ export const securityRotatedDataSchema = z.strictObject({
   actions: z.number().int().nonnegative().optional(),
 });
 
+/**
+ * rotateSecurity refused a delivery: a security bundle or a command it cannot use (every problem
+ * named) or a tick it could not run safely. Nothing was changed; the bundle in force stays.
+ */
+export const securityRejectedDataSchema = z.strictObject({
+  reason: reasonCode,
+  message: nonEmpty,
+  issues: z.array(issue),
+  /** The bundle object refused (a bundle upload), when the delivery named one. */
+  sourceObject: sourceObject.optional(),
+});
+
 export const outboundDataSchemas = {
   'dev.inferplane.model.v1.deployed': modelDeployedDataSchema,
   'dev.inferplane.model.v1.rejected': modelRejectedDataSchema,
@@ -183,6 +195,7 @@ export const outboundDataSchemas = {
   'dev.inferplane.scaling.v1.skipped': scalingSkippedDataSchema,
   'dev.inferplane.schedule.v1.applied': scheduleAppliedDataSchema,
   'dev.inferplane.security.v1.rotated': securityRotatedDataSchema,
+  'dev.inferplane.security.v1.rejected': securityRejectedDataSchema,
 } as const;
 
 export type OutboundEventType = keyof typeof outboundDataSchemas;
@@ -211,6 +224,7 @@ export const outboundEventSchema = z.discriminatedUnion('type', [
   eventSchema('dev.inferplane.scaling.v1.skipped'),
   eventSchema('dev.inferplane.schedule.v1.applied'),
   eventSchema('dev.inferplane.security.v1.rotated'),
+  eventSchema('dev.inferplane.security.v1.rejected'),
 ]);
 
 export type OutboundEvent = z.output<typeof outboundEventSchema>;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, NetworkingV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseOutboundEvent } from '../../events/outbound';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
 import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localContainerClient } from '../../infra/local/gke/client';
@@ -225,6 +226,24 @@ describe('network policies', () => {
     expect(message).toContain('networkPolicy.allowCidrs.0');
     expect(message).toContain('networkPolicy.allowNamespaces.0');
     expect(message).toContain('networkPolicy.colour');
+    // Whoever uploaded it learns why from the event too, with every problem and the object.
+    const refusal = h.ledger.events
+      .map((e) => parseOutboundEvent(e))
+      .filter((e) => e.type === 'dev.inferplane.security.v1.rejected')
+      .at(-1);
+    expect(refusal?.data).toMatchObject({
+      reason: 'INVALID_BUNDLE',
+      sourceObject: {
+        bucket: BUCKETS.security,
+        name: 'bundles/bad.yaml',
+        generation: String(badMeta.generation),
+      },
+    });
+    expect(
+      refusal?.type === 'dev.inferplane.security.v1.rejected' && refusal.data.issues.map((i) => i.path),
+    ).toEqual(
+      expect.arrayContaining([expect.stringContaining('allowCidrs'), expect.stringContaining('colour')]),
+    );
     expect(await networkPolicies()).toEqual(before);
     expect(
       (await net().listNamespacedNetworkPolicy({ namespace: NS })).items.map(

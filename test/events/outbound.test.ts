@@ -77,6 +77,8 @@ function rebuild(example: OutboundEvent): OutboundEvent {
       return buildOutboundEvent(example.type, { ...init, data: example.data });
     case 'dev.inferplane.security.v1.rotated':
       return buildOutboundEvent(example.type, { ...init, data: example.data });
+    case 'dev.inferplane.security.v1.rejected':
+      return buildOutboundEvent(example.type, { ...init, data: example.data });
   }
 }
 
