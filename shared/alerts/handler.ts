@@ -107,7 +107,14 @@ function notActedOn(
             : {}),
         }
       : { kind: 'other' };
-  ctx.log.info('scaling decision', { decision: 'skip', reason, message, trigger, ...(rule ? { rule } : {}) });
+  // `detail`, not `message`: the log entry's own `message` is the line's text.
+  ctx.log.info('scaling decision', {
+    decision: 'skip',
+    reason,
+    detail: message,
+    trigger,
+    ...(rule ? { rule } : {}),
+  });
   return {
     status: 'skipped',
     reason: `${reason}: ${message}`,
@@ -459,7 +466,7 @@ async function runTarget(
     rule: result.rule,
     decision: result.decision,
     reason: result.reason ?? result.decision,
-    message: result.message,
+    detail: result.message,
     dryRun,
     actions: actions.map((a) => ({ kind: a.kind, target: a.target, reason: a.reason })),
     ...(dryRun && actions.length > 0 ? { plan: planned.plan } : {}),
