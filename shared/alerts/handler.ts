@@ -16,7 +16,13 @@
  */
 import { assertGuardrails, checkGuardrails, type GuardrailViolationDetail } from '../cluster/guardrails';
 import type { Plan, PlanAction } from '../domain/plan';
-import { emptyTargetRecord, type TargetRecord, targetRecordName, withDecision } from '../domain/target';
+import {
+  emptyTargetRecord,
+  parseTargetRecord,
+  type TargetRecord,
+  targetRecordName,
+  withDecision,
+} from '../domain/target';
 import { locationZones, observeTarget } from '../execute/targets';
 import type { AlertRule } from '../policy';
 import { NodePoolStockoutError } from '../ports/nodepools';
@@ -31,6 +37,7 @@ import {
   type Confirmation,
   confirmationOf,
   confirmRuleOf,
+  decideFromRecord,
   decideIncident,
   decidePending,
   decideSweep,
@@ -169,6 +176,15 @@ async function handleIncident(
       confirmRule: rule.confirm ? rule : undefined,
       needsConfirm: (record) =>
         record.scaleOut !== null && (incident.state === 'closed' || rule.action === 'scale-in'),
+      fromRecord: (record, nowMs) =>
+        decideFromRecord({
+          incident,
+          rule,
+          record,
+          nowMs,
+          pool,
+          namespace: deps.location.namespace,
+        }),
     });
     if (result) results.push(result);
   }
@@ -258,6 +274,11 @@ interface TargetSpec {
   needsConfirm(record: TargetRecord, nowMs: number): boolean;
   /** The tick reports nothing for targets without a scale-out. */
   quietUnlessClaimed?: boolean;
+  /**
+   * A skip decided from the stored record alone (a duplicate, a renotification, a coalesced
+   * incident): the delivery then reads nothing of the cluster. Undefined: observe and decide.
+   */
+  fromRecord?: (record: TargetRecord, nowMs: number) => AlertDecision | undefined;
 }
 
 interface Planned {
@@ -408,6 +429,49 @@ async function planFor(
   return { observed, decision, plan: plan(actions), guard };
 }
 
+/**
+ * The cheap path of a delivery: the target's record alone. When it exists and the skip it gives
+ * is one the full observation would give too, the plan is that skip's record write (or nothing);
+ * a rival's write since makes the executor re-plan through `planFor`, from live state.
+ */
+async function planFromRecord(
+  deps: ScaleOnAlertDeps,
+  pool: string,
+  spec: TargetSpec,
+  nowMs: number,
+): Promise<Planned | undefined> {
+  if (!spec.fromRecord) return undefined;
+  const stored = await deps.ports.store.readText({
+    bucket: deps.location.stateBucket,
+    name: targetRecordName(deps.location.cluster, pool),
+  });
+  if (!stored) return undefined;
+  const parsed = parseTargetRecord(stored.text);
+  // An unreadable record is reported by the full observation.
+  if (!parsed.ok) return undefined;
+  const decision = spec.fromRecord(parsed.record, nowMs);
+  if (!decision || decision.kind !== 'skip') return undefined;
+  const observed: ObservedTarget = {
+    pool,
+    namespace: deps.location.namespace,
+    deployment: null,
+    hpa: null,
+    nodePool: null,
+    nodeCountPerZone: null,
+    zones: 1,
+    record: { record: parsed.record, generation: stored.info.generation },
+  };
+  const now = iso(nowMs);
+  const at = { stateBucket: deps.location.stateBucket, cluster: deps.location.cluster, now };
+  const actions = decision.next ? [recordWrite(observed, decision.next, at, decision.reason)] : [];
+  return {
+    observed,
+    decision,
+    plan: { id: `${FUNCTION_NAME}-${pool}-${nowMs}`, createdAt: now, reason: decision.message, actions },
+    guard: () => {},
+  };
+}
+
 async function runTarget(
   deps: ScaleOnAlertDeps,
   ctx: InvocationContext,
@@ -417,7 +481,8 @@ async function runTarget(
 ): Promise<TargetResult | undefined> {
   const nowMs = deps.clock.nowMs();
   const confirmation = { value: undefined as Confirmation | undefined, read: false };
-  let planned = await planFor(deps, pool, spec, nowMs, confirmation);
+  let planned =
+    (await planFromRecord(deps, pool, spec, nowMs)) ?? (await planFor(deps, pool, spec, nowMs, confirmation));
   const seen = planned.observed.record?.record;
   if (spec.quietUnlessClaimed && !seen?.scaleOut && (seen?.incidents.length ?? 0) === 0) return undefined;
   const dryRun = deps.config.dryRun || dryRunTick;
