@@ -450,7 +450,7 @@ async function planFromRecord(
   // An unreadable record is reported by the full observation.
   if (!parsed.ok) return undefined;
   const decision = spec.fromRecord(parsed.record, nowMs);
-  if (!decision || decision.kind !== 'skip') return undefined;
+  if (decision?.kind !== 'skip') return undefined;
   const observed: ObservedTarget = {
     pool,
     namespace: deps.location.namespace,
