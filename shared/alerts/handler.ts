@@ -44,6 +44,7 @@ import {
   FUNCTION_NAME,
   sweepDue,
 } from './decide';
+import { isSpotPool, onDemandPoolName, planOnDemand } from './ondemand';
 import { type AlertDelivery, type AlertIncident, classifyDelivery, type SkipReasonCode } from './parse';
 import {
   appliedEvent,
@@ -74,7 +75,7 @@ export interface TargetResult {
   /** Plan actions run (or, in a dry run, that would run). */
   actions: PlanAction[];
   violations?: GuardrailViolationDetail[];
-  fallback?: { zonesAdded: string[]; message: string };
+  fallback?: { zonesAdded: string[]; message: string; onDemand?: { pool: string; maxNodes: number } };
   dryRun: boolean;
 }
 
@@ -534,6 +535,7 @@ async function runTarget(
     detail: result.message,
     dryRun,
     actions: actions.map((a) => ({ kind: a.kind, target: a.target, reason: a.reason })),
+    ...(fallback ? { fallback } : {}),
     ...(dryRun && actions.length > 0 ? { plan: planned.plan } : {}),
   });
   return result;
@@ -558,6 +560,9 @@ async function fallBack(
   const at = { stateBucket: deps.location.stateBucket, cluster: deps.location.cluster, now };
   let message = `stockout in ${short.join(', ') || 'unnamed zones'}`;
   let zonesAdded: string[] = [];
+  // Zones short so far; when the zones cannot absorb the scale-out, on-demand is the next step.
+  let allShort = [...short];
+  let zonesFellShort = true;
   const observed = await observeTarget(deps.ports, deps.location, pool);
   const record = observed.record?.record;
   if (rule.fallback.otherZones && observed.nodePool && record) {
@@ -606,18 +611,34 @@ async function fallBack(
       if (!checked.ok) {
         message += `; widening to ${widened.added.join(', ')} refused by the guardrails: ${checked.violations.map((v) => v.message).join('; ')}`;
       } else {
+        let newShort: string[] = [];
         try {
           await deps.executor.execute(fallbackPlan, { guardrails: () => {} });
         } catch (err) {
           // The zones already short stay short (their instance groups keep trying); new ones count.
-          if (!(err instanceof NodePoolStockoutError) || err.zones.some((z) => !short.includes(z))) throw err;
+          if (!(err instanceof NodePoolStockoutError)) throw err;
+          newShort = err.zones.filter((z) => !short.includes(z));
+          // Short in the new zones too: the next step (on-demand) is for the rule to allow.
+          if (newShort.length > 0 && !(rule.fallback.onDemand && isSpotPool(observed.nodePool))) throw err;
         }
         zonesAdded = widened.added;
         message += `; widened to ${widened.added.join(', ')}`;
+        if (newShort.length > 0) {
+          message += `, short there too (${newShort.join(', ')})`;
+          allShort = [...new Set([...allShort, ...newShort])].sort();
+        } else {
+          zonesFellShort = false;
+        }
       }
     }
   } else if (!rule.fallback.otherZones) {
     message += '; rule does not allow other zones';
+  }
+  let onDemand: { pool: string; maxNodes: number } | undefined;
+  if (zonesFellShort && observed.nodePool && isSpotPool(observed.nodePool)) {
+    const added = await onDemandFallback(deps, ctx, pool, rule, allShort, at);
+    message += `; ${added.message}`;
+    if (added.ok) onDemand = { pool: added.pool, maxNodes: added.maxNodes };
   }
   // The workload part of the scale-out, on the capacity there is.
   const after = await observeTarget(deps.ports, deps.location, pool);
@@ -637,7 +658,68 @@ async function fallBack(
       );
     }
   }
-  return { zonesAdded, message };
+  return { zonesAdded, message, ...(onDemand ? { onDemand } : {}) };
+}
+
+/**
+ * The Spot pool could not grow in any zone it may use: where the rule allows it and within the
+ * guardrails (on-demand prices, the Spot pool counted at the size it asked for, as its instance
+ * groups keep trying), an on-demand sibling pool takes the nodes, through the executor.
+ */
+async function onDemandFallback(
+  deps: ScaleOnAlertDeps,
+  ctx: InvocationContext,
+  pool: string,
+  rule: AlertRule,
+  short: readonly string[],
+  at: { stateBucket: string; cluster: string; now: string },
+): Promise<{ ok: true; pool: string; maxNodes: number; message: string } | { ok: false; message: string }> {
+  const observed = await observeTarget(deps.ports, deps.location, pool);
+  const record = observed.record?.record;
+  if (!record || !observed.nodePool) return { ok: false, message: `${pool} is gone` };
+  const spotName = observed.nodePool.name ?? pool;
+  const existing =
+    observed.onDemandPool ?? (await deps.ports.nodePools.get(onDemandPoolName(spotName))) ?? null;
+  const asked = record.scaleOut?.settings.nodePool;
+  const decision = planOnDemand({
+    observed,
+    record,
+    rule,
+    short,
+    existing,
+    gpuClass: gpuClassForPolicy(deps.policy)(observed.nodePool),
+    capacity: observedCapacityForTarget(
+      await deps.ports.nodePools.list(),
+      deps.policy,
+      {
+        pool,
+        nodeCountPerZone:
+          asked && !asked.autoscaling.enabled ? asked.nodeCountPerZone : observed.nodeCountPerZone,
+      },
+      await locationZones(deps.location),
+    ),
+    guardrails: deps.policy.guardrails,
+    at,
+  });
+  if (!decision.ok) {
+    ctx.log.warn('stockout: no on-demand fallback', {
+      pool,
+      reason: decision.reason,
+      detail: decision.message,
+    });
+    return { ok: false, message: decision.message };
+  }
+  await deps.executor.execute(
+    { createdAt: at.now, reason: 'on-demand fallback after a Spot stockout', actions: decision.actions },
+    { guardrails: () => {} },
+  );
+  ctx.log.notice('stockout: on-demand fallback', {
+    pool,
+    onDemandPool: decision.pool,
+    maxNodes: decision.maxNodes,
+    short,
+  });
+  return decision;
 }
 
 function summarise(
@@ -665,7 +747,9 @@ function summarise(
         action: r.decision === 'restore' ? 'restore' : 'scale-out',
         dryRun: r.dryRun,
         changes,
-        ...(r.fallback && r.fallback.zonesAdded.length > 0 ? { fallback: r.fallback } : {}),
+        ...(r.fallback && (r.fallback.zonesAdded.length > 0 || r.fallback.onDemand)
+          ? { fallback: r.fallback }
+          : {}),
       });
     }
     return skippedEvent({
