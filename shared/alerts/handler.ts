@@ -489,9 +489,14 @@ async function runTarget(
   const dryRun = deps.config.dryRun || dryRunTick;
   let fallback: TargetResult['fallback'];
   if (!dryRun && planned.plan.actions.length > 0) {
+    // Actions done (by index of the plan that ran): a restore goes on past a zone still short.
+    const done = new Set<number>();
     try {
       await deps.executor.execute(planned.plan, {
         guardrails: (p) => planned.guard(p),
+        afterAction: (step) => {
+          done.add(step.index);
+        },
         replan: async (why) => {
           ctx.log.notice('re-planning the target from live state', { pool, why });
           planned = await planFor(deps, pool, spec, nowMs, confirmation);
@@ -510,6 +515,17 @@ async function runTarget(
         if (d.kind !== 'act' || d.action !== 'restore' || !err.zones.every((z) => known.includes(z)))
           throw err;
         ctx.log.warn('restore: GKE still reports the zones that were short', { pool, zones: err.zones });
+        // The rest of the restore (the added zones removed, an on-demand pool deleted) still runs:
+        // the action GKE answered short is the first node pool action not done.
+        const actions = planned.plan.actions;
+        const failed = actions.findIndex((a, i) => !done.has(i) && a.target.startsWith('nodePool/'));
+        const rest = actions.filter((_a, i) => !done.has(i) && i !== failed);
+        if (rest.length > 0) {
+          await deps.executor.execute(
+            { createdAt: iso(nowMs), reason: `rest of the restore: ${d.message}`, actions: rest },
+            { guardrails: () => {} },
+          );
+        }
       }
     }
   }

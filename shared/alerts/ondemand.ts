@@ -160,6 +160,13 @@ export function planOnDemand(input: OnDemandInput): OnDemandDecision {
   const next = withDecision(
     {
       ...record,
+      // Zones the widening found short too: a restore that asks them again is told so once more.
+      scaleOutZones: record.scaleOutZones
+        ? {
+            ...record.scaleOutZones,
+            short: [...new Set([...record.scaleOutZones.short, ...input.short])].sort(),
+          }
+        : null,
       scaleOutOnDemand: {
         pool: name,
         maxNodes,
