@@ -5,14 +5,17 @@
  * another zone (short too), and, as the rule's `fallback.onDemand` allows, an on-demand sibling
  * pool is created beside it. The Triton pod the HPA adds is pending until the autoscaler grows the
  * sibling, then runs on its node (the Deployment is not touched). A renotification and a redelivery
- * create no second sibling; the close deletes it and leaves the target exactly at its baseline.
+ * create no second sibling; the close deletes it and leaves the target exactly at its baseline. A
+ * downtime applySchedules takes deletes it too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOutboundEvent } from '../../events/outbound';
 import { scaleOnAlertFunction } from '../../shared/alerts/function';
 import { observeTarget } from '../../shared/execute/targets';
+import { ManualClock } from '../../shared/runtime/clock';
 import { invoke } from '../../shared/runtime/function';
 import { liveSettings } from '../../shared/scaling/target';
+import { schedule, schedulesHarness } from '../support/schedules-harness';
 import { type ServedPool, servedPool } from '../support/served-pool';
 import { alertHarness, notification, pubsubDelivery } from './support';
 
@@ -26,6 +29,11 @@ const RULE = {
   cooldownSeconds: 60,
   fallback: { onDemand: true },
 };
+
+// The downtime's times follow the real clock (Monitoring refuses points written for the future).
+const MIN = 60_000;
+const BASE = Math.floor(Date.now() / MIN) * MIN;
+const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
 interface Live {
   metadata: { name: string; labels?: Record<string, string> };
@@ -193,5 +201,42 @@ describe('a stockout of a Spot pool in every zone', () => {
       for (const p of running) if ((await nodePoolOf(p.spec?.nodeName)) !== POOL) return false;
       return true;
     });
+  }, 180_000);
+
+  it('a downtime taken by applySchedules deletes the sibling with the rest of the capacity', async () => {
+    const h = alertHarness(served, [RULE], { clock: new ManualClock(BASE) });
+    const opened = await invoke(
+      scaleOnAlertFunction,
+      h.deps,
+      pubsubDelivery(notification({ incidentId: 'od-night', labels: { action: 'scale-out', pool: POOL } })),
+    );
+    expect(opened.status).toBe('applied');
+    expect(view(SIBLING)).toBeDefined();
+
+    const nights = schedule({
+      name: 'nights',
+      downtime: [`Sun-Sat ${hhmm(BASE - 60 * MIN)}-${hhmm(BASE + 9 * 60 * MIN)} UTC`],
+      gracePeriodMinutes: 0,
+    });
+    const schedules = schedulesHarness(served, [nights]);
+    schedules.clock.set(new Date(BASE + 2 * MIN).toISOString());
+    const down = await schedules.tick();
+
+    expect(down.status).toBe('applied');
+    expect(view(SIBLING)).toBeUndefined();
+    expect(await served.ports.nodePools.get(SIBLING)).toBeUndefined();
+    expect(
+      (
+        await served.ports.kube.getScale({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          namespace: 'triton',
+          name: POOL,
+        })
+      )?.replicas,
+    ).toBe(0);
+    const record = (await observeTarget(served.ports, served.location, POOL)).record?.record;
+    expect(record?.downtime).toMatchObject({ schedule: 'nights' });
+    expect(record?.scaleOutOnDemand).toBeNull();
   }, 180_000);
 });
