@@ -15,7 +15,7 @@
  * Every decision is one log line and one `scaling.applied` / `scaling.skipped` event.
  */
 import { assertGuardrails, checkGuardrails, type GuardrailViolationDetail } from '../cluster/guardrails';
-import type { Plan, PlanAction } from '../domain/plan';
+import type { NodePool, Plan, PlanAction } from '../domain/plan';
 import {
   emptyTargetRecord,
   parseTargetRecord,
@@ -44,7 +44,7 @@ import {
   FUNCTION_NAME,
   sweepDue,
 } from './decide';
-import { isSpotPool, onDemandPoolName, planOnDemand } from './ondemand';
+import { isSpotPool, onDemandDue, onDemandPoolName, planOnDemand, type ZoneStepOutcome } from './ondemand';
 import { type AlertDelivery, type AlertIncident, classifyDelivery, type SkipReasonCode } from './parse';
 import {
   appliedEvent,
@@ -578,7 +578,9 @@ async function fallBack(
   let zonesAdded: string[] = [];
   // Zones short so far; when the zones cannot absorb the scale-out, on-demand is the next step.
   let allShort = [...short];
-  let zonesFellShort = true;
+  let zones: ZoneStepOutcome = rule.fallback.otherZones ? 'none-left' : 'not-allowed';
+  const onDemandAllowed = (p: NodePool) =>
+    onDemandDue({ fallback: rule.fallback, spot: isSpotPool(p), zones: 'short-too' }).due;
   const observed = await observeTarget(deps.ports, deps.location, pool);
   const record = observed.record?.record;
   if (rule.fallback.otherZones && observed.nodePool && record) {
@@ -625,6 +627,7 @@ async function fallBack(
       );
       const checked = checkGuardrails(fallbackPlan, capacity, deps.policy.guardrails);
       if (!checked.ok) {
+        zones = 'refused';
         message += `; widening to ${widened.added.join(', ')} refused by the guardrails: ${checked.violations.map((v) => v.message).join('; ')}`;
       } else {
         let newShort: string[] = [];
@@ -635,15 +638,16 @@ async function fallBack(
           if (!(err instanceof NodePoolStockoutError)) throw err;
           newShort = err.zones.filter((z) => !short.includes(z));
           // Short in the new zones too: the next step (on-demand) is for the rule to allow.
-          if (newShort.length > 0 && !(rule.fallback.onDemand && isSpotPool(observed.nodePool))) throw err;
+          if (newShort.length > 0 && !onDemandAllowed(observed.nodePool)) throw err;
         }
         zonesAdded = widened.added;
         message += `; widened to ${widened.added.join(', ')}`;
         if (newShort.length > 0) {
+          zones = 'short-too';
           message += `, short there too (${newShort.join(', ')})`;
           allShort = [...new Set([...allShort, ...newShort])].sort();
         } else {
-          zonesFellShort = false;
+          zones = 'absorbed';
         }
       }
     }
@@ -651,10 +655,15 @@ async function fallBack(
     message += '; rule does not allow other zones';
   }
   let onDemand: { pool: string; maxNodes: number } | undefined;
-  if (zonesFellShort && observed.nodePool && isSpotPool(observed.nodePool)) {
+  const next = observed.nodePool
+    ? onDemandDue({ fallback: rule.fallback, spot: isSpotPool(observed.nodePool), zones })
+    : undefined;
+  if (next?.due) {
     const added = await onDemandFallback(deps, ctx, pool, rule, allShort, at);
     message += `; ${added.message}`;
     if (added.ok) onDemand = { pool: added.pool, maxNodes: added.maxNodes };
+  } else if (next?.reason === 'POLICY_OFF') {
+    message += `; ${next.message}`;
   }
   // The workload part of the scale-out, on the capacity there is.
   const after = await observeTarget(deps.ports, deps.location, pool);

@@ -93,6 +93,40 @@ export function onDemandSibling(spot: NodePool, maxNodes: number): NodePool {
   };
 }
 
+/** How the zone step of a stockout fallback ended. */
+export type ZoneStepOutcome =
+  /** The pool was widened and the new zones gave the nodes: nothing more to do. */
+  | 'absorbed'
+  /** Widened, but the new zones were short too. */
+  | 'short-too'
+  /** No zone of the cluster left to try. */
+  | 'none-left'
+  /** The guardrails refused the widening. */
+  | 'refused'
+  /** The rule does not allow other zones. */
+  | 'not-allowed';
+
+/**
+ * Zones first, then on-demand: whether the on-demand step is due after the zone step, and why not.
+ * Only a Spot pool has another provisioning model; the rule must allow it (`fallback.onDemand`).
+ */
+export function onDemandDue(input: {
+  fallback: AlertRule['fallback'];
+  spot: boolean;
+  zones: ZoneStepOutcome;
+}): { due: true } | { due: false; reason: 'ABSORBED' | 'NOT_SPOT' | 'POLICY_OFF'; message: string } {
+  if (input.zones === 'absorbed') {
+    return { due: false, reason: 'ABSORBED', message: 'the zones that were added have the capacity' };
+  }
+  if (!input.spot) {
+    return { due: false, reason: 'NOT_SPOT', message: 'an on-demand pool has no other provisioning model' };
+  }
+  if (!input.fallback.onDemand) {
+    return { due: false, reason: 'POLICY_OFF', message: 'the rule does not allow on-demand capacity' };
+  }
+  return { due: true };
+}
+
 export interface OnDemandInput {
   observed: ObservedTarget;
   record: TargetRecord;

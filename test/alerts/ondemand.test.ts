@@ -9,6 +9,7 @@ import {
   isSpotPool,
   ON_DEMAND_FOR_LABEL,
   type OnDemandInput,
+  onDemandDue,
   onDemandPoolName,
   planOnDemand,
 } from '../../shared/alerts/ondemand';
@@ -114,6 +115,29 @@ function input(over: Partial<OnDemandInput> = {}): OnDemandInput {
     ...over,
   };
 }
+
+describe('zones first, then on-demand', () => {
+  const both = { otherZones: true, onDemand: true };
+  it.each([
+    ['the added zones had the capacity', both, true, 'absorbed', 'ABSORBED'],
+    ['the added zones were short too', both, true, 'short-too', 'due'],
+    ['no zone was left to try', both, true, 'none-left', 'due'],
+    ['the guardrails refused the zones', both, true, 'refused', 'due'],
+    ['the rule allows no other zone', { otherZones: false, onDemand: true }, true, 'not-allowed', 'due'],
+    [
+      'the rule allows no on-demand (the default)',
+      { otherZones: true, onDemand: false },
+      true,
+      'short-too',
+      'POLICY_OFF',
+    ],
+    ['an on-demand class', both, false, 'short-too', 'NOT_SPOT'],
+    ['an on-demand class whose zones absorbed it', both, false, 'absorbed', 'ABSORBED'],
+  ] as const)('%s', (_name, fallback, spot, zones, expected) => {
+    const d = onDemandDue({ fallback, spot, zones });
+    expect(d.due ? 'due' : d.reason).toBe(expected);
+  });
+});
 
 describe('the on-demand fallback of a Spot pool', () => {
   it('adds a sibling with the Spot pool machines, taints and pool label, on demand, autoscaling 0..the nodes asked', () => {
