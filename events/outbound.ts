@@ -36,6 +36,9 @@ export const resourceChangeSchema = z.strictObject({
     // scaleOnAlert: the HPA's minimum, and the zones of a pool widened after a stockout.
     'hpa-min-replicas',
     'node-pool-zones',
+    // scaleOnAlert: the on-demand pool added beside a Spot pool after a stockout (its maximum nodes).
+    'node-pool-created',
+    'node-pool-deleted',
   ]),
   /** Full resource name, e.g. `projects/p/locations/l/clusters/c/nodePools/gpu-l4` or `triton/resnet50`. */
   target: nonEmpty,
@@ -83,8 +86,17 @@ export const scalingAppliedDataSchema = z.strictObject({
   decision: z.enum(['scale-out', 'restore']).optional(),
   dryRun: z.boolean(),
   actions: z.array(resourceChangeSchema).min(1, 'an applied scaling event has at least one action'),
-  /** A stockout was met and the pool widened to zones that had capacity. */
-  fallback: z.strictObject({ zonesAdded: z.array(nonEmpty), message: nonEmpty }).optional(),
+  /**
+   * A stockout was met: the pool widened to zones that had capacity (`zonesAdded`), and, for a
+   * Spot pool short everywhere, an on-demand pool added beside it for up to `maxNodes` nodes.
+   */
+  fallback: z
+    .strictObject({
+      zonesAdded: z.array(nonEmpty),
+      message: nonEmpty,
+      onDemand: z.strictObject({ pool: nonEmpty, maxNodes: z.number().int().positive() }).optional(),
+    })
+    .optional(),
 });
 
 export const scalingSkippedDataSchema = z.strictObject({

@@ -172,18 +172,61 @@ function refreshExpiry(claim: ScaleOutClaim, rule: AlertRule, nowMs: number): Sc
   };
 }
 
+/**
+ * Skips that depend on the record alone (dedupe, coalescing, downtime, open incidents left), so a
+ * delivery that ends in one of them need not read the cluster: `decideFromRecord` gives them.
+ */
+export const RECORD_ONLY_SKIPS: ReadonlySet<AlertSkipReason> = new Set<AlertSkipReason>([
+  'DUPLICATE',
+  'RENOTIFICATION',
+  'ALREADY_CLOSED',
+  'COOLDOWN',
+  'DOWNTIME',
+  'AT_MAX_STEPS',
+  'STILL_OPEN',
+  'NOT_SCALED_OUT',
+]);
+
+/**
+ * An incident decided from the target's stored record without observing its objects: the skip
+ * `decideIncident` would give too, or undefined when the decision needs the live target (an action,
+ * a metric read, or a skip that depends on live settings). Only for a record that exists: it was
+ * written over a target that existed, so the TARGET_NOT_FOUND check is the one thing left out (a
+ * target deleted since is reported by its skip reason, and nothing is changed either way).
+ */
+export function decideFromRecord(
+  input: Omit<IncidentDecisionInput, 'observed' | 'confirmation'> & { pool: string; namespace: string },
+): (AlertDecision & { kind: 'skip' }) | undefined {
+  const observed: ObservedTarget = {
+    pool: input.pool,
+    namespace: input.namespace,
+    deployment: null,
+    hpa: null,
+    nodePool: null,
+    nodeCountPerZone: null,
+    zones: 1,
+    record: null,
+  };
+  const d = decideKnownTarget({ ...input, observed });
+  return d.kind === 'skip' && RECORD_ONLY_SKIPS.has(d.reason) ? d : undefined;
+}
+
 /** An incident (open or closed) routed to this target by `rule`. */
 export function decideIncident(input: IncidentDecisionInput): AlertDecision {
-  const { incident, rule, nowMs } = input;
-  const record = input.record;
   if (!input.observed.deployment && !input.observed.hpa && !input.observed.nodePool) {
     return skip(
       'TARGET_NOT_FOUND',
       `pool ${input.observed.pool} has no node pool, Deployment or HPA`,
       null,
-      nowMs,
+      input.nowMs,
     );
   }
+  return decideKnownTarget(input);
+}
+
+function decideKnownTarget(input: IncidentDecisionInput): AlertDecision {
+  const { incident, rule, nowMs } = input;
+  const record = input.record;
   const open = incident.state === 'open';
   if (open && record.seen.includes(dedupeKeyOf(incident.key, 'closed'))) {
     return skip(

@@ -15,8 +15,14 @@
  * Every decision is one log line and one `scaling.applied` / `scaling.skipped` event.
  */
 import { assertGuardrails, checkGuardrails, type GuardrailViolationDetail } from '../cluster/guardrails';
-import type { Plan, PlanAction } from '../domain/plan';
-import { emptyTargetRecord, type TargetRecord, targetRecordName, withDecision } from '../domain/target';
+import type { NodePool, Plan, PlanAction } from '../domain/plan';
+import {
+  emptyTargetRecord,
+  parseTargetRecord,
+  type TargetRecord,
+  targetRecordName,
+  withDecision,
+} from '../domain/target';
 import { locationZones, observeTarget } from '../execute/targets';
 import type { AlertRule } from '../policy';
 import { NodePoolStockoutError } from '../ports/nodepools';
@@ -31,12 +37,14 @@ import {
   type Confirmation,
   confirmationOf,
   confirmRuleOf,
+  decideFromRecord,
   decideIncident,
   decidePending,
   decideSweep,
   FUNCTION_NAME,
   sweepDue,
 } from './decide';
+import { isSpotPool, onDemandDue, onDemandPoolName, planOnDemand, type ZoneStepOutcome } from './ondemand';
 import { type AlertDelivery, type AlertIncident, classifyDelivery, type SkipReasonCode } from './parse';
 import {
   appliedEvent,
@@ -67,7 +75,7 @@ export interface TargetResult {
   /** Plan actions run (or, in a dry run, that would run). */
   actions: PlanAction[];
   violations?: GuardrailViolationDetail[];
-  fallback?: { zonesAdded: string[]; message: string };
+  fallback?: { zonesAdded: string[]; message: string; onDemand?: { pool: string; maxNodes: number } };
   dryRun: boolean;
 }
 
@@ -107,7 +115,14 @@ function notActedOn(
             : {}),
         }
       : { kind: 'other' };
-  ctx.log.info('scaling decision', { decision: 'skip', reason, message, trigger, ...(rule ? { rule } : {}) });
+  // `detail`, not `message`: the log entry's own `message` is the line's text.
+  ctx.log.info('scaling decision', {
+    decision: 'skip',
+    reason,
+    detail: message,
+    trigger,
+    ...(rule ? { rule } : {}),
+  });
   return {
     status: 'skipped',
     reason: `${reason}: ${message}`,
@@ -162,6 +177,15 @@ async function handleIncident(
       confirmRule: rule.confirm ? rule : undefined,
       needsConfirm: (record) =>
         record.scaleOut !== null && (incident.state === 'closed' || rule.action === 'scale-in'),
+      fromRecord: (record, nowMs) =>
+        decideFromRecord({
+          incident,
+          rule,
+          record,
+          nowMs,
+          pool,
+          namespace: deps.location.namespace,
+        }),
     });
     if (result) results.push(result);
   }
@@ -251,6 +275,11 @@ interface TargetSpec {
   needsConfirm(record: TargetRecord, nowMs: number): boolean;
   /** The tick reports nothing for targets without a scale-out. */
   quietUnlessClaimed?: boolean;
+  /**
+   * A skip decided from the stored record alone (a duplicate, a renotification, a coalesced
+   * incident): the delivery then reads nothing of the cluster. Undefined: observe and decide.
+   */
+  fromRecord?: (record: TargetRecord, nowMs: number) => AlertDecision | undefined;
 }
 
 interface Planned {
@@ -401,6 +430,49 @@ async function planFor(
   return { observed, decision, plan: plan(actions), guard };
 }
 
+/**
+ * The cheap path of a delivery: the target's record alone. When it exists and the skip it gives
+ * is one the full observation would give too, the plan is that skip's record write (or nothing);
+ * a rival's write since makes the executor re-plan through `planFor`, from live state.
+ */
+async function planFromRecord(
+  deps: ScaleOnAlertDeps,
+  pool: string,
+  spec: TargetSpec,
+  nowMs: number,
+): Promise<Planned | undefined> {
+  if (!spec.fromRecord) return undefined;
+  const stored = await deps.ports.store.readText({
+    bucket: deps.location.stateBucket,
+    name: targetRecordName(deps.location.cluster, pool),
+  });
+  if (!stored) return undefined;
+  const parsed = parseTargetRecord(stored.text);
+  // An unreadable record is reported by the full observation.
+  if (!parsed.ok) return undefined;
+  const decision = spec.fromRecord(parsed.record, nowMs);
+  if (decision?.kind !== 'skip') return undefined;
+  const observed: ObservedTarget = {
+    pool,
+    namespace: deps.location.namespace,
+    deployment: null,
+    hpa: null,
+    nodePool: null,
+    nodeCountPerZone: null,
+    zones: 1,
+    record: { record: parsed.record, generation: stored.info.generation },
+  };
+  const now = iso(nowMs);
+  const at = { stateBucket: deps.location.stateBucket, cluster: deps.location.cluster, now };
+  const actions = decision.next ? [recordWrite(observed, decision.next, at, decision.reason)] : [];
+  return {
+    observed,
+    decision,
+    plan: { id: `${FUNCTION_NAME}-${pool}-${nowMs}`, createdAt: now, reason: decision.message, actions },
+    guard: () => {},
+  };
+}
+
 async function runTarget(
   deps: ScaleOnAlertDeps,
   ctx: InvocationContext,
@@ -410,15 +482,21 @@ async function runTarget(
 ): Promise<TargetResult | undefined> {
   const nowMs = deps.clock.nowMs();
   const confirmation = { value: undefined as Confirmation | undefined, read: false };
-  let planned = await planFor(deps, pool, spec, nowMs, confirmation);
+  let planned =
+    (await planFromRecord(deps, pool, spec, nowMs)) ?? (await planFor(deps, pool, spec, nowMs, confirmation));
   const seen = planned.observed.record?.record;
   if (spec.quietUnlessClaimed && !seen?.scaleOut && (seen?.incidents.length ?? 0) === 0) return undefined;
   const dryRun = deps.config.dryRun || dryRunTick;
   let fallback: TargetResult['fallback'];
   if (!dryRun && planned.plan.actions.length > 0) {
+    // Actions done (by index of the plan that ran): a restore goes on past a zone still short.
+    const done = new Set<number>();
     try {
       await deps.executor.execute(planned.plan, {
         guardrails: (p) => planned.guard(p),
+        afterAction: (step) => {
+          done.add(step.index);
+        },
         replan: async (why) => {
           ctx.log.notice('re-planning the target from live state', { pool, why });
           planned = await planFor(deps, pool, spec, nowMs, confirmation);
@@ -437,6 +515,17 @@ async function runTarget(
         if (d.kind !== 'act' || d.action !== 'restore' || !err.zones.every((z) => known.includes(z)))
           throw err;
         ctx.log.warn('restore: GKE still reports the zones that were short', { pool, zones: err.zones });
+        // The rest of the restore (the added zones removed, an on-demand pool deleted) still runs:
+        // the action GKE answered short is the first node pool action not done.
+        const actions = planned.plan.actions;
+        const failed = actions.findIndex((a, i) => !done.has(i) && a.target.startsWith('nodePool/'));
+        const rest = actions.filter((_a, i) => !done.has(i) && i !== failed);
+        if (rest.length > 0) {
+          await deps.executor.execute(
+            { createdAt: iso(nowMs), reason: `rest of the restore: ${d.message}`, actions: rest },
+            { guardrails: () => {} },
+          );
+        }
       }
     }
   }
@@ -459,9 +548,10 @@ async function runTarget(
     rule: result.rule,
     decision: result.decision,
     reason: result.reason ?? result.decision,
-    message: result.message,
+    detail: result.message,
     dryRun,
     actions: actions.map((a) => ({ kind: a.kind, target: a.target, reason: a.reason })),
+    ...(fallback ? { fallback } : {}),
     ...(dryRun && actions.length > 0 ? { plan: planned.plan } : {}),
   });
   return result;
@@ -486,6 +576,11 @@ async function fallBack(
   const at = { stateBucket: deps.location.stateBucket, cluster: deps.location.cluster, now };
   let message = `stockout in ${short.join(', ') || 'unnamed zones'}`;
   let zonesAdded: string[] = [];
+  // Zones short so far; when the zones cannot absorb the scale-out, on-demand is the next step.
+  let allShort = [...short];
+  let zones: ZoneStepOutcome = rule.fallback.otherZones ? 'none-left' : 'not-allowed';
+  const onDemandAllowed = (p: NodePool) =>
+    onDemandDue({ fallback: rule.fallback, spot: isSpotPool(p), zones: 'short-too' }).due;
   const observed = await observeTarget(deps.ports, deps.location, pool);
   const record = observed.record?.record;
   if (rule.fallback.otherZones && observed.nodePool && record) {
@@ -532,20 +627,43 @@ async function fallBack(
       );
       const checked = checkGuardrails(fallbackPlan, capacity, deps.policy.guardrails);
       if (!checked.ok) {
+        zones = 'refused';
         message += `; widening to ${widened.added.join(', ')} refused by the guardrails: ${checked.violations.map((v) => v.message).join('; ')}`;
       } else {
+        let newShort: string[] = [];
         try {
           await deps.executor.execute(fallbackPlan, { guardrails: () => {} });
         } catch (err) {
           // The zones already short stay short (their instance groups keep trying); new ones count.
-          if (!(err instanceof NodePoolStockoutError) || err.zones.some((z) => !short.includes(z))) throw err;
+          if (!(err instanceof NodePoolStockoutError)) throw err;
+          newShort = err.zones.filter((z) => !short.includes(z));
+          // Short in the new zones too: the next step (on-demand) is for the rule to allow.
+          if (newShort.length > 0 && !onDemandAllowed(observed.nodePool)) throw err;
         }
         zonesAdded = widened.added;
         message += `; widened to ${widened.added.join(', ')}`;
+        if (newShort.length > 0) {
+          zones = 'short-too';
+          message += `, short there too (${newShort.join(', ')})`;
+          allShort = [...new Set([...allShort, ...newShort])].sort();
+        } else {
+          zones = 'absorbed';
+        }
       }
     }
   } else if (!rule.fallback.otherZones) {
     message += '; rule does not allow other zones';
+  }
+  let onDemand: { pool: string; maxNodes: number } | undefined;
+  const next = observed.nodePool
+    ? onDemandDue({ fallback: rule.fallback, spot: isSpotPool(observed.nodePool), zones })
+    : undefined;
+  if (next?.due) {
+    const added = await onDemandFallback(deps, ctx, pool, rule, allShort, at);
+    message += `; ${added.message}`;
+    if (added.ok) onDemand = { pool: added.pool, maxNodes: added.maxNodes };
+  } else if (next?.reason === 'POLICY_OFF') {
+    message += `; ${next.message}`;
   }
   // The workload part of the scale-out, on the capacity there is.
   const after = await observeTarget(deps.ports, deps.location, pool);
@@ -565,7 +683,68 @@ async function fallBack(
       );
     }
   }
-  return { zonesAdded, message };
+  return { zonesAdded, message, ...(onDemand ? { onDemand } : {}) };
+}
+
+/**
+ * The Spot pool could not grow in any zone it may use: where the rule allows it and within the
+ * guardrails (on-demand prices, the Spot pool counted at the size it asked for, as its instance
+ * groups keep trying), an on-demand sibling pool takes the nodes, through the executor.
+ */
+async function onDemandFallback(
+  deps: ScaleOnAlertDeps,
+  ctx: InvocationContext,
+  pool: string,
+  rule: AlertRule,
+  short: readonly string[],
+  at: { stateBucket: string; cluster: string; now: string },
+): Promise<{ ok: true; pool: string; maxNodes: number; message: string } | { ok: false; message: string }> {
+  const observed = await observeTarget(deps.ports, deps.location, pool);
+  const record = observed.record?.record;
+  if (!record || !observed.nodePool) return { ok: false, message: `${pool} is gone` };
+  const spotName = observed.nodePool.name ?? pool;
+  const existing =
+    observed.onDemandPool ?? (await deps.ports.nodePools.get(onDemandPoolName(spotName))) ?? null;
+  const asked = record.scaleOut?.settings.nodePool;
+  const decision = planOnDemand({
+    observed,
+    record,
+    rule,
+    short,
+    existing,
+    gpuClass: gpuClassForPolicy(deps.policy)(observed.nodePool),
+    capacity: observedCapacityForTarget(
+      await deps.ports.nodePools.list(),
+      deps.policy,
+      {
+        pool,
+        nodeCountPerZone:
+          asked && !asked.autoscaling.enabled ? asked.nodeCountPerZone : observed.nodeCountPerZone,
+      },
+      await locationZones(deps.location),
+    ),
+    guardrails: deps.policy.guardrails,
+    at,
+  });
+  if (!decision.ok) {
+    ctx.log.warn('stockout: no on-demand fallback', {
+      pool,
+      reason: decision.reason,
+      detail: decision.message,
+    });
+    return { ok: false, message: decision.message };
+  }
+  await deps.executor.execute(
+    { createdAt: at.now, reason: 'on-demand fallback after a Spot stockout', actions: decision.actions },
+    { guardrails: () => {} },
+  );
+  ctx.log.notice('stockout: on-demand fallback', {
+    pool,
+    onDemandPool: decision.pool,
+    maxNodes: decision.maxNodes,
+    short,
+  });
+  return decision;
 }
 
 function summarise(
@@ -593,7 +772,9 @@ function summarise(
         action: r.decision === 'restore' ? 'restore' : 'scale-out',
         dryRun: r.dryRun,
         changes,
-        ...(r.fallback && r.fallback.zonesAdded.length > 0 ? { fallback: r.fallback } : {}),
+        ...(r.fallback && (r.fallback.zonesAdded.length > 0 || r.fallback.onDemand)
+          ? { fallback: r.fallback }
+          : {}),
       });
     }
     return skippedEvent({

@@ -99,6 +99,22 @@ export function resourceChangesOf(actions: readonly PlanAction[], clusterName: s
           to: a.after.nodeCountPerZone,
         });
         break;
+      case 'createNodePool':
+        changes.push({
+          kind: 'node-pool-created',
+          target: poolName(a.target),
+          from: null,
+          to: a.capacityAfter.maxNodes,
+        });
+        break;
+      case 'deleteNodePool':
+        changes.push({
+          kind: 'node-pool-deleted',
+          target: poolName(a.target),
+          from: a.capacityBefore?.maxNodes ?? null,
+          to: 0,
+        });
+        break;
       case 'setNodePoolLocations':
         changes.push({
           kind: 'node-pool-zones',

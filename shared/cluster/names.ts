@@ -11,6 +11,8 @@ export const LABELS = {
   gpuClass: `${LABEL_PREFIX}gpu-class`,
   pool: `${LABEL_PREFIX}pool`,
   model: `${LABEL_PREFIX}model`,
+  /** On an on-demand pool scaleOnAlert added beside a Spot pool after a stockout: that pool's name. */
+  onDemandFor: `${LABEL_PREFIX}on-demand-for`,
 } as const;
 
 export const K8S_LABELS = {

@@ -217,7 +217,8 @@ export function planClusterReconcile(input: ClusterReconcileInput): ClusterRecon
 
   const desiredNames = new Set(desired.map((p) => p.pool));
   const unused = observed.nodePools
-    .filter((p) => isManaged(p) && !desiredNames.has(p.name ?? ''))
+    // An on-demand pool scaleOnAlert added after a stockout is its to remove, not unused.
+    .filter((p) => isManaged(p) && !desiredNames.has(p.name ?? '') && !p.config?.labels?.[LABELS.onDemandFor])
     .sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''));
   for (const pool of unused) {
     reports.push({

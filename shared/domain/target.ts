@@ -159,6 +159,23 @@ export const targetRecordSchema = z.strictObject({
     })
     .nullable()
     .default(null),
+  /**
+   * An on-demand node pool a scale-out added beside a Spot pool GKE had no capacity for (a
+   * stockout the zones could not absorb). Its nodes carry the Spot pool's `inferplane.dev/pool`
+   * label, so the Triton pods land on them unchanged; it goes (deleted) when the target returns to
+   * baseline or enters a downtime (`planTarget`).
+   */
+  scaleOutOnDemand: z
+    .strictObject({
+      pool: z.string().min(1),
+      /** Its autoscaling maximum: the nodes the scale-out asked the Spot pool for. */
+      maxNodes: z.int().positive(),
+      /** Zones GKE reported short for the Spot pool. */
+      short: z.array(z.string().min(1)).default([]),
+      at: isoTime(),
+    })
+    .nullable()
+    .default(null),
   // --- applySchedules' bookkeeping (only applySchedules writes this block)
   /** Warm restores: the one under way, and how late the last one became Ready. */
   schedules: scheduleRestoresSchema.prefault({}),
@@ -191,6 +208,7 @@ export function emptyTargetRecord(pool: string, namespace: string, now: string):
     seen: [],
     decisions: [],
     scaleOutZones: null,
+    scaleOutOnDemand: null,
     lastScaleActionAt: null,
     schedules: { warming: null, lastRestore: null },
   };

@@ -98,6 +98,14 @@ export async function observeTarget(
     }
     record = { record: parsed.record, generation: stored.info.generation };
   }
+  // The on-demand pool a scale-out added after a stockout, read only while the record names one.
+  const onDemandName = record?.record.scaleOutOnDemand?.pool;
+  const onDemandPool =
+    onDemandName === undefined
+      ? undefined
+      : ((known.nodePools
+          ? known.nodePools.find((p) => p.name === onDemandName)
+          : await ports.nodePools.get(onDemandName)) ?? null);
   return {
     pool,
     namespace: at.namespace,
@@ -107,6 +115,7 @@ export async function observeTarget(
     nodeCountPerZone,
     zones: nodePool?.locations?.length || (typeof at.zones === 'number' ? at.zones : await at.zones()),
     record,
+    ...(onDemandPool === undefined ? {} : { onDemandPool }),
   };
 }
 

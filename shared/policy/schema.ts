@@ -141,8 +141,15 @@ export const alertRuleSchema = z.strictObject({
         .default('REDUCE_MAX'),
     })
     .optional(),
-  /** When GKE has no capacity for a scale-out (a stockout): try the region's other zones. */
-  fallback: z.strictObject({ otherZones: z.boolean().default(true) }).prefault({}),
+  /**
+   * When GKE has no capacity for a scale-out (a stockout): try the region's other zones, then, for
+   * a Spot pool and only when `onDemand` is set, an on-demand pool beside it (priced at on-demand
+   * rates by the guardrails; removed with the scale-out). Off by default: it costs about three
+   * times the Spot price, a choice the policy makes, not the control plane.
+   */
+  fallback: z
+    .strictObject({ otherZones: z.boolean().default(true), onDemand: z.boolean().default(false) })
+    .prefault({}),
 });
 
 export const scheduleSchema = z.strictObject({

@@ -64,6 +64,11 @@ export interface ObservedTarget {
   zones: number;
   /** The record and its generation; null when there is none yet. */
   record: { record: TargetRecord; generation: string } | null;
+  /**
+   * The on-demand pool the record's `scaleOutOnDemand` names, as observed (null: gone; undefined:
+   * not read, or the record names none).
+   */
+  onDemandPool?: NodePool | null;
 }
 
 export function hasClaims(record: TargetRecord | null | undefined): boolean {
@@ -383,6 +388,31 @@ export function planTarget(observed: ObservedTarget, next: TargetRecord, ctx: Ta
 
   const wanted = wantedSettings(record, live, nowMs);
   const changes = settingsActions(observed, live, wanted.settings, ctx);
+  // An on-demand pool added beside a Spot pool after a stockout (scaleOnAlert) lives as long as
+  // the scale-out is what the target wants: a restore or a downtime deletes it, after the workload.
+  const removals: PlanAction[] = [];
+  const onDemand = record.scaleOutOnDemand;
+  if (onDemand && wanted.source !== 'scale-out') {
+    if (observed.onDemandPool !== null) {
+      const pool = observed.onDemandPool ?? { name: onDemand.pool };
+      const capacityBefore = observed.onDemandPool
+        ? capacityOfNodePool(observed.onDemandPool, ctx.gpuClassFor?.(observed.onDemandPool), {
+            zones: observed.zones,
+          })
+        : null;
+      removals.push({
+        kind: 'deleteNodePool',
+        target: nodePoolTarget(onDemand.pool),
+        before: pool,
+        after: null,
+        capacityBefore,
+        capacityAfter: null,
+        costDeltaPerHour: costDelta(capacityBefore, null),
+        reason: `the on-demand pool added after a stockout goes with the scale-out: ${ctx.reason}`,
+      });
+    }
+    record = { ...record, scaleOutOnDemand: null };
+  }
   if (!claims && record.baseline && changes.length === 0) {
     // Back to the baseline: forget it, so the next claim records a fresh one.
     record = { ...record, baseline: null, lastApplied: null };
@@ -417,7 +447,7 @@ export function planTarget(observed: ObservedTarget, next: TargetRecord, ctx: Ta
   } else if (previous) {
     record = previous;
   }
-  actions.push(...changes);
+  actions.push(...changes, ...removals);
   return { actions, record, wanted };
 }
 

@@ -6,6 +6,7 @@ import { encodePubSubJson } from '../../events/pubsub';
 import {
   type AlertDecision,
   confirmationOf,
+  decideFromRecord,
   decideIncident,
   decideSweep,
   scaleOutSettings,
@@ -395,6 +396,67 @@ describe('decideIncident', () => {
     expect(d).toMatchObject({ kind: 'skip', reason });
     expect(d.next !== null).toBe(writes);
     if (d.next) expect(d.next.decisions[0]?.reason).toMatch(new RegExp(`^${reason}`));
+    // The storm's cheap path: the same skip (reason, message, record) from the record alone.
+    const fast = decideFromRecord({
+      incident: inc,
+      rule: rule(),
+      record,
+      nowMs,
+      pool: 'triton-l4',
+      namespace: 'triton',
+    });
+    expect(fast).toEqual(d);
+  });
+
+  it.each<[string, TargetRecord, AlertIncident, number]>([
+    ['a first incident (a step out)', empty(), incident(), T0],
+    [
+      'an incident after the cooldown (the next step)',
+      scaledOut(T0),
+      incident({ key: 'k#9', incidentId: '9' }),
+      T0 + 301_000,
+    ],
+    ['a close after the cooldown (a restore)', scaledOut(T0), incident({ state: 'closed' }), T0 + 301_000],
+    [
+      'a renotification whose coalesced incident may act now',
+      { ...empty(), incidents: scaledOut(T0).incidents, lastScaleActionAt: new Date(T0).toISOString() },
+      incident(),
+      T0 + 301_000,
+    ],
+  ])('leaves %s to the full observation', (_n, record, inc, nowMs) => {
+    expect(decide(record, inc, nowMs).kind).toBe('act');
+    expect(
+      decideFromRecord({
+        incident: inc,
+        rule: rule(),
+        record,
+        nowMs,
+        pool: 'triton-l4',
+        namespace: 'triton',
+      }),
+    ).toBeUndefined();
+  });
+
+  it('reports a target whose objects are gone only from the full observation', () => {
+    const gone = observed(scaledOut(T0), { deployment: null, hpa: null, nodePool: null });
+    const d = decideIncident({
+      incident: incident(),
+      rule: rule(),
+      observed: gone,
+      record: scaledOut(T0),
+      nowMs: T0 + 1,
+    });
+    expect(d).toMatchObject({ kind: 'skip', reason: 'TARGET_NOT_FOUND', next: null });
+    // From the record alone the same delivery is a renotification: a skip that changes nothing too.
+    const fast = decideFromRecord({
+      incident: incident(),
+      rule: rule(),
+      record: scaledOut(T0),
+      nowMs: T0 + 1,
+      pool: 'triton-l4',
+      namespace: 'triton',
+    });
+    expect(fast).toMatchObject({ kind: 'skip', reason: 'RENOTIFICATION', next: null });
   });
 
   it('coalesces a storm: a second incident in the cooldown is recorded, the claim keeps its level', () => {

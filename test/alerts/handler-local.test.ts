@@ -129,6 +129,9 @@ describe('scaleOnAlert on the local cloud', () => {
 
     // Renotification of the same incident, and five other incidents within the cooldown.
     const writes = clusterWrites(served);
+    // Decided from the target's record alone: not one read of GKE or the apiserver.
+    const clusterCalls = () => served.cloud.gke.requestLog.length + served.cloud.kubernetes.requestLog.length;
+    const calls = clusterCalls();
     const again = await invoke(
       scaleOnAlertFunction,
       h.deps,
@@ -145,6 +148,7 @@ describe('scaleOnAlert on the local cloud', () => {
       expect(storm).toMatchObject({ status: 'skipped', message: expect.stringContaining('COOLDOWN') });
     }
     expect(clusterWrites(served)).toBe(writes);
+    expect(clusterCalls()).toBe(calls);
     const observed = await observeTarget(served.ports, served.location, SERVED_POOL);
     expect(observed.record?.record.incidents.map((i) => i.incidentId)).toEqual([
       'a',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { policyNetworkPolicySet } from '../../shared/cluster/desired';
+import { LABELS } from '../../shared/cluster/names';
 import { buildGpuNodePool } from '../../shared/cluster/nodepool';
 import {
   adminKeyOf,
@@ -250,6 +251,32 @@ describe('planClusterReconcile', () => {
     expect(result.plan.reason).toContain('nodePool/triton-a100-40gb serves no model: reported, not deleted');
     // Its GPUs still count against the guardrails.
     expect(result.guardrails.totals.pools['triton-a100-40gb']?.gpus).toBe(2);
+  });
+
+  it("leaves scaleOnAlert's on-demand pool beside a Spot pool alone: no action, not reported unused", () => {
+    // Prepare: the on-demand sibling a stockout fallback added (labelled with the pool it stands in for).
+    const observed = matchingCluster(policy, [resnet]);
+    const live = observed.nodePools[0] as NodePool;
+    const sibling: NodePool = {
+      ...live,
+      name: 'triton-l4-od',
+      config: { ...live.config, labels: { ...live.config?.labels, [LABELS.onDemandFor]: 'triton-l4' } },
+    };
+
+    // Act
+    const result = planClusterReconcile(
+      input({
+        registry: [resnet],
+        observed: { ...observed, nodePools: [...observed.nodePools, sibling] },
+        adminKeys: { 'triton-l4': ADMIN_KEY },
+      }),
+    );
+
+    // Assess
+    expect(result.plan.actions).toEqual([]);
+    expect(result.pools.map((p) => p.pool)).toEqual(['triton-l4']);
+    // Its GPUs count against the guardrails.
+    expect(result.guardrails.totals.pools['triton-l4-od']).toBeDefined();
   });
 
   it('reports a pool whose shape cannot change in place instead of planning its deletion', () => {

@@ -26,6 +26,8 @@ export async function localDeployHarness(
   cloud: LocalCloud,
   buckets: { incoming: string; repository: string },
   env: Record<string, string> = {},
+  /** More top-level lines of the policy file, e.g. `gpuClasses: { l4: { spot: true } }`. */
+  policyLines: readonly string[] = [],
 ): Promise<DeployHarness> {
   const storage = localStorageClient(cloud.endpoints.storage);
   await storage.createBucket(buckets.incoming);
@@ -40,6 +42,7 @@ export async function localDeployHarness(
       'cluster: { project: local-project, name: inference, namespace: triton,',
       `  repositoryBucket: ${buckets.repository}, incomingBucket: ${buckets.incoming} }`,
       'guardrails: { maxGpusTotal: 8, maxGpusPerPool: 8, maxNodes: 8, maxDollarsPerHour: 100 }',
+      ...policyLines,
       '',
     ].join('\n'),
   );

@@ -23,7 +23,12 @@ export interface ServedPool {
 }
 
 /** Deploys `add` v1 (a tiny ONNX model) until served, as Eventarc redelivers a retryable failure. */
-export async function servedPool(prefix: string, options: LocalCloudOptions = {}): Promise<ServedPool> {
+export async function servedPool(
+  prefix: string,
+  options: LocalCloudOptions = {},
+  /** More top-level policy lines (a Spot class: `gpuClasses: { l4: { spot: true } }`, pool `triton-l4-spot`). */
+  policyLines: readonly string[] = [],
+): Promise<ServedPool> {
   const buckets = { incoming: `${prefix}-incoming`, repository: `${prefix}-repo` };
   const cloud = await startLocalCloud({
     operationPhaseMs: 0,
@@ -31,7 +36,7 @@ export async function servedPool(prefix: string, options: LocalCloudOptions = {}
     ...options,
   });
   const storage = localStorageClient(cloud.endpoints.storage);
-  const { deps } = await localDeployHarness(cloud, buckets);
+  const { deps } = await localDeployHarness(cloud, buckets, {}, policyLines);
   await storage
     .bucket(buckets.incoming)
     .upload(path.join(import.meta.dirname, '..', 'fixtures', 'onnx', 'add-dynamic-batch.onnx'), {

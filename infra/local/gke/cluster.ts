@@ -557,6 +557,7 @@ export class EmulatedCluster {
     const live: PerZone = {};
     const short: string[] = [];
     const machineType = pool.config.machineType ?? '';
+    const spot = isSpotPool(pool);
     for (const z of pool.locations) {
       const want = wanted[z] ?? 0;
       const have = pool.nodeCountPerZone[z] ?? 0;
@@ -565,10 +566,11 @@ export class EmulatedCluster {
         continue;
       }
       let room = Number.POSITIVE_INFINITY;
-      for (const rule of this.capacity.limitsFor(z, machineType)) {
+      for (const rule of this.capacity.limitsFor(z, machineType, spot)) {
         const used = this.#state.nodePools
           .filter((p) => p.name !== pool.name)
           .filter((p) => rule.machineType === undefined || p.config.machineType === rule.machineType)
+          .filter((p) => rule.spot === undefined || isSpotPool(p) === rule.spot)
           .reduce((n, p) => n + (p.nodeCountPerZone[z] ?? 0), have);
         room = Math.min(room, rule.limit - used);
       }
@@ -779,4 +781,9 @@ function sameCounts(a: PerZone, b: PerZone, zones: readonly string[]): boolean {
 
 function newEtag(): string {
   return randomBytes(8).toString('hex');
+}
+
+/** Spot and preemptible VMs come from Compute Engine's Spot capacity, the others from on-demand. */
+function isSpotPool(pool: NodePool): boolean {
+  return pool.config.spot === true || pool.config.preemptible === true;
 }

@@ -11,10 +11,14 @@ export type OperationTypeName = Exclude<keyof typeof OperationType, 'TYPE_UNSPEC
  * How many nodes a zone can hold. `available` is the most nodes of `machineType` (of any machine
  * type when unset) that may run in `zone` across all pools; `stockout: true` means 0. Nodes already
  * running above the limit keep running, as on Compute Engine, where a stockout only refuses new VMs.
+ * `spot` is the provisioning model the rule limits, as Compute Engine keeps Spot and on-demand
+ * capacity apart: `true` counts and limits only Spot (and preemptible) VMs, `false` only on-demand
+ * ones, unset every VM.
  */
 export interface CapacityRule {
   zone: string;
   machineType?: string;
+  spot?: boolean;
   available?: number;
   stockout?: boolean;
 }
@@ -39,7 +43,9 @@ export class Capacity implements CapacityControl {
   set(rule: CapacityRule): void {
     const problems = capacityRuleProblems(rule);
     if (problems.length > 0) throw new Error(`invalid capacity rule: ${problems.join(' ')}`);
-    this.#rules = this.#rules.filter((r) => !(r.zone === rule.zone && r.machineType === rule.machineType));
+    this.#rules = this.#rules.filter(
+      (r) => !(r.zone === rule.zone && r.machineType === rule.machineType && r.spot === rule.spot),
+    );
     this.#rules.push({ ...rule });
     this.#onChange();
   }
@@ -54,27 +60,38 @@ export class Capacity implements CapacityControl {
   }
 
   /**
-   * The rules that limit `machineType` in `zone`, each with its limit and the machine type it
-   * counts (none: nodes of every type count against it).
+   * The rules that limit `machineType` VMs of that provisioning model (`spot`) in `zone`, each
+   * with its limit, the machine type and the provisioning model it counts (none: every one counts).
    */
-  limitsFor(zone: string, machineType: string): { limit: number; machineType?: string }[] {
+  limitsFor(
+    zone: string,
+    machineType: string,
+    spot = false,
+  ): { limit: number; machineType?: string; spot?: boolean }[] {
     return this.#rules
-      .filter((r) => r.zone === zone && (r.machineType === undefined || r.machineType === machineType))
+      .filter(
+        (r) =>
+          r.zone === zone &&
+          (r.machineType === undefined || r.machineType === machineType) &&
+          (r.spot === undefined || r.spot === spot),
+      )
       .map((r) => ({
         limit: r.stockout ? 0 : (r.available ?? Number.POSITIVE_INFINITY),
         ...(r.machineType === undefined ? {} : { machineType: r.machineType }),
+        ...(r.spot === undefined ? {} : { spot: r.spot }),
       }));
   }
 }
 
 export function capacityRuleProblems(rule: unknown): string[] {
   if (typeof rule !== 'object' || rule === null)
-    return ['a rule is an object {zone, machineType?, available?, stockout?}.'];
+    return ['a rule is an object {zone, machineType?, spot?, available?, stockout?}.'];
   const r = rule as Record<string, unknown>;
   const problems: string[] = [];
   if (typeof r.zone !== 'string' || r.zone === '') problems.push('zone must be a non-empty string.');
   if (r.machineType !== undefined && typeof r.machineType !== 'string')
     problems.push('machineType must be a string.');
+  if (r.spot !== undefined && typeof r.spot !== 'boolean') problems.push('spot must be a boolean.');
   if (r.available !== undefined && !(Number.isInteger(r.available) && (r.available as number) >= 0)) {
     problems.push('available must be an integer >= 0.');
   }
