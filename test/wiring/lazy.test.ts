@@ -113,8 +113,18 @@ describe('the js-yaml shim bundled in place of js-yaml', () => {
   });
 });
 
-/** Packages that must never be evaluated before a function's first event. */
-const NOT_ON_THE_COLD_PATH = ['@google-cloud/container', '@google-cloud/pubsub', '@kubernetes/client-node'];
+/**
+ * Packages that must never be evaluated before a function's first event. google-auth-library is
+ * the top-level copy (Monitoring's and GKE's credentials); Cloud Storage's own copy is bundled
+ * inside its chunk (node_modules/@google-cloud/storage/node_modules/...), which every event needs.
+ */
+const NOT_ON_THE_COLD_PATH = [
+  '@google-cloud/container',
+  '@google-cloud/monitoring',
+  '@google-cloud/pubsub',
+  '@kubernetes/client-node',
+  'google-auth-library',
+];
 
 describe('function bundles', async () => {
   const pkg = JSON.parse(await readFile(path.join(import.meta.dirname, '../../package.json'), 'utf8'));
@@ -153,5 +163,18 @@ describe('function bundles', async () => {
     );
     expect(all.size).toBeGreaterThan(0);
     expect(coldPath(metafile).bundledPackages.has('@kubernetes/client-node')).toBe(false);
+  }, 60_000);
+
+  it("the cold path starts at the function's entry, not at a chunk only an import() reaches", async () => {
+    // esbuild marks the chunk of each import() as an entry point too; listed first, one would
+    // hide what the real entry imports.
+    const { metafile } = await buildFunction('scaleOnAlert', pkg, {
+      outRoot: path.join(tmpdir(), `inferplane-lazy-test-${process.pid}`),
+    });
+    const entries = Object.entries(metafile.outputs).filter(([, o]) => o.entryPoint !== undefined);
+    expect(entries.length).toBeGreaterThan(1);
+    const cold = coldPath(metafile);
+    expect(cold.chunks[0]).toMatch(/scaleOnAlert\/index\.js$/);
+    expect(cold.bundledPackages.has('zod')).toBe(true);
   }, 60_000);
 });
