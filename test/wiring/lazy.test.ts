@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { buildFunction, listFunctions } from '../../scripts/build';
 import { coldPath } from '../../scripts/bundle/cold-path';
 import { dump, load, loadAll } from '../../scripts/bundle/js-yaml';
+import whatwgUrl, { URLSearchParams as ShimParams, URL as ShimURL } from '../../scripts/bundle/whatwg-url';
 import { lazy, lazyPort, type PortMethods, startBuilding } from '../../shared/wiring/lazy';
 
 interface Port {
@@ -113,6 +114,15 @@ describe('the js-yaml shim bundled in place of js-yaml', () => {
   });
 });
 
+describe('the whatwg-url shim bundled in place of whatwg-url', () => {
+  it("hands out Node's own URL classes, as node-fetch 2 would pick them", () => {
+    expect(ShimURL).toBe(globalThis.URL);
+    expect(ShimParams).toBe(globalThis.URLSearchParams);
+    expect(whatwgUrl.URL).toBe(globalThis.URL);
+    expect(new whatwgUrl.URL('http://127.0.0.1:8080/b/o?x=1').port).toBe('8080');
+  });
+});
+
 /**
  * Packages that must never be evaluated before a function's first event. google-auth-library is
  * the top-level copy (Monitoring's and GKE's credentials); Cloud Storage's own copy is bundled
@@ -141,6 +151,8 @@ describe('function bundles', async () => {
       expect(onColdPath.filter((p) => NOT_ON_THE_COLD_PATH.includes(p))).toEqual([]);
       const inputs = Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs));
       expect(inputs.filter((f) => f.includes('node_modules/js-yaml/'))).toEqual([]);
+      // node-fetch's whatwg-url fallback (and tr46's Unicode table) is Node's own URL instead.
+      expect(inputs.filter((f) => /node_modules\/(whatwg-url|tr46)\//.test(f))).toEqual([]);
       // zod's locales are cut to English.
       expect(
         inputs.filter(
