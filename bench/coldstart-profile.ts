@@ -4,7 +4,7 @@
  * and prints the CPU profile's self time by origin (a package, a bundle chunk, Node's internals),
  * heaviest first. A tool, not a benchmark: it prints no figure with a goal.
  *
- *   npx tsx bench/coldstart-profile.ts [function ...] [--top N] [--keep DIR]
+ *   npx tsx bench/coldstart-profile.ts [function ...] [--case I] [--top N] [--keep DIR]
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ import { startLocalCloud } from '../infra/local/cloud';
 import { localStorageClient } from '../infra/local/storage/client';
 import { buildFunction, listFunctions, type RootPackage } from '../scripts/build';
 import { ensureBuckets, writeLocalPolicy } from '../scripts/control-plane';
-import { coldStartCase } from './coldstart-cases';
+import { coldStartCases } from './coldstart-cases';
 import { coldStartOnce, readDelivery } from './coldstart-spawn';
 import { deployEnv } from './deploy-env';
 
@@ -92,7 +92,12 @@ export async function selfTimeByOrigin(profile: CpuProfile): Promise<Map<string,
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: 'string', default: '25' }, keep: { type: 'string' } },
+    options: {
+      top: { type: 'string', default: '25' },
+      keep: { type: 'string' },
+      /** Which of the function's cases (bench/coldstart-cases.ts), from 0. */
+      case: { type: 'string', default: '0' },
+    },
   });
   const names = positionals.length > 0 ? positionals : await listFunctions();
   const dir = await mkdtemp(join(tmpdir(), 'coldstart-profile-'));
@@ -113,7 +118,8 @@ async function main(): Promise<void> {
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as RootPackage;
     for (const name of names) {
       await buildFunction(name, pkg);
-      const c = coldStartCase(name);
+      const c = coldStartCases(name)[Number(values.case)];
+      if (c === undefined) throw new Error(`${name} has no case ${values.case}`);
       const delivery = await readDelivery(c.event);
       const profDir = await mkdtemp(join(values.keep ?? dir, `${name}-`));
       const sample = await coldStartOnce({
