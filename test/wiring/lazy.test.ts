@@ -151,6 +151,17 @@ describe('function bundles', async () => {
       expect(onColdPath.filter((p) => NOT_ON_THE_COLD_PATH.includes(p))).toEqual([]);
       const inputs = Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs));
       expect(inputs.filter((f) => f.includes('node_modules/js-yaml/'))).toEqual([]);
+      // The GKE and Monitoring clients are imported as their own modules: the packages' index
+      // also evaluates v1beta1 and the generated static protos (megabytes the REST clients never use).
+      const clientImports = Object.values(metafile.outputs)
+        .flatMap((o) => o.imports)
+        .filter((i) => i.external && /^@google-cloud\/(container|monitoring)(\/|$)/.test(i.path))
+        .map((i) => i.path);
+      for (const p of clientImports) {
+        expect(p).toMatch(
+          /^@google-cloud\/(container\/build\/src\/v1\/cluster_manager_client|monitoring\/build\/src\/v3\/metric_service_client)\.js$/,
+        );
+      }
       // node-fetch's whatwg-url fallback (and tr46's Unicode table) is Node's own URL instead.
       expect(inputs.filter((f) => /node_modules\/(whatwg-url|tr46)\//.test(f))).toEqual([]);
       // zod's locales are cut to English.
