@@ -7,13 +7,16 @@ import { buildApplySchedulesDeps } from '../../shared/schedules/deps';
 import { applySchedulesFunction } from '../../shared/schedules/function';
 import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
+import { warmOnCommand } from '../../shared/wiring/warm';
 
+// Deps start building as the module loads, while the framework starts listening (shared/wiring/lazy.ts);
+// a reconcile-schedules delivery starts connecting to the cluster as it arrives (shared/wiring/warm.ts).
+const deps = startBuilding(() => buildApplySchedulesDeps(loadConfig()));
 functions.cloudEvent(
   applySchedulesFunction.name,
-  // Deps start building as the module loads, while the framework starts listening (shared/wiring/lazy.ts).
-  cloudEventEntry(
-    applySchedulesFunction,
-    startBuilding(() => buildApplySchedulesDeps(loadConfig())),
-    withCurrentPolicy,
+  warmOnCommand(
+    cloudEventEntry(applySchedulesFunction, deps, withCurrentPolicy),
+    deps,
+    'reconcile-schedules',
   ),
 );

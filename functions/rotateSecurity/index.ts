@@ -8,13 +8,12 @@ import { buildRotateSecurityDeps } from '../../shared/security/deps';
 import { rotateSecurityFunction } from '../../shared/security/function';
 import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
+import { warmOnCommand } from '../../shared/wiring/warm';
 
+// Deps start building as the module loads, while the framework starts listening (shared/wiring/lazy.ts);
+// a rotate-security delivery starts connecting to the cluster as it arrives (shared/wiring/warm.ts).
+const deps = startBuilding(() => buildRotateSecurityDeps(loadConfig()));
 functions.cloudEvent(
   rotateSecurityFunction.name,
-  // Deps start building as the module loads, while the framework starts listening (shared/wiring/lazy.ts).
-  cloudEventEntry(
-    rotateSecurityFunction,
-    startBuilding(() => buildRotateSecurityDeps(loadConfig())),
-    withCurrentPolicy,
-  ),
+  warmOnCommand(cloudEventEntry(rotateSecurityFunction, deps, withCurrentPolicy), deps, 'rotate-security'),
 );
