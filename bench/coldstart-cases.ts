@@ -28,8 +28,10 @@ export interface ColdStartCase {
   check?(env: CaseEnv, functionName: string, headers: Record<string, string>): Promise<void>;
 }
 
-/** Reads what the runtime recorded for a delivery and requires the given status. */
-export function recordedAs(status: 'skipped' | 'applied' | 'rejected'): NonNullable<ColdStartCase['check']> {
+type RecordedStatus = 'skipped' | 'applied' | 'rejected';
+
+/** Reads what the runtime recorded for a delivery and requires one of the given statuses. */
+export function recordedAs(...statuses: RecordedStatus[]): NonNullable<ColdStartCase['check']> {
   return async (env, functionName, headers) => {
     const key = idempotencyKeyFromEvent(
       { source: headers['ce-source'] ?? '', id: headers['ce-id'] ?? '' },
@@ -40,35 +42,58 @@ export function recordedAs(status: 'skipped' | 'applied' | 'rejected'): NonNulla
       .file(`_inferplane/idempotency/${key}.json`)
       .download();
     const record = JSON.parse(bytes.toString('utf8')) as { result?: { status?: unknown } };
-    if (record.result?.status !== status) {
+    if (!statuses.includes(record.result?.status as RecordedStatus)) {
       throw new Error(
-        `${functionName} did not record '${status}' for the event: recorded ${JSON.stringify(record.result)}`,
+        `${functionName} did not record '${statuses.join("' or '")}' for the event: recorded ${JSON.stringify(record.result)}`,
       );
     }
   };
 }
 
-export const COLD_START_CASES: Readonly<Record<string, ColdStartCase>> = {
+const ROTATE_SECURITY = join(FIXTURES, 'scheduler/valid-rotate-security.json');
+const RECONCILE_SCHEDULES = join(FIXTURES, 'scheduler/valid-reconcile-schedules.json');
+
+/**
+ * A function's cases, the first being its headline figure. A function whose first event needs
+ * the cluster (a tick) has two: an event it handles without the cluster (another job's command on
+ * the shared scheduler topic, acknowledged as not its own), which is the cold start the goal
+ * compares, and a whole first tick, which also loads the GKE and Kubernetes clients and reads the
+ * cluster.
+ */
+export const COLD_START_CASES: Readonly<Record<string, readonly ColdStartCase[]>> = {
   // The fixture's bucket is not the policy's incoming bucket: deployModel skips it. The skip still
   // reads the policy and writes the idempotency records, as every delivery does.
-  deployModel: { event: STORAGE_EVENT, path: 'skipped event', check: recordedAs('skipped') },
-  scaleOnAlert: {
-    event: join(FIXTURES, 'monitoring/edge-test-notification.json'),
-    path: 'test notification',
-  },
-  applySchedules: {
+  deployModel: [{ event: STORAGE_EVENT, path: 'skipped event', check: recordedAs('skipped') }],
+  scaleOnAlert: [
+    { event: join(FIXTURES, 'monitoring/edge-test-notification.json'), path: 'test notification' },
+  ],
+  applySchedules: [
+    { event: ROTATE_SECURITY, path: "another job's command: no cluster", check: recordedAs('skipped') },
     // A whole tick: it reads the cluster (the scoped fixture names schedules the bench policy lacks).
-    event: join(FIXTURES, 'scheduler/valid-reconcile-schedules.json'),
-    path: 'tick',
-  },
-  rotateSecurity: { event: join(FIXTURES, 'scheduler/valid-rotate-security.json'), path: 'rotation' },
+    {
+      event: RECONCILE_SCHEDULES,
+      path: 'whole tick: reads the cluster',
+      check: recordedAs('applied', 'skipped'),
+    },
+  ],
+  rotateSecurity: [
+    { event: RECONCILE_SCHEDULES, path: "another job's command: no cluster", check: recordedAs('skipped') },
+    // The first rotation applies the policy's NetworkPolicies; later ones find them in place.
+    {
+      event: ROTATE_SECURITY,
+      path: 'whole rotation: reads the cluster',
+      check: recordedAs('applied', 'skipped'),
+    },
+  ],
 };
 
-export function coldStartCase(functionName: string): ColdStartCase {
+export function coldStartCases(functionName: string): readonly ColdStartCase[] {
   return (
-    COLD_START_CASES[functionName] ?? {
-      event: STORAGE_EVENT,
-      path: 'storage fixture: no case in bench/coldstart-cases.ts',
-    }
+    COLD_START_CASES[functionName] ?? [
+      {
+        event: STORAGE_EVENT,
+        path: 'storage fixture: no case in bench/coldstart-cases.ts',
+      },
+    ]
   );
 }

@@ -27,7 +27,7 @@ import { type LocalCloud, startLocalCloud } from '../infra/local/cloud';
 import { localStorageClient } from '../infra/local/storage/client';
 import { buildFunction, listFunctions } from '../scripts/build';
 import { type DeployBuckets, ensureBuckets, writeLocalPolicy } from '../scripts/control-plane';
-import { type ColdStartCase, coldStartCase, STORAGE_EVENT } from './coldstart-cases';
+import { type ColdStartCase, coldStartCases, STORAGE_EVENT } from './coldstart-cases';
 import { type ColdStartSample, coldStartOnce, type Delivery, readDelivery } from './coldstart-spawn';
 import { deployEnv } from './deploy-env';
 import {
@@ -44,9 +44,14 @@ import { removeAll } from './models';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COLD_START_GOAL = '<= 1.3x';
+/** INFERPLANE_NAMESPACE's default: the bench's environment leaves it unset. */
+const LOCAL_NAMESPACE = 'triton';
 
 /** A folder the framework can load (`--source`): package.json naming an ES module. */
 interface FunctionUnderTest {
+  /** One function and one of its cases (a function may be measured on several events). */
+  key: string;
+  /** The function's name (its idempotency records are keyed by it). */
   name: string;
   source: string;
   target: string;
@@ -77,6 +82,12 @@ async function setUp(dir: string): Promise<Setup> {
   await ensureBuckets(storage, buckets);
   const policyFile = join(dir, 'policy.yaml');
   await writeLocalPolicy(policyFile, buckets);
+  // The cluster's Triton namespace, as a deployed cluster has it (the sandbox creates it too): a
+  // rotation that applies its NetworkPolicies there is then applied, not refused.
+  const store = cloud.kubernetes.store;
+  if (!store.get('Namespace', '', LOCAL_NAMESPACE)) {
+    store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: LOCAL_NAMESPACE } }, 'bench');
+  }
   const env = deployEnv(cloud.endpoints, buckets, policyFile) as Record<string, string>;
   // The in-process warm runs read process.env when their module is imported.
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -113,6 +124,7 @@ async function writeBareFunction(dir: string): Promise<FunctionUnderTest> {
     `import functions from '${framework.href}';\nfunctions.cloudEvent('bare', () => {});\n`,
   );
   return {
+    key: 'bare',
     name: 'bare Functions Framework function',
     source,
     target: 'bare',
@@ -130,15 +142,18 @@ async function buildAll(ctx: BenchContext): Promise<FunctionUnderTest[]> {
   for (const name of await listFunctions()) {
     try {
       const { bytes } = await buildFunction(name, pkg);
-      const c = coldStartCase(name);
-      out.push({
-        name,
-        source: join(ROOT, 'dist', name),
-        target: name,
-        case: c,
-        delivery: await readDelivery(c.event),
-        bundleBytes: bytes,
-      });
+      const cases = coldStartCases(name);
+      for (const [i, c] of cases.entries()) {
+        out.push({
+          key: `${name}: ${c.path}`,
+          name,
+          source: join(ROOT, 'dist', name),
+          target: name,
+          case: c,
+          delivery: await readDelivery(c.event),
+          ...(i === 0 ? { bundleBytes: bytes } : {}),
+        });
+      }
     } catch (err) {
       ctx.log(`note: building ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -162,12 +177,12 @@ async function coldStarts(
   fns: readonly FunctionUnderTest[],
   rounds: number,
 ): Promise<Map<string, ColdResult>> {
-  const results = new Map<string, ColdResult>(fns.map((f) => [f.name, { samples: [] }]));
+  const results = new Map<string, ColdResult>(fns.map((f) => [f.key, { samples: [] }]));
   const env = { ...process.env, ...setup.env };
   for (let round = 0; round < rounds; round++) {
     // Sequential: two cold processes at once on a small machine would measure contention.
     for (const fn of fns) {
-      const result = results.get(fn.name)!;
+      const result = results.get(fn.key)!;
       if (result.failure !== undefined) continue;
       try {
         const headers = freshHeaders(fn);
@@ -187,7 +202,7 @@ async function coldStarts(
         result.samples.push(sample);
       } catch (err) {
         result.failure = err instanceof Error ? err.message : String(err);
-        ctx.log(`note: cold start of ${fn.name} failed: ${result.failure}`);
+        ctx.log(`note: cold start of ${fn.key} failed: ${result.failure}`);
       }
     }
   }
@@ -280,15 +295,15 @@ const run: Bench = async (ctx) => {
       ctx.log('note: no function under functions/ built; only the bare baseline is measured');
     setup = await setUp(dir);
     ctx.log(
-      `cold start: ${rounds} rounds of ${[bare, ...fns].map((f) => f.name).join(', ')}, one fresh process each`,
+      `cold start: ${rounds} rounds of ${[bare, ...fns].map((f) => f.key).join(', ')}, one fresh process each`,
     );
     const cold = await coldStarts(ctx, setup, [bare, ...fns], rounds);
-    const base = cold.get(bare.name)!;
+    const base = cold.get(bare.key)!;
     if (base.failure !== undefined) throw new Error(`the bare function failed: ${base.failure}`);
     const figures: Figure[] = [];
     if (fns.length === 0) figures.push(...coldFigures(bare, base.samples, []));
     for (const fn of fns) {
-      const result = cold.get(fn.name)!;
+      const result = cold.get(fn.key)!;
       if (result.failure === undefined) figures.push(...coldFigures(fn, result.samples, base.samples));
     }
 
@@ -297,7 +312,7 @@ const run: Bench = async (ctx) => {
     const baseLatency = await requestLatency(bare, opts);
     figures.push(...timeFigures(`warm CloudEvent POST to ${bare.name}`, baseLatency.stats));
     for (const fn of fns) {
-      if (cold.get(fn.name)?.failure !== undefined) continue;
+      if (cold.get(fn.key)?.failure !== undefined) continue;
       try {
         const result = await requestLatency(fn, opts);
         await fn.case.check?.(
@@ -314,7 +329,7 @@ const run: Bench = async (ctx) => {
         );
       } catch (err) {
         ctx.log(
-          `note: warm latency of ${fn.name} failed: ${err instanceof Error ? err.message : String(err)}`,
+          `note: warm latency of ${fn.key} failed: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
     }

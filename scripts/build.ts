@@ -14,7 +14,8 @@
  * Code splitting keeps what an `import()` reaches (shared/wiring/lazy.ts: the cluster clients) out
  * of the entry chunk, so a cold instance evaluates it only when a plan first needs it. js-yaml,
  * which client-node imports, is aliased to a shim over `yaml` (scripts/bundle/js-yaml.ts); zod's
- * locales are cut to English (scripts/bundle/zod-locales.ts).
+ * locales are cut to English (scripts/bundle/zod-locales.ts); `whatwg-url`, node-fetch 2's
+ * fallback for a Node without `URL`, is aliased to Node's own classes (scripts/bundle/whatwg-url.ts).
  */
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
@@ -104,7 +105,10 @@ export async function buildFunction(
     outdir,
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
-    alias: { 'js-yaml': path.join(root, 'scripts/bundle/js-yaml.ts') },
+    alias: {
+      'js-yaml': path.join(root, 'scripts/bundle/js-yaml.ts'),
+      'whatwg-url': path.join(root, 'scripts/bundle/whatwg-url.ts'),
+    },
     plugins: [zodEnglishOnly],
     bundle: true,
     platform: 'node',

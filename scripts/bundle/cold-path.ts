@@ -35,7 +35,11 @@ function packageName(specifier: string): string {
 
 export function coldPath(meta: Metafile): ColdPath {
   const outputs = meta.outputs;
-  const entry = Object.keys(outputs).find((k) => outputs[k]?.entryPoint !== undefined);
+  // A chunk that only an import() reaches is an entry point too: the function's own entry is the
+  // one built from functions/<name>/index.ts.
+  const entry = Object.keys(outputs).find((k) =>
+    /(^|\/)functions\/[^/]+\/index\.ts$/.test(outputs[k]?.entryPoint ?? ''),
+  );
   if (entry === undefined) throw new Error('the metafile has no entry point');
   const seen = new Set<string>();
   const queue = [entry];

@@ -25,7 +25,9 @@ const MAX_POINTS_PER_CALL = 200;
 export function createMonitoringMetrics(options: MonitoringOptions): Metrics {
   let client: Promise<MetricServiceClient> | undefined;
   const getClient = () => {
-    client ??= import('@google-cloud/monitoring').then((m) => {
+    // The v3 client's own module, not the package's index, which also evaluates the generated
+    // static protos (protos.js, 4.4 MB) the REST client never uses (the same class).
+    client ??= import('@google-cloud/monitoring/build/src/v3/metric_service_client.js').then((m) => {
       const u = options.endpoint ? new URL(options.endpoint) : undefined;
       const authClient = options.accessToken
         ? (new OAuth2Client({

@@ -239,7 +239,8 @@ async function readSignature(
   const file = decision.onnxModelFile;
   if (!file) return undefined;
   // Pinned to the generation that was decided on: the bytes inspected are the bytes published.
-  const source = deps.objects.byteSource(file.source);
+  // Its size is known from the listing, so the reads start without a metadata request.
+  const source = deps.objects.byteSource({ ...file.source, size: file.size });
   const signature = await readOnnxSignature(source, {
     maxTensors: deps.limits.maxTensorsPerModel,
     maxRank: deps.limits.maxRank,

@@ -24,14 +24,29 @@ async function policyVersion(config: Config, objects: ObjectStore): Promise<stri
 
 /** Reads the policy file from a path or a gs:// URI and checks it agrees with the environment. */
 export async function readPolicy(config: Config, objects: ObjectStore): Promise<Policy> {
+  return (await readVersionedPolicy(config, objects)).policy;
+}
+
+/**
+ * The policy and its version. A gs:// policy's version is the generation of the text read (the
+ * read is pinned to it), so a cold start makes two requests for it, not a metadata read first; a
+ * local file's is its mtime and size, taken before reading it.
+ */
+async function readVersionedPolicy(
+  config: Config,
+  objects: ObjectStore,
+): Promise<{ policy: Policy; version: string | undefined }> {
   let text: string;
+  let version: string | undefined;
   const gs = /^gs:\/\/([^/]+)\/(.+)$/.exec(config.policy);
   if (gs) {
     const found = await objects.readText({ bucket: gs[1]!, name: gs[2]! });
     if (!found)
       throw new ConfigurationError('POLICY_NOT_FOUND', `policy file ${config.policy} does not exist`);
     text = found.text;
+    version = found.info.generation;
   } else {
+    version = await policyVersion(config, objects);
     try {
       text = await readFile(config.policy, 'utf8');
     } catch (err) {
@@ -55,7 +70,7 @@ export async function readPolicy(config: Config, objects: ObjectStore): Promise<
       `policy file ${config.policy} describes another deployment than the environment: ${mismatches.join('; ')}`,
     );
   }
-  return policy;
+  return { policy, version };
 }
 
 /**
@@ -89,9 +104,8 @@ export class PolicySource {
     log: Logger,
     checkEveryMs?: number,
   ): Promise<PolicySource> {
-    const version = await policyVersion(config, objects);
-    const policy = await readPolicy(config, objects);
-    return new PolicySource(config, objects, clock, log, { policy, version }, checkEveryMs);
+    const initial = await readVersionedPolicy(config, objects);
+    return new PolicySource(config, objects, clock, log, initial, checkEveryMs);
   }
 
   async current(): Promise<Policy> {

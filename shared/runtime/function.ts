@@ -294,6 +294,8 @@ export function cloudEventHttpEntry<D extends RuntimeDeps>(
   buildDeps: () => Promise<D>,
   refresh: (deps: D) => Promise<D> = async (deps) => deps,
   limits: EventBodyLimits = DEFAULT_EVENT_BODY_LIMITS,
+  /** Called with each usable delivery before it runs (a tick's cluster warm-up); must not throw. */
+  onEvent: (event: IncomingCloudEvent) => void = () => undefined,
 ): (req: HttpRequestLike, res: HttpResponseLike) => Promise<void> {
   guardFrameworkBodyErrors();
   routeConsoleToStructuredLogs({ labels: { function: def.name } });
@@ -329,6 +331,7 @@ export function cloudEventHttpEntry<D extends RuntimeDeps>(
       return;
     }
     try {
+      onEvent(event);
       await invoke(def, current, event);
       answer(res, 204);
     } catch (err) {

@@ -3,7 +3,6 @@
  * cluster's ports, the one executor with every runner a target plan needs, and where targets'
  * records live. Each function's deps extend this.
  */
-import { createMonitoringMetrics } from '../adapters/monitoring';
 import { clusterTargetOf, lazyCluster } from '../deploy/deps';
 import { PlanExecutor } from '../execute/executor';
 import { KubeApplier, KubeRunner } from '../execute/kube-applier';
@@ -13,6 +12,7 @@ import type { TargetLocation, TargetPorts } from '../execute/targets';
 import { WorkloadRunner } from '../execute/workload-runner';
 import type { Metrics } from '../ports/metrics';
 import type { Config } from '../runtime/config';
+import { lazy, lazyPort, type PortMethods } from '../wiring/lazy';
 import { buildSharedDeps, type SharedDeps } from '../wiring/shared-deps';
 
 export interface ScalingDeps extends SharedDeps {
@@ -21,6 +21,24 @@ export interface ScalingDeps extends SharedDeps {
   metrics: Metrics;
   location: TargetLocation;
   executor: PlanExecutor;
+}
+
+const METRICS_METHODS: PortMethods<Metrics> = { readSeries: true, writePoints: true };
+
+/**
+ * Cloud Monitoring, loaded by its first read or write: the adapter imports google-auth-library
+ * (about 0.4 MiB with gcp-metadata, bignumber.js and jws), which an event that reads no metric
+ * (a test notification, a tick with nothing to confirm) must not evaluate at cold start.
+ */
+export function lazyMetrics(config: Config): Metrics {
+  const metrics = lazy(async () =>
+    (await import('../adapters/monitoring')).createMonitoringMetrics({
+      project: config.project,
+      endpoint: config.endpoints.monitoring,
+      accessToken: config.accessToken,
+    }),
+  );
+  return lazyPort(metrics, METRICS_METHODS, {});
 }
 
 /** The executor for target plans: node pools, Kubernetes objects, workload scale, records. */
@@ -59,11 +77,7 @@ export async function buildScalingDeps(config: Config): Promise<ScalingDeps> {
   return {
     ...shared,
     ports,
-    metrics: createMonitoringMetrics({
-      project: config.project,
-      endpoint: config.endpoints.monitoring,
-      accessToken: config.accessToken,
-    }),
+    metrics: lazyMetrics(config),
     location: {
       cluster: config.cluster,
       namespace: config.namespace,

@@ -36,8 +36,18 @@
  *    prints each function's cold path in KiB; scripts/bundle/cold-path.ts reads it).
  *
  * 4. **Measure it**: `npm run bench -- --only coldstart` runs every folder under functions/ from
- *    spawn to its first CloudEvent against a bare function; give a new function its event in
- *    bench/coldstart-cases.ts.
+ *    spawn to its first CloudEvent against a bare function; give a new function its events in
+ *    bench/coldstart-cases.ts (a tick function: one it handles without the cluster, and a whole
+ *    tick). `npx tsx bench/coldstart-profile.ts <function>` shows where the CPU goes.
+ *
+ * 5. **Import a Google client's own module**, not its package's index when the index evaluates
+ *    more than the client (GKE and Monitoring: the generated static protos, megabytes), and load
+ *    a client whose every use is a plan or a metric read through `lazy`/`lazyPort` too
+ *    (shared/scaling/deps.ts: `lazyMetrics`).
+ *
+ * 6. **A tick function connects as its own tick arrives** (shared/wiring/warm.ts): every tick
+ *    needs the cluster, so loading its clients overlaps the first Storage requests instead of
+ *    following them.
  *
  * shared/deploy/deps.ts is the worked example.
  */

@@ -37,6 +37,11 @@ export async function buildSharedDeps(config: Config): Promise<SharedDeps> {
   if (config.accessToken) registerSecret(config.accessToken);
   const { createStorageClient, GcsObjectStore } = await import('../adapters/storage');
   const storage = createStorageClient({ projectId: config.project, endpoint: config.endpoints.storage });
+  // Production (Application Default Credentials): finding the credentials and the metadata
+  // server's first token are round trips the first Storage request would wait for; they start
+  // now, while the framework starts. The client keeps the token; a failure here is the first
+  // request's to report.
+  if (!config.endpoints.storage) storage.authClient.getAccessToken().catch(() => undefined);
   const objects = new GcsObjectStore(storage);
   const policySource = await PolicySource.load(config, objects, systemClock, log);
   const policy = await policySource.current();

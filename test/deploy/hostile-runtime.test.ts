@@ -156,6 +156,36 @@ describe('the HTTP entry', () => {
   });
 });
 
+describe('the HTTP entry calls onEvent (a tick warm-up) with each usable delivery only', () => {
+  it.each([
+    {
+      name: 'a usable delivery',
+      headers: { 'ce-id': 'w1', 'ce-source': 's', 'ce-specversion': '1.0', 'ce-type': 't' },
+      want: ['w1'],
+    },
+    { name: 'a delivery without CloudEvent headers', headers: {}, want: [] },
+  ])('$name', async ({ headers, want }) => {
+    const h = harness();
+    const seen: string[] = [];
+    await cloudEventHttpEntry(
+      h.def,
+      async () => h.deps,
+      undefined,
+      undefined,
+      (event) => seen.push(event.id),
+    )(
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: {},
+        rawBody: Buffer.from('{}'),
+      },
+      response(),
+    );
+    expect(seen).toEqual(want);
+  });
+});
+
 describe('every line a process writes is structured', () => {
   it('console output and raw stderr text become Cloud Logging entries, stacks in stack_trace', async () => {
     // Prepare: a child process that routes its console, then writes the ways libraries do.

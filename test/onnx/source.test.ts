@@ -160,6 +160,55 @@ describe('gcsByteSource against a local Cloud Storage endpoint', () => {
     expect(source.bytesRead).toBeLessThan(3 * 8192);
   });
 
+  it('with the size known, reads the signature without a metadata request', async () => {
+    // Prepare
+    log.length = 0;
+    const source = gcsByteSource(storage.bucket('models').file('m/1/model.onnx'), {
+      size: model.byteLength,
+    });
+
+    // Act
+    const sig = await readOnnxSignature(source, { windowBytes: 8192 });
+
+    // Assess
+    expect(sig.outputs.map((o) => o.name)).toEqual(['Y']);
+    expect(log).not.toContain('metadata');
+    expect(log[0]).toBe('range 0-8191');
+    expect(log.filter((l) => l.startsWith('range')).length).toBeLessThanOrEqual(3);
+  });
+
+  it('reads a small model whose size is known in one ranged GET, with the same signature', async () => {
+    // Prepare
+    const small = encodeModel(addDynamicBatchModel());
+    const smallServer = await startLocalServer(fakeGcs(new Map([['models/small.onnx', small]]), log));
+    const smallStorage = new Storage({ apiEndpoint: smallServer.url, projectId: 'test-project' });
+    const file = () => smallStorage.bucket('models').file('small.onnx');
+    try {
+      log.length = 0;
+      const unknown = await readOnnxSignature(gcsByteSource(file()));
+      const withMetadata = [...log];
+      log.length = 0;
+
+      // Act
+      const known = await readOnnxSignature(gcsByteSource(file(), { size: small.byteLength }));
+
+      // Assess
+      expect(known).toEqual(unknown);
+      expect(withMetadata).toEqual(['metadata', `range 0-${small.byteLength - 1}`]);
+      expect(log).toEqual([`range 0-${small.byteLength - 1}`]);
+    } finally {
+      await smallServer.close();
+    }
+  });
+
+  it.each([-1, 1.5, Number.NaN])('refuses a known size of %s before any request', (size) => {
+    log.length = 0;
+    expect(() => gcsByteSource(storage.bucket('models').file('m/1/model.onnx'), { size })).toThrow(
+      /is not a byte count/,
+    );
+    expect(log).toEqual([]);
+  });
+
   it('surfaces a missing object as an error from the client', async () => {
     // Prepare
     const source = gcsByteSource(storage.bucket('models').file('nope.onnx'));

@@ -87,4 +87,39 @@ describe('PolicySource: an edited policy file takes effect on a warm instance', 
     // Assess
     expect((await source.current()).guardrails.maxGpusTotal).toBe(6);
   });
+
+  it('a cold start reads a gs:// policy without a metadata request first, and versions it by the generation read', async () => {
+    // Prepare
+    const storage = localStorageClient(server.url);
+    await storage.createBucket('state-bucket-2');
+    const object = storage.bucket('state-bucket-2').file('policy.yaml');
+    await object.save(policyText(3), { resumable: false });
+    const gcs = new GcsObjectStore(storage);
+    const calls: string[] = [];
+    const objects = new Proxy(gcs, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return value.apply(target, args);
+        };
+      },
+    });
+    const clock = new ManualClock();
+    const { logger, entries } = createMemoryLogger();
+    const config = loadConfig({ ...env, INFERPLANE_POLICY: 'gs://state-bucket-2/policy.yaml' });
+
+    // Act
+    const source = await PolicySource.load(config, objects, clock, logger, 1_000);
+    const atLoad = [...calls];
+    clock.advance(1_000);
+    const unchanged = await source.current();
+
+    // Assess: one read at load; the check that follows finds the same generation and reads nothing.
+    expect(atLoad).toEqual(['readText']);
+    expect(unchanged.guardrails.maxGpusTotal).toBe(3);
+    expect(calls).toEqual(['readText', 'stat']);
+    expect(entries.filter((e) => String(e.message).includes('policy file changed'))).toEqual([]);
+  });
 });

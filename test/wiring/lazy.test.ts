@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { buildFunction, listFunctions } from '../../scripts/build';
 import { coldPath } from '../../scripts/bundle/cold-path';
 import { dump, load, loadAll } from '../../scripts/bundle/js-yaml';
+import whatwgUrl, { URLSearchParams as ShimParams, URL as ShimURL } from '../../scripts/bundle/whatwg-url';
 import { lazy, lazyPort, type PortMethods, startBuilding } from '../../shared/wiring/lazy';
 
 interface Port {
@@ -113,8 +114,27 @@ describe('the js-yaml shim bundled in place of js-yaml', () => {
   });
 });
 
-/** Packages that must never be evaluated before a function's first event. */
-const NOT_ON_THE_COLD_PATH = ['@google-cloud/container', '@google-cloud/pubsub', '@kubernetes/client-node'];
+describe('the whatwg-url shim bundled in place of whatwg-url', () => {
+  it("hands out Node's own URL classes, as node-fetch 2 would pick them", () => {
+    expect(ShimURL).toBe(globalThis.URL);
+    expect(ShimParams).toBe(globalThis.URLSearchParams);
+    expect(whatwgUrl.URL).toBe(globalThis.URL);
+    expect(new whatwgUrl.URL('http://127.0.0.1:8080/b/o?x=1').port).toBe('8080');
+  });
+});
+
+/**
+ * Packages that must never be evaluated before a function's first event. google-auth-library is
+ * the top-level copy (Monitoring's and GKE's credentials); Cloud Storage's own copy is bundled
+ * inside its chunk (node_modules/@google-cloud/storage/node_modules/...), which every event needs.
+ */
+const NOT_ON_THE_COLD_PATH = [
+  '@google-cloud/container',
+  '@google-cloud/monitoring',
+  '@google-cloud/pubsub',
+  '@kubernetes/client-node',
+  'google-auth-library',
+];
 
 describe('function bundles', async () => {
   const pkg = JSON.parse(await readFile(path.join(import.meta.dirname, '../../package.json'), 'utf8'));
@@ -131,6 +151,19 @@ describe('function bundles', async () => {
       expect(onColdPath.filter((p) => NOT_ON_THE_COLD_PATH.includes(p))).toEqual([]);
       const inputs = Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs));
       expect(inputs.filter((f) => f.includes('node_modules/js-yaml/'))).toEqual([]);
+      // The GKE and Monitoring clients are imported as their own modules: the packages' index
+      // also evaluates v1beta1 and the generated static protos (megabytes the REST clients never use).
+      const clientImports = Object.values(metafile.outputs)
+        .flatMap((o) => o.imports)
+        .filter((i) => i.external && /^@google-cloud\/(container|monitoring)(\/|$)/.test(i.path))
+        .map((i) => i.path);
+      for (const p of clientImports) {
+        expect(p).toMatch(
+          /^@google-cloud\/(container\/build\/src\/v1\/cluster_manager_client|monitoring\/build\/src\/v3\/metric_service_client)\.js$/,
+        );
+      }
+      // node-fetch's whatwg-url fallback (and tr46's Unicode table) is Node's own URL instead.
+      expect(inputs.filter((f) => /node_modules\/(whatwg-url|tr46)\//.test(f))).toEqual([]);
       // zod's locales are cut to English.
       expect(
         inputs.filter(
@@ -153,5 +186,18 @@ describe('function bundles', async () => {
     );
     expect(all.size).toBeGreaterThan(0);
     expect(coldPath(metafile).bundledPackages.has('@kubernetes/client-node')).toBe(false);
+  }, 60_000);
+
+  it("the cold path starts at the function's entry, not at a chunk only an import() reaches", async () => {
+    // esbuild marks the chunk of each import() as an entry point too; listed first, one would
+    // hide what the real entry imports.
+    const { metafile } = await buildFunction('scaleOnAlert', pkg, {
+      outRoot: path.join(tmpdir(), `inferplane-lazy-test-${process.pid}`),
+    });
+    const entries = Object.entries(metafile.outputs).filter(([, o]) => o.entryPoint !== undefined);
+    expect(entries.length).toBeGreaterThan(1);
+    const cold = coldPath(metafile);
+    expect(cold.chunks[0]).toMatch(/scaleOnAlert\/index\.js$/);
+    expect(cold.bundledPackages.has('zod')).toBe(true);
   }, 60_000);
 });
