@@ -30,7 +30,7 @@ import {
 } from '../domain/plan';
 import type { ModelRecord } from '../domain/registry';
 import { PlanExecutor } from '../execute/executor';
-import { locationZones, observeTarget } from '../execute/targets';
+import { type KnownState, locationZones, observeTarget } from '../execute/targets';
 import { TritonRunner } from '../execute/triton-runner';
 import { resolveModelPolicy } from '../policy/load';
 import type { Schedule } from '../policy/schema';
@@ -61,6 +61,12 @@ export interface ApplySchedulesDeps extends ScalingDeps {
   tritonPods(args: { pool: string; namespace: string; keys: KeyRing }): Promise<TritonPod[]>;
   /** Targets reconciled at once. */
   concurrency: number;
+  /**
+   * Read each target alone (a GET of its Deployment, its HPA and its record), as tools that work
+   * one object at a time do: the benchmark's baseline. Default: the namespace's Deployments and
+   * HPAs and the records are listed once per tick and each target is observed from those lists.
+   */
+  observeEach?: boolean;
 }
 
 export const METRIC_PREFIX = 'custom.googleapis.com/inferplane/schedule';
@@ -102,6 +108,31 @@ export async function mapConcurrent<T, R>(
   return out;
 }
 
+const NODE_POOL_ACTIONS: ReadonlySet<PlanAction['kind']> = new Set([
+  'createNodePool',
+  'setNodePoolAutoscaling',
+  'setNodePoolSize',
+  'updateNodePool',
+  'setNodePoolLocations',
+  'deleteNodePool',
+]);
+
+/** One holder at a time, in the order they asked. */
+export class Lane {
+  #tail: Promise<void> = Promise.resolve();
+
+  /** Resolves once every earlier holder released; call the function it gives to release. */
+  acquire(): Promise<() => void> {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const turn = this.#tail.then(() => release);
+    this.#tail = this.#tail.then(() => held);
+    return turn;
+  }
+}
+
 function isGrowing(plan: Plan): boolean {
   return plan.actions.some(
     (a) =>
@@ -138,13 +169,32 @@ export async function handleApplySchedules(
   const { ports, location } = deps;
 
   // --- observe what the schedules name
+  // One LIST per kind for every target (not a GET per target), unless each is read alone.
+  const eachAlone = deps.observeEach === true;
   const selector = `${K8S_LABELS.name}=triton,${K8S_LABELS.managedBy}=${MANAGED_BY}`;
-  const [deployments, records, nodePools, stored] = await Promise.all([
-    ports.kube.list('apps/v1', 'Deployment', location.namespace, selector),
+  const [listed, hpas, records, nodePools, stored] = await Promise.all([
+    ports.kube.list('apps/v1', 'Deployment', location.namespace, eachAlone ? selector : undefined),
+    eachAlone ? undefined : ports.kube.list('autoscaling/v2', 'HorizontalPodAutoscaler', location.namespace),
     deps.registry.list(),
     ports.nodePools.list(),
     ports.store.list(location.stateBucket, `targets/${location.cluster}/`),
   ]);
+  const deployments = eachAlone
+    ? listed
+    : listed.filter(
+        (d) =>
+          d.metadata.labels?.[K8S_LABELS.name] === 'triton' &&
+          d.metadata.labels?.[K8S_LABELS.managedBy] === MANAGED_BY,
+      );
+  const recordOf = (name: string) => /^targets\/[^/]+\/(.+)\.json$/.exec(name)?.[1];
+  const lists: KnownState = eachAlone
+    ? { nodePools }
+    : {
+        nodePools,
+        deployments: new Map(listed.map((d) => [d.metadata.name, d])),
+        hpas: new Map((hpas ?? []).map((h) => [h.metadata.name, h])),
+        records: new Map(stored.flatMap((o) => (recordOf(o.name) ? [[recordOf(o.name) as string, o]] : []))),
+      };
   const universe: TargetUniverse = {
     pools: deployments.map((d) => d.metadata.name).sort(),
     modelPools: modelPoolsOf(policy, records),
@@ -155,8 +205,8 @@ export async function handleApplySchedules(
   // Unscoped, a record's pool is visited too: a schedule removed from the policy is restored.
   if (!scoped) {
     for (const o of stored) {
-      const m = /^targets\/[^/]+\/(.+)\.json$/.exec(o.name);
-      if (m?.[1]) visit.add(m[1]);
+      const pool = recordOf(o.name);
+      if (pool) visit.add(pool);
     }
   }
   const pools = [...visit].sort();
@@ -215,7 +265,7 @@ export async function handleApplySchedules(
     const base = { pool, drift: [], warnings: [], saving: NO_SAVING, inDowntime: false };
     let observed: ObservedTarget;
     try {
-      observed = await observeTarget(ports, location, pool, { nodePools });
+      observed = await observeTarget(ports, location, pool, lists);
     } catch (err) {
       return {
         ...base,
@@ -261,6 +311,7 @@ export async function handleApplySchedules(
     };
     if (current.plan.actions.length === 0) return result('unchanged');
     if (dryRun) return result('planned');
+    let release: (() => void) | undefined;
     try {
       await deps.executor.execute(current.plan, {
         guardrails,
@@ -268,6 +319,15 @@ export async function handleApplySchedules(
           ctx.log.notice('re-planning a target from live state', { pool, why });
           current = planFor(await observeTarget(ports, location, pool), schedules);
           return current.plan;
+        },
+        beforeAction: async (action) => {
+          if (NODE_POOL_ACTIONS.has(action.kind) && !release) release = await gkeLane.acquire();
+        },
+        afterAction: (step) => {
+          if (NODE_POOL_ACTIONS.has(step.action.kind)) {
+            release?.();
+            release = undefined;
+          }
         },
       });
       return result('applied');
@@ -277,20 +337,16 @@ export async function handleApplySchedules(
         error: err,
       });
       return result('failed', errorMessage(err));
+    } finally {
+      release?.();
     }
   };
 
-  // --- decide and apply, target by target
-  // GKE runs one operation per cluster at a time: targets with a node pool go through one lane
-  // (no CLUSTER_ALREADY_HAS_OPERATION retries), beside the Kubernetes-only ones at full width.
-  const withPool = pools.filter((p) => poolByName.has(p));
-  const withoutPool = pools.filter((p) => !poolByName.has(p));
-  const [gkeLane, kubeLane] = await Promise.all([
-    mapConcurrent(withPool, 1, reconcile),
-    mapConcurrent(withoutPool, deps.concurrency, reconcile),
-  ]);
-  const byPool = new Map([...gkeLane, ...kubeLane].map((r) => [r.pool, r]));
-  const results = pools.map((p) => byPool.get(p) as TargetResult);
+  // --- decide and apply, `concurrency` targets at a time
+  // GKE runs one operation per cluster at a time: a target's node-pool actions wait for the
+  // lane (no CLUSTER_ALREADY_HAS_OPERATION retries); everything else runs at full width.
+  const gkeLane = new Lane();
+  const results = await mapConcurrent(pools, deps.concurrency, reconcile);
 
   // --- serving drift on the pools that serve now
   const driftPools = [...new Set([...universe.modelPools.values()])]
