@@ -53,6 +53,7 @@ export function observedDeploymentOf(live: LiveObject): ObservedDeployment {
     generation: num(live.metadata.generation),
     annotations: live.metadata.annotations ?? {},
     createdAt: typeof created === 'string' ? created : null,
+    ...(live.metadata.resourceVersion ? { resourceVersion: live.metadata.resourceVersion } : {}),
   };
 }
 

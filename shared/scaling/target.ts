@@ -41,6 +41,8 @@ export interface ObservedDeployment {
   annotations: Readonly<Record<string, string>>;
   /** `metadata.creationTimestamp`. */
   createdAt: string | null;
+  /** `metadata.resourceVersion` as observed (also the Scale subresource's). */
+  resourceVersion?: string;
 }
 
 export interface ObservedHpa {
@@ -467,7 +469,12 @@ function settingsActions(
     workload.push({
       kind: 'scaleWorkload',
       target: `Deployment/${observed.namespace}/${observed.deployment.name}`,
-      before: { replicas: live.replicas },
+      before: {
+        replicas: live.replicas,
+        ...(observed.deployment.resourceVersion
+          ? { resourceVersion: observed.deployment.resourceVersion }
+          : {}),
+      },
       after: { replicas: wanted.replicas },
       costDeltaPerHour: 0,
       reason: `replicas ${live.replicas ?? '?'} -> ${wanted.replicas}: ${ctx.reason}`,

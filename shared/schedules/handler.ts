@@ -108,31 +108,6 @@ export async function mapConcurrent<T, R>(
   return out;
 }
 
-const NODE_POOL_ACTIONS: ReadonlySet<PlanAction['kind']> = new Set([
-  'createNodePool',
-  'setNodePoolAutoscaling',
-  'setNodePoolSize',
-  'updateNodePool',
-  'setNodePoolLocations',
-  'deleteNodePool',
-]);
-
-/** One holder at a time, in the order they asked. */
-export class Lane {
-  #tail: Promise<void> = Promise.resolve();
-
-  /** Resolves once every earlier holder released; call the function it gives to release. */
-  acquire(): Promise<() => void> {
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const turn = this.#tail.then(() => release);
-    this.#tail = this.#tail.then(() => held);
-    return turn;
-  }
-}
-
 function isGrowing(plan: Plan): boolean {
   return plan.actions.some(
     (a) =>
@@ -311,7 +286,6 @@ export async function handleApplySchedules(
     };
     if (current.plan.actions.length === 0) return result('unchanged');
     if (dryRun) return result('planned');
-    let release: (() => void) | undefined;
     try {
       await deps.executor.execute(current.plan, {
         guardrails,
@@ -319,15 +293,6 @@ export async function handleApplySchedules(
           ctx.log.notice('re-planning a target from live state', { pool, why });
           current = planFor(await observeTarget(ports, location, pool), schedules);
           return current.plan;
-        },
-        beforeAction: async (action) => {
-          if (NODE_POOL_ACTIONS.has(action.kind) && !release) release = await gkeLane.acquire();
-        },
-        afterAction: (step) => {
-          if (NODE_POOL_ACTIONS.has(step.action.kind)) {
-            release?.();
-            release = undefined;
-          }
         },
       });
       return result('applied');
@@ -337,15 +302,13 @@ export async function handleApplySchedules(
         error: err,
       });
       return result('failed', errorMessage(err));
-    } finally {
-      release?.();
     }
   };
 
   // --- decide and apply, `concurrency` targets at a time
-  // GKE runs one operation per cluster at a time: a target's node-pool actions wait for the
-  // lane (no CLUSTER_ALREADY_HAS_OPERATION retries); everything else runs at full width.
-  const gkeLane = new Lane();
+  // GKE runs one operation per cluster at a time: the node-pool executor runs one node-pool
+  // action per cluster at a time (withClusterLock), so targets with a node pool queue only there
+  // (no CLUSTER_ALREADY_HAS_OPERATION retries); everything else runs at full width.
   const results = await mapConcurrent(pools, deps.concurrency, reconcile);
 
   // --- serving drift on the pools that serve now
