@@ -187,6 +187,11 @@ export interface WriteStorageObjectAction extends ActionBase {
   kind: 'writeStorageObject';
   before: { generation: string } | null;
   after: { object: StorageObjectRef; text: string; contentType: string };
+  /**
+   * The write's generation precondition is its only check, no read first: for a `before` the plan
+   * was just made from (a change since is the write's 412: re-planned).
+   */
+  checkedByWrite?: true;
 }
 
 export interface DeleteStorageObjectAction extends ActionBase {

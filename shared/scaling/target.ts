@@ -413,6 +413,8 @@ export function planTarget(observed: ObservedTarget, next: TargetRecord, ctx: Ta
         text: serializeTargetRecord(record),
         contentType: 'application/json',
       },
+      // Planned from the record as just observed: the conditional write is the check.
+      checkedByWrite: true,
       costDeltaPerHour: 0,
       reason: `target state: ${ctx.reason}`,
     });

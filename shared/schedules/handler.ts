@@ -59,7 +59,10 @@ export interface ApplySchedulesDeps extends ScalingDeps {
    */
   /** The pool's ready pods; each call to one sends the key of the pod it goes to. */
   tritonPods(args: { pool: string; namespace: string; keys: KeyRing }): Promise<TritonPod[]>;
-  /** Targets reconciled at once. */
+  /**
+   * Targets reconciled at once: this many without a node pool, beside this many with one (whose
+   * node-pool actions run one at a time per cluster).
+   */
   concurrency: number;
   /**
    * Read each target alone (a GET of its Deployment, its HPA and its record), as tools that work
@@ -306,10 +309,17 @@ export async function handleApplySchedules(
   };
 
   // --- decide and apply, `concurrency` targets at a time
-  // GKE runs one operation per cluster at a time: the node-pool executor runs one node-pool
-  // action per cluster at a time (withClusterLock), so targets with a node pool queue only there
-  // (no CLUSTER_ALREADY_HAS_OPERATION retries); everything else runs at full width.
-  const results = await mapConcurrent(pools, deps.concurrency, reconcile);
+  // GKE runs one operation per cluster at a time, and so does the node-pool executor
+  // (withClusterLock: no CLUSTER_ALREADY_HAS_OPERATION retries). Targets with a node pool wait
+  // there, so they get their own lane beside the others: waiting, they hold none of its places.
+  const withPool = pools.filter((p) => poolByName.has(p));
+  const withoutPool = pools.filter((p) => !poolByName.has(p));
+  const [poolLane, kubeLane] = await Promise.all([
+    mapConcurrent(withPool, deps.concurrency, reconcile),
+    mapConcurrent(withoutPool, deps.concurrency, reconcile),
+  ]);
+  const byPool = new Map([...poolLane, ...kubeLane].map((r) => [r.pool, r]));
+  const results = pools.map((p) => byPool.get(p) as TargetResult);
 
   // --- serving drift on the pools that serve now
   const driftPools = [...new Set([...universe.modelPools.values()])]
