@@ -6,9 +6,10 @@
  *
  * What each side does, per tick (the same handler, the same executor, the same guardrails):
  * - batched (set a): one LIST each of the namespace's Deployments, its HPAs, the target records
- *   and the cluster's node pools; then `concurrency` targets at a time: per target the record
- *   write (a stat, then a conditional upload) and the Scale PUT conditional on the listed
- *   resourceVersion; node-pool actions one at a time per cluster (the node-pool executor's lock).
+ *   and the cluster's node pools; then `concurrency` targets at a time (and as many with a node
+ *   pool beside them): per target the record upload conditional on the listed generation, and
+ *   the Scale PUT conditional on the listed resourceVersion; node-pool actions (a list of running
+ *   operations, a GET of the pool, the change) one at a time per cluster, as GKE runs them.
  * - one at a time (set b): `observeEach` and concurrency 1, every API call waiting for the one
  *   before: per target a GET of its Deployment, its HPA and its record, then the same writes.
  *   That is kube-downscaler's shape (one object after the other, each write after the previous),
@@ -17,11 +18,14 @@
  * The apiserver runs its in-process controllers (Deployment, ReplicaSet, scheduler, kubelets:
  * each Deployment has a pod that the scale to zero removes), not the local cloud's HPA controller
  * or Triton pods. The API surface the tick uses (Deployments, HPAs, the scale subresource, node
- * pools and their operations, the state bucket) is the same servers'. The log shows each tick's
+ * pools and their operations, the state bucket) is the same servers'; their state directories are
+ * on tmpfs where there is one (a disk's sync costs belong to the stand-ins, not to the control
+ * plane; the apiserver keeps its state in memory for the same reason). The log shows each tick's
  * CPU time beside its wall time: on a shared machine a tick is CPU-bound long before it is
  * latency-bound.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LOCAL_ACCESS_TOKEN } from '../infra/local/credentials';
@@ -100,7 +104,10 @@ const bench: Bench = async (ctx) => {
     Array.from({ length: deployments }, (_, i) => `${set}-${String(i).padStart(4, '0')}`);
   const sets = { a: names('a'), b: names('b') };
 
-  const dir = await mkdtemp(path.join(tmpdir(), 'inferplane-bench-sched-'));
+  // The servers' state on tmpfs where there is one: a file system's sync costs are the local
+  // servers', not the control plane's (the apiserver keeps its state in memory for the same reason).
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const dir = await mkdtemp(path.join(base, 'inferplane-bench-sched-'));
   const storage = await startStorageServer({ dir: path.join(dir, 'storage') });
   const gke = await startGkeServer({
     dir: path.join(dir, 'gke'),
@@ -273,6 +280,7 @@ const bench: Bench = async (ctx) => {
     ] satisfies Figure[];
   } finally {
     await cloud.close();
+    await rm(dir, { recursive: true, force: true });
   }
 };
 
