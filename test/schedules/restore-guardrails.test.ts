@@ -10,24 +10,10 @@
  *   replicas, pool) while the other target is restored; once the limit allows it, the next tick
  *   restores it.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
-import { type GkeServer, startGkeServer } from '../../infra/local/gke';
-import { type KubernetesServer, startKubernetesServer } from '../../infra/local/kubernetes';
-import { type MonitoringServer, startMonitoringServer } from '../../infra/local/monitoring';
-import { type StorageServer, startStorageServer } from '../../infra/local/storage';
-import { localStorageClient } from '../../infra/local/storage/client';
-import type { KubernetesObject } from '../../shared/domain/plan';
 import { observeTarget } from '../../shared/execute/targets';
-import { loadConfig } from '../../shared/runtime/config';
-import { invoke } from '../../shared/runtime/function';
-import { MemoryIdempotencyStore } from '../../shared/runtime/idempotency';
-import { buildApplySchedulesDeps } from '../../shared/schedules/deps';
-import { applySchedulesFunction } from '../../shared/schedules/function';
-import { type ApplySchedulesDeps, METRIC_PREFIX } from '../../shared/schedules/handler';
+import { METRIC_PREFIX } from '../../shared/schedules/handler';
+import { type BareSchedules, bareSchedules, targetsOf } from '../support/bare-schedules';
 
 const MIN = 60_000;
 const NOW = Math.floor(Date.now() / MIN) * MIN;
@@ -38,159 +24,32 @@ const WINDOW_END = WINDOW_START + 120 * MIN;
 const iso = (ms: number) => new Date(ms).toISOString();
 const FIXED = 'fixed-l4';
 const PLAIN = 'plain';
-const NS = 'triton';
-
-function deployment(name: string): KubernetesObject {
-  const labels = {
-    'app.kubernetes.io/name': 'triton',
-    'app.kubernetes.io/instance': name,
-    'app.kubernetes.io/managed-by': 'inferplane',
-  };
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: NS, labels },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: labels },
-      template: { metadata: { labels }, spec: { containers: [{ name: 'server', image: 'busybox' }] } },
-    },
-  } as KubernetesObject;
-}
-
-function hpa(name: string): KubernetesObject {
-  return {
-    apiVersion: 'autoscaling/v2',
-    kind: 'HorizontalPodAutoscaler',
-    metadata: { name, namespace: NS },
-    spec: {
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
-      minReplicas: 1,
-      maxReplicas: 3,
-    },
-  } as KubernetesObject;
-}
-
-type TargetDetail = { pool: string; outcome: string; action: string; error?: string };
-const targetsOf = (o: unknown) => (o as { details?: { targets?: TargetDetail[] } }).details?.targets ?? [];
 
 describe('applySchedules: a tick at `at`, and the guardrails on the way up (fixed-size pool)', () => {
-  let dir: string;
-  let kubernetes: KubernetesServer;
-  let gke: GkeServer;
-  let storage: StorageServer;
-  let monitoring: MonitoringServer;
-  let deps: ApplySchedulesDeps;
-  let ticks = 0;
-
-  const tick = (at: number) => {
-    const id = `guard-tick-${++ticks}`;
-    const command = {
-      apiVersion: 'inferplane.dev/scheduler/v1',
-      command: 'reconcile-schedules',
-      at: iso(at),
-    };
-    return invoke(applySchedulesFunction, deps, {
-      id,
-      specversion: '1.0',
-      source: '//pubsub.googleapis.com/projects/local-project/topics/inferplane-scheduler',
-      type: 'google.cloud.pubsub.topic.v1.messagePublished',
-      data: {
-        message: {
-          data: Buffer.from(JSON.stringify(command)).toString('base64'),
-          messageId: id,
-          publishTime: new Date().toISOString(),
-        },
-        subscription: 'projects/local-project/subscriptions/scheduler',
-      },
-    });
-  };
-  const replicas = async (name: string) =>
-    (await deps.ports.kube.getScale({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: NS, name }))
-      ?.replicas;
+  let b: BareSchedules;
+  const tick = (at: number) => b.tick(at);
+  const replicas = (name: string) => b.replicas(name);
   const nodes = async () => {
-    const pool = await deps.ports.nodePools.get(FIXED);
-    return pool ? deps.ports.nodePools.nodeCountPerZone(pool) : undefined;
+    const pool = await b.deps.ports.nodePools.get(FIXED);
+    return pool ? b.deps.ports.nodePools.nodeCountPerZone(pool) : undefined;
   };
   const setMaxNodes = (maxNodes: number) => {
-    deps.policy = { ...deps.policy, guardrails: { ...deps.policy.guardrails, maxNodes } };
+    b.deps.policy = { ...b.deps.policy, guardrails: { ...b.deps.policy.guardrails, maxNodes } };
   };
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'inferplane-sched-guard-'));
-    storage = await startStorageServer({ dir: path.join(dir, 'storage') });
-    gke = await startGkeServer({
-      dir: path.join(dir, 'gke'),
-      project: 'local-project',
-      location: 'us-central1',
-      cluster: 'inference',
-      operationPhaseMs: 0,
-    });
-    // Nodes from the GKE pools: a pool's live size is its Node objects, as on GKE.
-    kubernetes = await startKubernetesServer({
-      tokens: [LOCAL_ACCESS_TOKEN],
-      controllers: { nodePools: gke, cluster: 'inference', project: 'local-project' },
-    });
-    gke.setKubernetesEndpoint({
-      endpoint: kubernetes.endpoint,
-      caCertificate: kubernetes.caCertificateBase64,
-    });
-    monitoring = await startMonitoringServer({ project: 'local-project', scrapePollMs: 0 });
-    const bucket = 'sched-guard-repo';
-    await localStorageClient(storage.url).createBucket(bucket);
-    const policyFile = path.join(dir, 'policy.yaml');
-    await writeFile(
-      policyFile,
+    b = await bareSchedules(
+      [{ name: FIXED, pool: { nodes: 2, autoscaling: { enabled: false } } }, { name: PLAIN }],
       [
-        'apiVersion: inferplane.dev/v1',
-        'kind: ControlPlanePolicy',
-        `cluster: { project: local-project, name: inference, namespace: ${NS}, repositoryBucket: ${bucket}, incomingBucket: sched-guard-in }`,
-        'guardrails: { maxGpusTotal: 100, maxGpusPerPool: 100, maxNodes: 10, maxDollarsPerHour: 10000 }',
-        'schedules:',
-        `  - name: nights`,
+        '  - name: nights',
         `    target: { pools: [${FIXED}, ${PLAIN}] }`,
         `    downtime: ["Sun-Sat ${hhmm(WINDOW_START)}-${hhmm(WINDOW_END)} UTC"]`,
         '    gracePeriodMinutes: 0',
-        '',
-      ].join('\n'),
+      ],
     );
-    const config = loadConfig({
-      INFERPLANE_PROJECT: 'local-project',
-      INFERPLANE_CLUSTER: 'inference',
-      INFERPLANE_REPOSITORY_BUCKET: bucket,
-      INFERPLANE_POLICY: policyFile,
-      INFERPLANE_STORAGE_ENDPOINT: storage.url,
-      INFERPLANE_GKE_ENDPOINT: gke.url,
-      INFERPLANE_MONITORING_ENDPOINT: monitoring.url,
-      INFERPLANE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
-      INFERPLANE_TRITON_URL: 'http://127.0.0.1:1/{pod}',
-      INFERPLANE_LOG_LEVEL: 'ERROR',
-    });
-    deps = { ...(await buildApplySchedulesDeps(config)), idempotency: new MemoryIdempotencyStore() };
-    await deps.ports.kube.apply(
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
-      { fieldManager: 'test' },
-    );
-    for (const name of [FIXED, PLAIN]) {
-      await deps.ports.kube.apply(deployment(name), { fieldManager: 'test' });
-      await deps.ports.kube.apply(hpa(name), { fieldManager: 'test' });
-    }
-    let op = await deps.ports.nodePools.create({
-      name: FIXED,
-      initialNodeCount: 2,
-      locations: ['us-central1-a'],
-      config: {
-        machineType: 'g2-standard-8',
-        accelerators: [{ acceleratorCount: '1', acceleratorType: 'nvidia-l4' }],
-      },
-      autoscaling: { enabled: false },
-    });
-    while (op.status !== 'DONE') op = await deps.ports.nodePools.getOperation(op.name ?? '');
   }, 120_000);
-
   afterAll(async () => {
-    await Promise.all([storage?.close(), gke?.close(), kubernetes?.close(), monitoring?.close()]);
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await b?.close();
   });
 
   it("decides as of the tick's `at`, and dates the savings' points by the real clock", async () => {
@@ -210,7 +69,7 @@ describe('applySchedules: a tick at `at`, and the guardrails on the way up (fixe
     expect(await replicas(FIXED)).toBe(0);
     expect(await replicas(PLAIN)).toBe(0);
     expect(await nodes()).toBe(0);
-    const record = (await observeTarget(deps.ports, deps.location, FIXED)).record?.record;
+    const record = (await observeTarget(b.deps.ports, b.deps.location, FIXED)).record?.record;
     expect(record?.downtime).toMatchObject({
       schedule: 'nights',
       since: iso(WINDOW_START),
@@ -218,7 +77,7 @@ describe('applySchedules: a tick at `at`, and the guardrails on the way up (fixe
     });
     expect(record?.baseline?.settings.nodePool).toMatchObject({ nodeCountPerZone: 2 });
 
-    const series = await deps.metrics.readSeries({
+    const series = await b.deps.metrics.readSeries({
       filter: `metric.type = "${METRIC_PREFIX}/gpu_hours_saved" AND metric.labels.pool = "${FIXED}"`,
       startTime: iso(NOW - 10 * MIN),
       endTime: iso(Date.now() + 4 * MIN),
@@ -234,7 +93,7 @@ describe('applySchedules: a tick at `at`, and the guardrails on the way up (fixe
     // In downtime (the test before may have done it: a doubled tick then changes nothing).
     await tick(WINDOW_START + 30 * MIN);
     expect(await nodes()).toBe(0);
-    const downRecord = (await observeTarget(deps.ports, deps.location, FIXED)).record;
+    const downRecord = (await observeTarget(b.deps.ports, b.deps.location, FIXED)).record;
 
     setMaxNodes(1);
     // Inside the lead time (10 min) before the window ends: the warm restore is due.
@@ -247,7 +106,7 @@ describe('applySchedules: a tick at `at`, and the guardrails on the way up (fixe
     // Left down: the pool, the replicas and the record as they were.
     expect(await nodes()).toBe(0);
     expect(await replicas(FIXED)).toBe(0);
-    const kept = (await observeTarget(deps.ports, deps.location, FIXED)).record;
+    const kept = (await observeTarget(b.deps.ports, b.deps.location, FIXED)).record;
     expect(kept?.generation).toBe(downRecord?.generation);
     expect(kept?.record.downtime).not.toBeNull();
     // The other target is back.
@@ -262,6 +121,6 @@ describe('applySchedules: a tick at `at`, and the guardrails on the way up (fixe
     });
     expect(await nodes()).toBe(2);
     expect(await replicas(FIXED)).toBe(1);
-    expect((await observeTarget(deps.ports, deps.location, FIXED)).record?.record.downtime).toBeNull();
+    expect((await observeTarget(b.deps.ports, b.deps.location, FIXED)).record?.record.downtime).toBeNull();
   }, 60_000);
 });
