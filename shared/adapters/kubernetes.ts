@@ -12,6 +12,7 @@
  * Failures surface as `KubeApiError` (an HTTP answer, with the apiserver's Status reason, message
  * and causes, and Retry-After) or `KubeConnectionError` (no answer): never as client exceptions.
  */
+import { Agent as HttpsAgent } from 'node:https';
 import {
   HttpMethod,
   KubeConfig,
@@ -358,6 +359,39 @@ export interface KubeConfigOptions {
 const AUTH_PROVIDER = 'inferplane-google-adc';
 
 /**
+ * A KubeConfig whose requests share connections. @kubernetes/client-node 1.x builds a new
+ * `https.Agent` for every request (KubeConfig.applySecurityAuthentication), so every call opened a
+ * new TCP connection and TLS handshake (and parsed the CA again). This keeps one keep-alive agent
+ * per set of TLS options (the cluster CA, client certificate, server name, verification) and
+ * hands it to every request instead; agents of a proxy configuration are left as they are. Idle
+ * pooled sockets do not keep the process alive (Node unrefs them).
+ */
+class ReusingKubeConfig extends KubeConfig {
+  readonly #agents = new Map<string, HttpsAgent>();
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const made = context.getAgent();
+    if (!(made instanceof HttpsAgent) || made.constructor !== HttpsAgent) return;
+    const o = made.options;
+    const key = JSON.stringify([
+      String(o.ca ?? ''),
+      String(o.cert ?? ''),
+      String(o.key ?? ''),
+      String(o.pfx ?? ''),
+      o.rejectUnauthorized ?? null,
+      o.servername ?? null,
+    ]);
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      agent = new HttpsAgent({ ...o, keepAlive: true });
+      this.#agents.set(key, agent);
+    }
+    context.setAgent(agent);
+  }
+}
+
+/**
  * Access tokens from Application Default Credentials (the Cloud Run service account, or
  * `gcloud auth application-default login` locally), scoped for cloud-platform, which GKE accepts
  * as a Kubernetes bearer token (RBAC then maps the Google identity). google-auth-library caches
@@ -385,7 +419,7 @@ export function googleAccessToken(): () => Promise<string> {
  */
 export function createKubeConfig(opts: KubeConfigOptions): KubeConfig {
   const namespace = opts.namespace ?? 'default';
-  const kc = new KubeConfig();
+  const kc = new ReusingKubeConfig();
   const { endpoint, caCertificate } = opts.cluster;
   if (!endpoint || !caCertificate) {
     throw new ConfigurationError(

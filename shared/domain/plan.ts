@@ -124,7 +124,11 @@ export interface DeleteObjectAction extends ActionBase {
 /** Scaling a workload's replicas directly (scheduled scale to zero and its restore). */
 export interface ScaleWorkloadAction extends ActionBase {
   kind: 'scaleWorkload';
-  before: { replicas: number | null };
+  /**
+   * `resourceVersion`: the Deployment's when it was observed (a LIST or GET of it). The write is
+   * then conditional on it without reading the Scale first (a change since is a 409: re-planned).
+   */
+  before: { replicas: number | null; resourceVersion?: string };
   after: { replicas: number };
 }
 
@@ -183,6 +187,11 @@ export interface WriteStorageObjectAction extends ActionBase {
   kind: 'writeStorageObject';
   before: { generation: string } | null;
   after: { object: StorageObjectRef; text: string; contentType: string };
+  /**
+   * The write's generation precondition is its only check, no read first: for a `before` the plan
+   * was just made from (a change since is the write's 412: re-planned).
+   */
+  checkedByWrite?: true;
 }
 
 export interface DeleteStorageObjectAction extends ActionBase {

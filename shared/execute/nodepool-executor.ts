@@ -291,9 +291,8 @@ export class NodePoolExecutor {
   async check(action: NodePoolAction): Promise<Precondition> {
     const deadline = this.#clock.nowMs() + this.#deadlineMs;
     const name = poolOfAction(action);
-    await this.#waitUntilPoolIdle(name, deadline);
-    const observed = await this.#pools.get(name);
-    const count = observed ? await this.#pools.nodeCountPerZone(observed) : undefined;
+    const observed = await this.#waitUntilPoolIdle(name, deadline);
+    const count = await this.#countFor(action, observed);
     if (isActionSatisfied(action, observed, count)) {
       return { state: 'done', reason: 'observed state already satisfies it' };
     }
@@ -312,11 +311,10 @@ export class NodePoolExecutor {
     return withClusterLock(this.#pools.clusterName, async () => {
       for (let failures = 0; ; ) {
         try {
-          await this.#waitUntilPoolIdle(name, deadline);
-          const observed = await this.#pools.get(name);
+          const observed = await this.#waitUntilPoolIdle(name, deadline);
           // Checked again under the cluster lock: a concurrent run of this instance may have got
           // there first (then there is nothing to do) or changed the pool (then the plan is stale).
-          const count = observed ? await this.#pools.nodeCountPerZone(observed) : undefined;
+          const count = await this.#countFor(action, observed);
           if (isActionSatisfied(action, observed, count)) {
             this.#log.info('node pool action skipped', {
               action: action.kind,
@@ -459,7 +457,17 @@ export class NodePoolExecutor {
    * An operation on this pool that is still running (typically started by a run that crashed) is
    * waited for before anything is planned, so its change is observed instead of being requested twice.
    */
-  async #waitUntilPoolIdle(name: string, deadline: number): Promise<void> {
+  /** The live node count, where the action depends on it (only a fixed size does). */
+  async #countFor(action: NodePoolAction, observed: NodePool | undefined): Promise<number | undefined> {
+    if (!observed || action.kind !== 'setNodePoolSize') return undefined;
+    return this.#pools.nodeCountPerZone(observed);
+  }
+
+  /**
+   * Waits for operations running on the pool and for a transitional status to pass; returns the
+   * pool as then read (undefined: it does not exist).
+   */
+  async #waitUntilPoolIdle(name: string, deadline: number): Promise<NodePool | undefined> {
     const running = (await this.#pools.listRunningOperations()).filter((op) => op.pool === name);
     for (const op of running) {
       this.#log.info('waiting for an operation already running on the node pool', {
@@ -478,7 +486,7 @@ export class NodePoolExecutor {
     for (let attempt = 0; ; attempt++) {
       const pool = await this.#pools.get(name);
       const status = String(pool?.status ?? '');
-      if (!pool || !TRANSITIONAL_POOL_STATUSES.has(status)) return;
+      if (!pool || !TRANSITIONAL_POOL_STATUSES.has(status)) return pool;
       const now = this.#clock.nowMs();
       if (now >= deadline) {
         throw new RetryableError('OPERATION_TIMEOUT', `node pool ${name} still ${status} at the deadline`, {

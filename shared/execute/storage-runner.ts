@@ -66,6 +66,7 @@ export class StorageRunner implements ActionRunner<StorageAction> {
             };
       }
       case 'writeStorageObject': {
+        if (action.checkedByWrite) return { state: 'ready' };
         const ref = action.after.object;
         const live = await this.objects.stat(ref);
         if (live?.md5Hash !== undefined && live.md5Hash === md5Base64(action.after.text)) {

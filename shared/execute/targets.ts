@@ -6,7 +6,7 @@
 import { parseTargetRecord, targetRecordName } from '../domain/target';
 import type { KubeObjects, LiveObject } from '../ports/kubernetes';
 import type { NodePool, NodePools } from '../ports/nodepools';
-import type { ObjectStore } from '../ports/storage';
+import type { ObjectInfo, ObjectStore } from '../ports/storage';
 import { PermanentError } from '../runtime/errors';
 import type { ObservedDeployment, ObservedHpa, ObservedTarget } from '../scaling/target';
 
@@ -53,6 +53,7 @@ export function observedDeploymentOf(live: LiveObject): ObservedDeployment {
     generation: num(live.metadata.generation),
     annotations: live.metadata.annotations ?? {},
     createdAt: typeof created === 'string' ? created : null,
+    ...(live.metadata.resourceVersion ? { resourceVersion: live.metadata.resourceVersion } : {}),
   };
 }
 
@@ -68,23 +69,45 @@ export function observedHpaOf(live: LiveObject): ObservedHpa {
 }
 
 /**
- * One target, by pool name (the Deployment and HPA carry the pool's name). `known.nodePools`: the
- * cluster's pools as the caller just listed them (a tick over many targets lists them once), so the
- * pool is not read again; a re-plan passes nothing and reads it fresh.
+ * What a caller over many targets read once for all of them this tick, so that observing one
+ * target costs no read of its own for it (one LIST per kind instead of a GET per target).
+ */
+export interface KnownState {
+  /** The cluster's node pools as just listed. */
+  nodePools?: readonly NodePool[];
+  /** The namespace's Deployments as just listed, by name (absent: there is none). */
+  deployments?: ReadonlyMap<string, LiveObject>;
+  /** The namespace's HorizontalPodAutoscalers as just listed, by name (absent: there is none). */
+  hpas?: ReadonlyMap<string, LiveObject>;
+  /**
+   * The target records just listed, by pool: a pool without one has no record and is not read
+   * (a record made since then fails the write's does-not-exist precondition, and is re-planned).
+   */
+  records?: ReadonlyMap<string, ObjectInfo>;
+}
+
+/**
+ * One target, by pool name (the Deployment and HPA carry the pool's name). `known`: what the
+ * caller just listed for every target of its tick; what it names is not read again (a re-plan
+ * passes nothing and reads everything fresh).
  */
 export async function observeTarget(
   ports: TargetPorts,
   at: TargetLocation,
   pool: string,
-  known: { nodePools?: readonly NodePool[] } = {},
+  known: KnownState = {},
 ): Promise<ObservedTarget> {
   const ref = { namespace: at.namespace, name: pool };
   const recordRef = { bucket: at.stateBucket, name: targetRecordName(at.cluster, pool) };
   const [deployment, hpa, nodePool, stored] = await Promise.all([
-    ports.kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', ...ref }),
-    ports.kube.get({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', ...ref }),
+    known.deployments
+      ? known.deployments.get(pool)
+      : ports.kube.get({ apiVersion: 'apps/v1', kind: 'Deployment', ...ref }),
+    known.hpas
+      ? known.hpas.get(pool)
+      : ports.kube.get({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', ...ref }),
     known.nodePools ? known.nodePools.find((p) => p.name === pool) : ports.nodePools.get(pool),
-    ports.store.readText(recordRef),
+    known.records && !known.records.has(pool) ? undefined : ports.store.readText(recordRef),
   ]);
   const nodeCountPerZone = nodePool ? ((await ports.nodePools.nodeCountPerZone(nodePool)) ?? null) : null;
   let record: ObservedTarget['record'] = null;

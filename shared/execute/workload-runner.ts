@@ -4,7 +4,13 @@
  * HPA acting, another instance, a human) makes the executor re-plan instead of being overwritten.
  */
 import type { ScaleWorkloadAction } from '../domain/plan';
-import { KubeApiError, KubeConnectionError, type KubeObjects, type ObjectRef } from '../ports/kubernetes';
+import {
+  KubeApiError,
+  KubeConnectionError,
+  type KubeObjects,
+  type ObjectRef,
+  type WorkloadScale,
+} from '../ports/kubernetes';
 import { errorMessage, PermanentError, RetryableError } from '../runtime/errors';
 import type { Logger } from '../runtime/log';
 import { type ActionRunner, type Precondition, StaleStateError } from './executor';
@@ -52,8 +58,18 @@ export class WorkloadRunner implements ActionRunner<ScaleWorkloadAction> {
     private readonly logger?: Logger,
   ) {}
 
+  /**
+   * The Scale each `check` read, for the `apply` that follows it: the write is conditional on
+   * that read's resourceVersion (a change in between is a 409, so a re-plan), so reading again
+   * would only cost a round trip.
+   */
+  readonly #checked = new WeakMap<ScaleWorkloadAction, WorkloadScale | undefined>();
+
   async check(action: ScaleWorkloadAction): Promise<Precondition> {
+    // Planned from an observed resourceVersion: the write itself is the check.
+    if (action.before.resourceVersion !== undefined) return { state: 'ready' };
     const scale = await this.#read(action);
+    this.#checked.set(action, scale);
     if (!scale) return { state: 'stale', reason: 'the workload does not exist' };
     if (scale.replicas === action.after.replicas)
       return { state: 'done', reason: `already at ${scale.replicas} replicas` };
@@ -67,7 +83,12 @@ export class WorkloadRunner implements ActionRunner<ScaleWorkloadAction> {
 
   async apply(action: ScaleWorkloadAction): Promise<{ replicas: number; resourceVersion: string }> {
     const ref = workloadRefOf(action.target);
-    const scale = await this.#read(action);
+    if (action.before.resourceVersion !== undefined) {
+      return this.#write(action, ref, action.before.replicas, action.before.resourceVersion);
+    }
+    const checked = this.#checked.has(action);
+    const scale = checked ? this.#checked.get(action) : await this.#read(action);
+    this.#checked.delete(action);
     if (!scale) throw new StaleStateError('WORKLOAD_GONE', `${action.target}: the workload does not exist`);
     if (scale.replicas === action.after.replicas) return scale;
     if (action.before.replicas !== null && scale.replicas !== action.before.replicas) {
@@ -76,17 +97,23 @@ export class WorkloadRunner implements ActionRunner<ScaleWorkloadAction> {
         `${action.target}: replicas are ${scale.replicas}, planned from ${action.before.replicas}`,
       );
     }
+    return this.#write(action, ref, scale.replicas, scale.resourceVersion);
+  }
+
+  async #write(
+    action: ScaleWorkloadAction,
+    ref: ObjectRef,
+    from: number | null,
+    resourceVersion: string,
+  ): Promise<{ replicas: number; resourceVersion: string }> {
     try {
-      const written = await this.objects.setScale(ref, action.after.replicas, {
-        resourceVersion: scale.resourceVersion,
-      });
-      this.logger?.info('workload scaled', {
-        target: action.target,
-        from: scale.replicas,
-        to: action.after.replicas,
-      });
+      const written = await this.objects.setScale(ref, action.after.replicas, { resourceVersion });
+      this.logger?.info('workload scaled', { target: action.target, from, to: action.after.replicas });
       return written;
     } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) {
+        throw new StaleStateError('WORKLOAD_GONE', `${action.target}: the workload does not exist`);
+      }
       throw asControlPlaneError(action.target, 'scale', err);
     }
   }

@@ -41,6 +41,8 @@ export interface ObservedDeployment {
   annotations: Readonly<Record<string, string>>;
   /** `metadata.creationTimestamp`. */
   createdAt: string | null;
+  /** `metadata.resourceVersion` as observed (also the Scale subresource's). */
+  resourceVersion?: string;
 }
 
 export interface ObservedHpa {
@@ -441,6 +443,8 @@ export function planTarget(observed: ObservedTarget, next: TargetRecord, ctx: Ta
         text: serializeTargetRecord(record),
         contentType: 'application/json',
       },
+      // Planned from the record as just observed: the conditional write is the check.
+      checkedByWrite: true,
       costDeltaPerHour: 0,
       reason: `target state: ${ctx.reason}`,
     });
@@ -497,7 +501,12 @@ function settingsActions(
     workload.push({
       kind: 'scaleWorkload',
       target: `Deployment/${observed.namespace}/${observed.deployment.name}`,
-      before: { replicas: live.replicas },
+      before: {
+        replicas: live.replicas,
+        ...(observed.deployment.resourceVersion
+          ? { resourceVersion: observed.deployment.resourceVersion }
+          : {}),
+      },
       after: { replicas: wanted.replicas },
       costDeltaPerHour: 0,
       reason: `replicas ${live.replicas ?? '?'} -> ${wanted.replicas}: ${ctx.reason}`,

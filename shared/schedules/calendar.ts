@@ -215,8 +215,24 @@ function overlapping(intervals: readonly Interval[], fromMs: number, toMs: numbe
   return intervals.filter((i) => i.end > fromMs && i.start < toMs);
 }
 
+/**
+ * The last range each schedule was looked at over, with its intervals: a tick asks the same
+ * instant for each of its targets (a thousand targets, one schedule), and each answer costs
+ * hundreds of time-zone conversions. Keyed by the schedule object (a loaded policy's schedules
+ * are not changed in place); callers get copies.
+ */
+const lastLook = new WeakMap<ScheduleTimes, { fromMs: number; toMs: number; intervals: Interval[] }>();
+
 /** A schedule's intervals a week either side of the range (so one that overlaps it is seen whole). */
 function wholeIntervals(schedule: ScheduleTimes, fromMs: number, toMs: number): Interval[] {
+  const hit = lastLook.get(schedule);
+  if (hit && hit.fromMs === fromMs && hit.toMs === toMs) return hit.intervals.map((i) => ({ ...i }));
+  const intervals = computeWholeIntervals(schedule, fromMs, toMs);
+  lastLook.set(schedule, { fromMs, toMs, intervals: intervals.map((i) => ({ ...i })) });
+  return intervals;
+}
+
+function computeWholeIntervals(schedule: ScheduleTimes, fromMs: number, toMs: number): Interval[] {
   const lo = fromMs - 8 * DAY_MS;
   const hi = toMs + 8 * DAY_MS;
   const raw: Interval[] = [];

@@ -35,7 +35,7 @@ import type { ModelRecord } from '../domain/registry';
 import { repositoryUri } from '../domain/repository';
 import { PlanExecutor } from '../execute/executor';
 import { StorageRunner } from '../execute/storage-runner';
-import { locationZones, observeTarget } from '../execute/targets';
+import { type KnownState, locationZones, observeTarget } from '../execute/targets';
 import { TritonRunner } from '../execute/triton-runner';
 import { resolveModelPolicy } from '../policy/load';
 import type { Schedule } from '../policy/schema';
@@ -67,8 +67,17 @@ export interface ApplySchedulesDeps extends ScalingDeps {
    */
   /** The pool's ready pods; each call to one sends the key of the pod it goes to. */
   tritonPods(args: { pool: string; namespace: string; keys: KeyRing }): Promise<TritonPod[]>;
-  /** Targets reconciled at once. */
+  /**
+   * Targets reconciled at once: this many without a node pool, beside this many with one (whose
+   * node-pool actions run one at a time per cluster).
+   */
   concurrency: number;
+  /**
+   * Read each target alone (a GET of its Deployment, its HPA and its record), as tools that work
+   * one object at a time do: the benchmark's baseline. Default: the namespace's Deployments and
+   * HPAs and the records are listed once per tick and each target is observed from those lists.
+   */
+  observeEach?: boolean;
 }
 
 export const METRIC_PREFIX = 'custom.googleapis.com/inferplane/schedule';
@@ -146,13 +155,32 @@ export async function handleApplySchedules(
   const { ports, location } = deps;
 
   // --- observe what the schedules name
+  // One LIST per kind for every target (not a GET per target), unless each is read alone.
+  const eachAlone = deps.observeEach === true;
   const selector = `${K8S_LABELS.name}=triton,${K8S_LABELS.managedBy}=${MANAGED_BY}`;
-  const [deployments, records, nodePools, stored] = await Promise.all([
-    ports.kube.list('apps/v1', 'Deployment', location.namespace, selector),
+  const [listed, hpas, records, nodePools, stored] = await Promise.all([
+    ports.kube.list('apps/v1', 'Deployment', location.namespace, eachAlone ? selector : undefined),
+    eachAlone ? undefined : ports.kube.list('autoscaling/v2', 'HorizontalPodAutoscaler', location.namespace),
     deps.registry.list(),
     ports.nodePools.list(),
     ports.store.list(location.stateBucket, `targets/${location.cluster}/`),
   ]);
+  const deployments = eachAlone
+    ? listed
+    : listed.filter(
+        (d) =>
+          d.metadata.labels?.[K8S_LABELS.name] === 'triton' &&
+          d.metadata.labels?.[K8S_LABELS.managedBy] === MANAGED_BY,
+      );
+  const recordOf = (name: string) => /^targets\/[^/]+\/(.+)\.json$/.exec(name)?.[1];
+  const lists: KnownState = eachAlone
+    ? { nodePools }
+    : {
+        nodePools,
+        deployments: new Map(listed.map((d) => [d.metadata.name, d])),
+        hpas: new Map((hpas ?? []).map((h) => [h.metadata.name, h])),
+        records: new Map(stored.flatMap((o) => (recordOf(o.name) ? [[recordOf(o.name) as string, o]] : []))),
+      };
   const universe: TargetUniverse = {
     pools: deployments.map((d) => d.metadata.name).sort(),
     modelPools: modelPoolsOf(policy, records),
@@ -163,8 +191,8 @@ export async function handleApplySchedules(
   // Unscoped, a record's pool is visited too: a schedule removed from the policy is restored.
   if (!scoped) {
     for (const o of stored) {
-      const m = /^targets\/[^/]+\/(.+)\.json$/.exec(o.name);
-      if (m?.[1]) visit.add(m[1]);
+      const pool = recordOf(o.name);
+      if (pool) visit.add(pool);
     }
   }
   const pools = [...visit].sort();
@@ -223,7 +251,7 @@ export async function handleApplySchedules(
     const base = { pool, drift: [], warnings: [], saving: NO_SAVING, inDowntime: false };
     let observed: ObservedTarget;
     try {
-      observed = await observeTarget(ports, location, pool, { nodePools });
+      observed = await observeTarget(ports, location, pool, lists);
     } catch (err) {
       return {
         ...base,
@@ -288,16 +316,17 @@ export async function handleApplySchedules(
     }
   };
 
-  // --- decide and apply, target by target
-  // GKE runs one operation per cluster at a time: targets with a node pool go through one lane
-  // (no CLUSTER_ALREADY_HAS_OPERATION retries), beside the Kubernetes-only ones at full width.
+  // --- decide and apply, `concurrency` targets at a time
+  // GKE runs one operation per cluster at a time, and so does the node-pool executor
+  // (withClusterLock: no CLUSTER_ALREADY_HAS_OPERATION retries). Targets with a node pool wait
+  // there, so they get their own lane beside the others: waiting, they hold none of its places.
   const withPool = pools.filter((p) => poolByName.has(p));
   const withoutPool = pools.filter((p) => !poolByName.has(p));
-  const [gkeLane, kubeLane] = await Promise.all([
-    mapConcurrent(withPool, 1, reconcile),
+  const [poolLane, kubeLane] = await Promise.all([
+    mapConcurrent(withPool, deps.concurrency, reconcile),
     mapConcurrent(withoutPool, deps.concurrency, reconcile),
   ]);
-  const byPool = new Map([...gkeLane, ...kubeLane].map((r) => [r.pool, r]));
+  const byPool = new Map([...poolLane, ...kubeLane].map((r) => [r.pool, r]));
   const results = pools.map((p) => byPool.get(p) as TargetResult);
 
   // --- serving drift on the pools that serve now

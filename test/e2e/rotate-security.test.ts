@@ -574,7 +574,9 @@ describe('posture, against the live cluster', () => {
     // Prepare: a GPU pool without the GKE metadata server, Binary Authorization off (the default),
     // the Triton service account without its Google service account.
     const gke = localContainerClient(cloud.endpoints.gke);
-    await gke.createNodePool({
+    const opName = (o: { name?: string | null }) =>
+      `${cloud.endpoints.cluster.replace(/\/clusters\/.*/, '')}/operations/${String(o.name).split('/').pop()}`;
+    const [created] = await gke.createNodePool({
       parent: cloud.endpoints.cluster,
       nodePool: {
         name: 'legacy-gpu',
@@ -586,6 +588,12 @@ describe('posture, against the live cluster', () => {
         },
       },
     });
+    // GKE runs one operation per cluster at a time: the delete below must not meet this create.
+    for (let i = 0; i < 50; i++) {
+      const [o] = await gke.getOperation({ name: opName(created) });
+      if (o.status === 'DONE' || o.status === 3) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await apps().createNamespacedDeployment({
       namespace: NS,
       body: {

@@ -61,7 +61,7 @@ export class KubeStore {
   /** owner uid -> uids of objects naming it in ownerReferences. */
   readonly #dependents = new Map<string, Set<string>>();
   readonly #dir: string | undefined;
-  readonly #listeners = new Set<(plural?: string) => void>();
+  readonly #listeners = new Set<(plural?: string, event?: StoreEvent) => void>();
   readonly #watchers = new Set<(event: StoreEvent) => void>();
   readonly #history: StoreEvent[] = [];
   #historyHead = 0;
@@ -138,6 +138,11 @@ export class KubeStore {
   /** A resource's objects in key order, not copied: for in-process readers that never mutate them. */
   peek(resource: ResourceType): readonly JsonObject[] {
     return this.snapshot(resource);
+  }
+
+  /** One stored object, not copied: for in-process readers that never mutate it. */
+  peekOne(resource: ResourceType, namespace: string | undefined, name: string): JsonObject | undefined {
+    return this.#objects.get(resource.plural)?.get(nameKey(namespace, name));
   }
 
   all(): JsonObject[] {
@@ -262,7 +267,7 @@ export class KubeStore {
       this.#historyFrom = evicted.resourceVersion;
     }
     for (const w of [...this.#watchers]) w(event);
-    for (const listener of [...this.#listeners]) listener(event.plural);
+    for (const listener of [...this.#listeners]) listener(event.plural, event);
     this.#scheduleSave();
   }
 
@@ -281,8 +286,11 @@ export class KubeStore {
     }
   }
 
-  /** Calls `listener` after every stored change (with the resource's plural, none for bulk changes); returns the unsubscribe function. */
-  subscribe(listener: (plural?: string) => void): () => void {
+  /**
+   * Calls `listener` after every stored change (with the resource's plural and the change event,
+   * none for bulk changes), after the watchers; returns the unsubscribe function.
+   */
+  subscribe(listener: (plural?: string, event?: StoreEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

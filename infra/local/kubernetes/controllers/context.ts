@@ -77,37 +77,103 @@ export class Ctx {
     if (this.events.length > 1000) this.events.splice(0, this.events.length - 1000);
   }
 
-  /** Bumped on every stored change; reads are cached per kind until then. */
-  #version = 0;
-  readonly #cache = new Map<
-    string,
-    { version: number; items: JsonObject[]; byKey: Map<string, JsonObject> }
-  >();
+  /** Lists are cached per kind until that kind changes (other kinds' writes keep them). */
+  readonly #cache = new Map<string, JsonObject[]>();
 
-  changed(): void {
-    this.#version += 1;
-  }
-
-  #kind(r: ResourceType): { items: JsonObject[]; byKey: Map<string, JsonObject> } {
-    const hit = this.#cache.get(r.plural);
-    if (hit && hit.version === this.#version) return hit;
-    const items = [...this.store.peek(r)];
-    const byKey = new Map(
-      items.map((o) => [`${String(meta(o).namespace ?? '')}/${String(meta(o).name)}`, o]),
-    );
-    const entry = { version: this.#version, items, byKey };
-    this.#cache.set(r.plural, entry);
-    return entry;
+  /** A stored change of `plural` (none: anything may have changed). */
+  changed(plural?: string): void {
+    if (plural === undefined) this.#cache.clear();
+    else this.#cache.delete(plural);
   }
 
   /** Stored objects of a kind (shared, read-only copies: never mutate them). */
   list(r: ResourceType, namespace?: string): JsonObject[] {
-    const { items } = this.#kind(r);
+    let items = this.#cache.get(r.plural);
+    if (!items) {
+      items = [...this.store.peek(r)];
+      this.#cache.set(r.plural, items);
+    }
     return namespace === undefined ? items : items.filter((o) => meta(o).namespace === namespace);
   }
 
   get(r: ResourceType, namespace: string | undefined, name: string): JsonObject | undefined {
-    return this.#kind(r).byKey.get(`${r.namespaced ? (namespace ?? '') : ''}/${name}`);
+    return this.store.peekOne(r, r.namespaced ? (namespace ?? '') : undefined, name);
+  }
+
+  /**
+   * The objects of kind `r` whose controller is `owner`, in key order (what filtering the
+   * namespace's list by controllerRef gives), from the store's owner index.
+   */
+  controlledBy(r: ResourceType, owner: JsonObject): JsonObject[] {
+    const uid = meta(owner).uid;
+    if (typeof uid !== 'string') return [];
+    const ns = meta(owner).namespace;
+    const out: JsonObject[] = [];
+    for (const dep of this.store.dependentsOf(uid)) {
+      const at = this.store.locate(dep);
+      if (!at || at.plural !== r.plural || at.namespace !== ns) continue;
+      const o = this.store.peekOne(r, at.namespace, at.name);
+      if (o && controllerRef(o)?.uid === uid) out.push(o);
+    }
+    return out.sort((a, b) => {
+      const ka = String(meta(a).name);
+      const kb = String(meta(b).name);
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+  }
+
+  /**
+   * What each controller has yet to look at, as a real controller's work queue: the keys
+   * ("namespace/name") of objects changed since it last looked, or everything (`full`) after a
+   * kick that is not a stored change (start, a due timer, an async probe result, node changes).
+   */
+  readonly #queues = new Map<string, { plural: string; full: boolean; keys: Set<string> }>();
+
+  #allMarked = true;
+
+  /** Every controller looks at every object in its next pass. */
+  markAll(): void {
+    this.#allMarked = true;
+    for (const q of this.#queues.values()) q.full = true;
+  }
+
+  /**
+   * Whether the coming pass looks at everything (then it recomputes every wake-up; a pass over
+   * changed objects only adds to the ones already asked for), and clears it.
+   */
+  takeFullPass(): boolean {
+    const full = this.#allMarked;
+    this.#allMarked = false;
+    return full;
+  }
+
+  /** An object of `plural` changed: each controller watching that kind looks at it. */
+  markDirty(plural: string, namespace: string | undefined, name: string): void {
+    const key = `${namespace ?? ''}/${name}`;
+    for (const q of this.#queues.values()) if (q.plural === plural && !q.full) q.keys.add(key);
+  }
+
+  /**
+   * The objects of kind `r` controller `queue` should reconcile now, in key order, and its queue
+   * emptied: all of them on its first pass and after `markAll`, else those marked since.
+   */
+  work(queue: string, r: ResourceType): JsonObject[] {
+    let q = this.#queues.get(queue);
+    if (!q) {
+      q = { plural: r.plural, full: true, keys: new Set() };
+      this.#queues.set(queue, q);
+    }
+    const { full, keys } = q;
+    q.full = false;
+    q.keys = new Set();
+    if (full) return this.list(r);
+    const out: JsonObject[] = [];
+    for (const key of [...keys].sort()) {
+      const slash = key.indexOf('/');
+      const o = this.get(r, key.slice(0, slash) || undefined, key.slice(slash + 1));
+      if (o) out.push(o);
+    }
+    return out;
   }
 
   #guard<T>(what: string, fn: () => T): T | undefined {

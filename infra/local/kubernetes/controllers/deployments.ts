@@ -16,7 +16,6 @@ import {
   msOf,
   nameOf,
   obj,
-  ownedBy,
   ownerRefTo,
   POD,
   REPLICA_SET,
@@ -129,7 +128,7 @@ function scaleRs(ctx: Ctx, d: JsonObject, rs: JsonObject, replicas: number, surg
 }
 
 export function reconcileDeployments(ctx: Ctx): void {
-  for (const d of ctx.list(DEPLOYMENT)) {
+  for (const d of ctx.work('deployment-controller', DEPLOYMENT)) {
     if (isTerminating(d)) continue;
     syncDeployment(ctx, d);
   }
@@ -143,7 +142,7 @@ function syncDeployment(ctx: Ctx, d: JsonObject): void {
   const replicas = replicasOf(d);
   const { surge, unavailable } = rollingBounds(d);
   const recreate = obj(spec(d).strategy).type === 'Recreate';
-  let all = ctx.list(REPLICA_SET, ns).filter((rs) => ownedBy(rs, d));
+  let all = ctx.controlledBy(REPLICA_SET, d);
   let newRs = all.find((rs) => labelsOf(rs)[HASH_LABEL] === hash);
   const old = () =>
     all
@@ -151,10 +150,9 @@ function syncDeployment(ctx: Ctx, d: JsonObject): void {
       .sort((a, b) => String(meta(a).creationTimestamp).localeCompare(String(meta(b).creationTimestamp)));
   const maxOldRevision = Math.max(0, ...old().map(revisionOf));
   let conditions = arr(status(d).conditions);
-  const pods = ctx.list(POD, ns);
 
   // The new ReplicaSet, created when absent (Recreate: once the old pods are gone).
-  const oldPodsRunning = old().some((rs) => pods.some((p) => ownedBy(p, rs)));
+  const oldPodsRunning = old().some((rs) => ctx.controlledBy(POD, rs).length > 0);
   if (!newRs && !(recreate && (oldPodsRunning || old().some((rs) => replicasOf(rs) > 0)))) {
     const sum = all.reduce((n, rs) => n + replicasOf(rs), 0);
     const initial = recreate ? replicas : Math.max(0, Math.min(replicas + surge - sum, replicas));
@@ -241,7 +239,7 @@ function syncDeployment(ctx: Ctx, d: JsonObject): void {
           maxScaledDown -= down;
         }
         // scaleDownOldReplicaSetsForRollingUpdate: only as far as availability allows.
-        const fresh = ctx.list(REPLICA_SET, ns).filter((rs) => ownedBy(rs, d));
+        const fresh = ctx.controlledBy(REPLICA_SET, d);
         const available = fresh.reduce((n, rs) => n + num(rs, 'availableReplicas'), 0);
         let budget = available - minAvailable;
         for (const rs of fresh
@@ -259,7 +257,7 @@ function syncDeployment(ctx: Ctx, d: JsonObject): void {
     }
   }
 
-  all = ctx.list(REPLICA_SET, ns).filter((rs) => ownedBy(rs, d));
+  all = ctx.controlledBy(REPLICA_SET, d);
   newRs = all.find((rs) => labelsOf(rs)[HASH_LABEL] === hash);
   cleanupHistory(ctx, d, all, newRs);
 

@@ -7,9 +7,9 @@
  */
 import type { KubeApi } from '../api';
 import { gracefulPodDeletion } from '../pods';
-import type { KubeStore } from '../store';
+import type { KubeStore, StoreEvent } from '../store';
 import { autoscale } from './autoscaler';
-import { Ctx } from './context';
+import { Ctx, controllerRef, meta, REPLICA_SET, str } from './context';
 import { reconcileDeployments } from './deployments';
 import { runKubelets } from './kubelet';
 import { reconcileNodes } from './nodes';
@@ -57,17 +57,63 @@ export class ClusterControllers {
         ? gracefulPodDeletion(existing, options, this.#timers.nowMs(), timings.podTerminationMs > 0)
         : undefined;
     this.#unsubscribe.push(
-      store.subscribe((plural) => {
+      store.subscribe((plural, event) => {
         if (plural !== undefined && !WATCHED.has(plural)) return;
-        this.#ctx.changed();
-        this.kick();
+        this.#ctx.changed(plural);
+        if (event) this.#queue(event);
+        else this.#ctx.markAll();
+        this.#run();
       }),
     );
     if (opts.nodePools) this.#unsubscribe.push(opts.nodePools.onChange(() => this.kick()));
   }
 
+  /**
+   * A stored change queues what it concerns, as informers feed the real controllers' work queues:
+   * the object itself, and up its controller chain (pod -> ReplicaSet -> Deployment), whose status
+   * counts it. A node change can concern any pod: everything is looked at again.
+   */
+  #queue(event: StoreEvent): void {
+    const ctx = this.#ctx;
+    const m = meta(event.object);
+    const ns = str(m.namespace);
+    if (event.plural === 'nodes') {
+      ctx.markAll();
+      return;
+    }
+    ctx.markDirty(event.plural, ns, String(m.name));
+    const owners = (kind: string) => {
+      const names = new Set<string>();
+      for (const o of [event.object, event.previous]) {
+        const ref = o ? controllerRef(o) : undefined;
+        if (ref?.kind === kind && typeof ref.name === 'string') names.add(ref.name);
+      }
+      return [...names];
+    };
+    const deploymentOf = (rsName: string) => {
+      const ref = ctx.get(REPLICA_SET, ns, rsName);
+      const owner = ref ? controllerRef(ref) : undefined;
+      if (owner?.kind === 'Deployment' && typeof owner.name === 'string')
+        ctx.markDirty('deployments', ns, owner.name);
+    };
+    if (event.plural === 'replicasets') {
+      for (const d of owners('Deployment')) ctx.markDirty('deployments', ns, d);
+    } else if (event.plural === 'pods') {
+      for (const rs of owners('ReplicaSet')) {
+        ctx.markDirty('replicasets', ns, rs);
+        deploymentOf(rs);
+      }
+    }
+  }
+
   /** Reconciles everything now (re-entrant calls only mark another pass). */
   kick(): void {
+    this.#ctx.markAll();
+    this.#run();
+  }
+
+  /** Runs passes until nothing is left to do (re-entrant calls only mark another pass). */
+  #run(): void {
     if (this.#closed) return;
     if (this.#running) {
       this.#dirty = true;
@@ -78,7 +124,8 @@ export class ClusterControllers {
       let passes = 0;
       do {
         this.#dirty = false;
-        this.#ctx.wake = Number.POSITIVE_INFINITY;
+        // A pass over changed objects only keeps the wake-ups the others asked for.
+        if (this.#ctx.takeFullPass()) this.#ctx.wake = Number.POSITIVE_INFINITY;
         this.#pass();
         passes += 1;
       } while (this.#dirty && passes < MAX_PASSES);

@@ -100,8 +100,17 @@ function readiness(ctx: Ctx, pod: JsonObject): boolean {
 
 export function runKubelets(ctx: Ctx): void {
   const nodes = new Map(ctx.list(NODE).map((n) => [nameOf(n), n]));
-  const pods = ctx.list(POD);
-  const used = new Set(pods.map((p) => str(status(p).podIP)).filter((ip): ip is string => ip !== undefined));
+  const pods = ctx.work('kubelet', POD);
+  let used: Set<string> | undefined;
+  const usedIps = () => {
+    used ??= new Set(
+      ctx
+        .list(POD)
+        .map((p) => str(status(p).podIP))
+        .filter((ip): ip is string => ip !== undefined),
+    );
+    return used;
+  };
   const now = ctx.now();
   const iso = ctx.iso();
   for (const pod of pods) {
@@ -160,8 +169,8 @@ export function runKubelets(ctx: Ctx): void {
       : '10.128.0.2';
     let podIP = str(st.podIP);
     if (running && !podIP) {
-      podIP = allocatePodIp(node, used);
-      used.add(podIP);
+      podIP = allocatePodIp(node, usedIps());
+      usedIps().add(podIP);
     }
     const startTime = st.startTime ?? iso;
     const names = containers.map((c) => String(c.name));

@@ -12,7 +12,6 @@ import {
   meta,
   nameOf,
   obj,
-  ownedBy,
   ownerRefTo,
   POD,
   REPLICA_SET,
@@ -57,23 +56,19 @@ function deletionOrder(ctx: Ctx, pods: JsonObject[]): JsonObject[] {
   });
 }
 
-export function podsOf(rs: JsonObject, all: JsonObject[]): JsonObject[] {
-  return all.filter((p) => ownedBy(p, rs));
-}
-
 export function reconcileReplicaSets(ctx: Ctx): void {
-  for (const rs of ctx.list(REPLICA_SET)) {
+  for (const rs of ctx.work('replicaset-controller', REPLICA_SET)) {
     if (meta(rs).deletionTimestamp !== undefined) continue;
     const ns = String(meta(rs).namespace);
     const desired = typeof spec(rs).replicas === 'number' ? Number(spec(rs).replicas) : 1;
     const template = obj(spec(rs).template);
-    let active = podsOf(rs, ctx.list(POD, ns)).filter(isActivePod);
+    let active = ctx.controlledBy(POD, rs).filter(isActivePod);
     if (active.length < desired) {
-      const taken = new Set(ctx.list(POD, ns).map(nameOf));
+      const taken = new Set<string>();
       for (let i = active.length; i < desired; i += 1) {
         let name: string;
         do name = `${nameOf(rs)}-${randomSuffix(5)}`;
-        while (taken.has(name));
+        while (taken.has(name) || ctx.get(POD, ns, name));
         taken.add(name);
         const tmeta = obj(template.metadata);
         const created = ctx.create(POD, {
@@ -109,7 +104,7 @@ export function reconcileReplicaSets(ctx: Ctx): void {
         });
       }
     }
-    active = podsOf(rs, ctx.list(POD, ns)).filter(isActivePod);
+    active = ctx.controlledBy(POD, rs).filter(isActivePod);
     const labels = obj(obj(template.metadata).labels) as Record<string, string>;
     const reqs = selectorRequirements({ matchLabels: labels } as LabelSelector);
     const minReady = Number(spec(rs).minReadySeconds ?? 0);

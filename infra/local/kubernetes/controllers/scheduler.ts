@@ -168,8 +168,15 @@ export function isPendingUnbound(pod: JsonObject): boolean {
 }
 
 export function schedule(ctx: Ctx): void {
-  const pods = ctx.list(POD);
-  const pending = pods
+  const candidates = ctx.work('scheduler', POD);
+  // A pod no node fitted waits for any change in the cluster: it is looked at on every pass.
+  const seen = new Set(candidates.map(uidOf));
+  for (const uid of ctx.memo.unschedulableSince.keys()) {
+    const at = seen.has(uid) ? undefined : ctx.store.locate(uid);
+    const pod = at?.plural === POD.plural ? ctx.get(POD, at.namespace, at.name) : undefined;
+    if (pod) candidates.push(pod);
+  }
+  const pending = candidates
     .filter(isPendingUnbound)
     .sort(
       (a, b) =>
@@ -177,6 +184,7 @@ export function schedule(ctx: Ctx): void {
         nameOf(a).localeCompare(nameOf(b)),
     );
   if (pending.length === 0) return;
+  const pods = ctx.list(POD);
   const nodes = ctx.opts.nodePools ? ctx.list(NODE) : undefined;
   const fits = nodes ? nodeFits(nodes, pods) : undefined;
   const now = ctx.now();
