@@ -601,6 +601,14 @@ export function resourceChanges(actions: readonly PlanAction[], clusterName: str
         from: min(a.before),
         to: min(a.after) ?? 0,
       });
+    } else if (a.kind === 'deleteNodePool') {
+      // The on-demand pool scaleOnAlert added after a stockout goes when the downtime begins.
+      out.push({
+        kind: 'node-pool-deleted',
+        target: `${clusterName}/nodePools/${a.target.split('/').pop()}`,
+        from: a.capacityBefore?.maxNodes ?? null,
+        to: 0,
+      });
     }
   }
   return out;
