@@ -71,6 +71,8 @@ describe('a stockout of a Spot pool in every zone', () => {
   async function until(what: string, check: () => Promise<boolean>): Promise<void> {
     for (let i = 0; i < 400; i++) {
       if (await check()) return;
+      // The HPA controller's own period is 15 s; a sync now is one of its passes, without the wait.
+      await served.cloud.hpa.sync();
       await served.cloud.settled();
       await new Promise((r) => setTimeout(r, 25));
     }
