@@ -52,6 +52,29 @@ export class ModelRegistry {
     return { index: poolIndexSchema.parse(JSON.parse(found.text)), generation: found.info.generation };
   }
 
+  /** Every pool's index, read `LIST_CONCURRENCY` at a time: one object per pool, whatever the models. */
+  async listPoolIndexes(): Promise<PoolIndexEntry[]> {
+    const infos = (await this.store.list(this.bucket, this.poolPrefix)).filter((i) =>
+      i.name.endsWith('.json'),
+    );
+    const out: Array<PoolIndexEntry | undefined> = new Array(infos.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < infos.length; i = next++) {
+        const info = infos[i];
+        if (!info) continue;
+        const found = await this.store.readText({ bucket: this.bucket, name: info.name });
+        if (found)
+          out[i] = {
+            index: poolIndexSchema.parse(JSON.parse(found.text)),
+            generation: found.info.generation,
+          };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, infos.length) }, worker));
+    return out.filter((e): e is PoolIndexEntry => e !== undefined);
+  }
+
   /** Every model record, read `LIST_CONCURRENCY` at a time. */
   async list(): Promise<ModelRecord[]> {
     const infos = (await this.store.list(this.bucket, this.prefix)).filter((i) => i.name.endsWith('.json'));

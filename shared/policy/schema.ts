@@ -256,9 +256,10 @@ export const policySchema = z.strictObject({
            * replaces (retired by `overlapMinutes` once no pod uses it). Accepted so that existing
            * policy files still load.
            */
-          keep: positiveInt()
-            .optional()
-            .meta({ deprecated: true, description: 'Ignored: a rotation keeps the replaced key for overlapMinutes.' }),
+          keep: positiveInt().optional().meta({
+            deprecated: true,
+            description: 'Ignored: a rotation keeps the replaced key for overlapMinutes.',
+          }),
           /**
            * How long a replaced key stays in the Secret after its successor became active (and
            * until no pod runs with it), so clients that cached it can switch over.

@@ -7,7 +7,7 @@
 
 import { deferredVersionOf } from '../deploy/records';
 import { type LoadModelAction, modelOnPodTarget } from '../domain/plan';
-import type { ModelRecord } from '../domain/registry';
+import type { ModelRecord, PoolIndex } from '../domain/registry';
 import type { RepositoryIndexEntry } from '../ports/triton';
 
 export interface ServedModel {
@@ -30,20 +30,70 @@ export interface DriftFinding {
   found: string;
 }
 
-/** The models the registry says `pool` serves (or will, for a deferred version), given each record's pool. */
-export function servedOn(
-  pool: string,
+/**
+ * What the registry says about one model, as the tick needs it: the pool it is on, the version
+ * that serves, and a version published during the pool's downtime that waits for its restore.
+ * Built from the pools' indexes (one read per pool), or from the records for a pool without one.
+ */
+export interface ServingEntry {
+  model: string;
+  pool: string;
+  serving?: number;
+  deferred?: number;
+}
+
+/** The entries of the pools' indexes. */
+export function servingFromIndexes(indexes: readonly PoolIndex[]): ServingEntry[] {
+  const out: ServingEntry[] = [];
+  for (const index of indexes) {
+    const models = new Set([...Object.keys(index.models), ...Object.keys(index.deferred ?? {})]);
+    for (const model of models) {
+      const serving = index.models[model]?.version;
+      const deferred = index.deferred?.[model];
+      out.push({
+        model,
+        pool: index.pool,
+        ...(serving === undefined ? {} : { serving }),
+        ...(deferred === undefined ? {} : { deferred }),
+      });
+    }
+  }
+  return out;
+}
+
+/** The entries of model records, each on the pool `poolOf` names (pools whose index was never written). */
+export function servingFromRecords(
   records: readonly ModelRecord[],
   poolOf: (model: string) => string | undefined,
+): ServingEntry[] {
+  return records.flatMap((r) => {
+    const pool = poolOf(r.model);
+    if (pool === undefined) return [];
+    const deferred = deferredVersionOf(r, pool)?.version;
+    if (r.serving === undefined && deferred === undefined) return [];
+    return [
+      {
+        model: r.model,
+        pool,
+        ...(r.serving === undefined ? {} : { serving: r.serving }),
+        ...(deferred === undefined ? {} : { deferred }),
+      },
+    ];
+  });
+}
+
+/** The models `pool` serves (or will, for a deferred version: what its pods load once restored). */
+export function servedOn(
+  pool: string,
+  entries: readonly ServingEntry[],
   readinessTimeoutSeconds: (model: string) => number,
 ): ServedModel[] {
-  // A version published during the pool's downtime is what its pods should serve once restored.
-  return records
-    .filter((r) => poolOf(r.model) === pool)
-    .flatMap((r) => {
-      const version = deferredVersionOf(r, pool)?.version ?? r.serving;
+  return entries
+    .filter((e) => e.pool === pool)
+    .flatMap((e) => {
+      const version = e.deferred ?? e.serving;
       if (version === undefined) return [];
-      return [{ model: r.model, version, readinessTimeoutSeconds: readinessTimeoutSeconds(r.model) }];
+      return [{ model: e.model, version, readinessTimeoutSeconds: readinessTimeoutSeconds(e.model) }];
     })
     .sort((a, b) => (a.model < b.model ? -1 : 1));
 }
@@ -95,18 +145,18 @@ export function planDrift(
  */
 export function deferredServed(
   pool: string,
-  records: readonly ModelRecord[],
+  entries: readonly ServingEntry[],
   pods: readonly PodIndex[],
 ): Array<{ model: string; version: number }> {
   if (pods.length === 0) return [];
   const out: Array<{ model: string; version: number }> = [];
-  for (const r of records) {
-    const v = deferredVersionOf(r, pool);
-    if (!v) continue;
+  for (const e of entries) {
+    const version = e.deferred;
+    if (e.pool !== pool || version === undefined) continue;
     const everywhere = pods.every((p) =>
-      p.index.some((e) => e.name === r.model && e.version === String(v.version) && e.state === 'READY'),
+      p.index.some((x) => x.name === e.model && x.version === String(version) && x.state === 'READY'),
     );
-    if (everywhere) out.push({ model: r.model, version: v.version });
+    if (everywhere) out.push({ model: e.model, version });
   }
   return out.sort((a, b) => (a.model < b.model ? -1 : 1));
 }

@@ -31,7 +31,7 @@ import {
   type PlanAction,
   storageTarget,
 } from '../domain/plan';
-import type { ModelRecord } from '../domain/registry';
+import type { ModelRecord, PoolIndexEntry } from '../domain/registry';
 import { repositoryUri } from '../domain/repository';
 import { PlanExecutor } from '../execute/executor';
 import { StorageRunner } from '../execute/storage-runner';
@@ -49,9 +49,17 @@ import type { ScalingDeps } from '../scaling/deps';
 import { type ObservedTarget, planTarget } from '../scaling/target';
 import { keyRingOf } from '../security/keys';
 import { type DecideInput, decideTarget, FUNCTION_NAME, type TargetAction } from './decide';
-import { type DriftFinding, deferredServed, planDrift, servedOn } from './drift';
+import {
+  type DriftFinding,
+  deferredServed,
+  planDrift,
+  type ServingEntry,
+  servedOn,
+  servingFromIndexes,
+  servingFromRecords,
+} from './drift';
 import { addSavings, downtimeSaving, gpuClassOfPool, NO_SAVING, roundSaving, type Saving } from './savings';
-import { modelPoolsOf, poolOfModel, type TargetUniverse, targetsBySchedule } from './targets';
+import { modelPoolsFrom, modelPoolsOf, type TargetUniverse, targetsBySchedule } from './targets';
 
 export { FUNCTION_NAME };
 
@@ -60,7 +68,10 @@ export interface ApplySchedulesDeps extends ScalingDeps {
    * The model registry: its records (which version each model serves, on which GPU class), and
    * what completing a deferred deploy writes (the record and the pool's index, conditionally).
    */
-  registry: Pick<ModelRegistry, 'list' | 'get' | 'getPoolIndex' | 'objectOf' | 'poolIndexOf'>;
+  registry: Pick<
+    ModelRegistry,
+    'list' | 'listPoolIndexes' | 'get' | 'getPoolIndex' | 'objectOf' | 'poolIndexOf'
+  >;
   /**
    * The ready Triton pods of one pool, each called with the pool's admin key.
    * @throws RetryableError TRITON_NOT_READY when none is ready.
@@ -158,10 +169,10 @@ export async function handleApplySchedules(
   // One LIST per kind for every target (not a GET per target), unless each is read alone.
   const eachAlone = deps.observeEach === true;
   const selector = `${K8S_LABELS.name}=triton,${K8S_LABELS.managedBy}=${MANAGED_BY}`;
-  const [listed, hpas, records, nodePools, stored] = await Promise.all([
+  const [listed, hpas, poolIndexes, nodePools, stored] = await Promise.all([
     ports.kube.list('apps/v1', 'Deployment', location.namespace, eachAlone ? selector : undefined),
     eachAlone ? undefined : ports.kube.list('autoscaling/v2', 'HorizontalPodAutoscaler', location.namespace),
-    deps.registry.list(),
+    deps.registry.listPoolIndexes(),
     ports.nodePools.list(),
     ports.store.list(location.stateBucket, `targets/${location.cluster}/`),
   ]);
@@ -181,9 +192,14 @@ export async function handleApplySchedules(
         hpas: new Map((hpas ?? []).map((h) => [h.metadata.name, h])),
         records: new Map(stored.flatMap((o) => (recordOf(o.name) ? [[recordOf(o.name) as string, o]] : []))),
       };
+  const entries = await servingEntries(
+    deps,
+    poolIndexes,
+    deployments.map((d) => d.metadata.name),
+  );
   const universe: TargetUniverse = {
     pools: deployments.map((d) => d.metadata.name).sort(),
-    modelPools: modelPoolsOf(policy, records),
+    modelPools: modelPoolsFrom(entries),
   };
   const bySchedule = targetsBySchedule(policy, universe);
   const scopedSchedules = scoped ? policy.schedules.filter((s) => scoped.includes(s.name)) : policy.schedules;
@@ -335,7 +351,7 @@ export async function handleApplySchedules(
     .filter((p) => !results.some((r) => r.pool === p && (r.inDowntime || r.outcome === 'failed')))
     .sort();
   const drift = await mapConcurrent(driftPools, deps.concurrency, (pool) =>
-    repairDrift(deps, ctx, pool, records, dryRun).catch(
+    repairDrift(deps, ctx, pool, entries, dryRun).catch(
       (err: unknown): DriftResult => ({
         pool,
         findings: [] as DriftFinding[],
@@ -404,11 +420,36 @@ interface DriftResult {
   error?: string;
 }
 
+/**
+ * What the registry says each model serves, from the pools' indexes: one read per pool, however many
+ * models are registered. A Triton pool without an index (state from before the indexes; its next
+ * deploy writes one) is read from the model records, once per tick while any such pool exists.
+ */
+async function servingEntries(
+  deps: ApplySchedulesDeps,
+  indexes: readonly PoolIndexEntry[],
+  tritonPools: readonly string[],
+): Promise<ServingEntry[]> {
+  const entries = servingFromIndexes(indexes.map((e) => e.index));
+  const indexed = new Set(indexes.map((e) => e.index.pool));
+  const unindexed = new Set(tritonPools.filter((p) => !indexed.has(p)));
+  if (unindexed.size === 0) return entries;
+  const records = await deps.registry.list();
+  const pools = modelPoolsOf(deps.policy, records);
+  return [
+    ...entries,
+    ...servingFromRecords(records, (m) => {
+      const pool = pools.get(m);
+      return pool !== undefined && unindexed.has(pool) ? pool : undefined;
+    }),
+  ];
+}
+
 async function repairDrift(
   deps: ApplySchedulesDeps,
   ctx: InvocationContext,
   pool: string,
-  records: readonly ModelRecord[],
+  entries: readonly ServingEntry[],
   dryRun: boolean,
 ): Promise<DriftResult> {
   const none = { completed: [], events: [] };
@@ -427,19 +468,13 @@ async function repairDrift(
       return { pool, findings: [], loaded: 0, ...none };
     throw err;
   }
-  const universe: TargetUniverse = { pools: [], modelPools: modelPoolsOf(policy, records) };
-  const served = servedOn(
-    pool,
-    records,
-    (m) => poolOfModel(policy, universe, m),
-    (m) => resolveModelPolicy(policy, m).readinessTimeoutSeconds,
-  );
+  const served = servedOn(pool, entries, (m) => resolveModelPolicy(policy, m).readinessTimeoutSeconds);
   if (served.length === 0) return { pool, findings: [], loaded: 0, ...none };
   const indexes = await Promise.all(pods.map(async (p) => ({ pod: p.pod, index: await p.triton.index() })));
   const { findings, actions } = planDrift(pool, served, indexes);
   // Served everywhere already: a deploy deferred by the downtime completes (a pod loaded by this
   // tick's repair completes it on the next tick).
-  const servedNow = deferredServed(pool, records, indexes);
+  const servedNow = deferredServed(pool, entries, indexes);
   const completion =
     servedNow.length === 0 || dryRun
       ? { completed: [], events: [] }

@@ -15,6 +15,11 @@ export interface TargetUniverse {
   modelPools: ReadonlyMap<string, string>;
 }
 
+/** The pool of each model the registry entries name. */
+export function modelPoolsFrom(entries: readonly { model: string; pool: string }[]): Map<string, string> {
+  return new Map(entries.map((e) => [e.model, e.pool]));
+}
+
 /** The pool each served model is on, from registry records (the serving version's GPU class). */
 export function modelPoolsOf(policy: Policy, records: readonly ModelRecord[]): Map<string, string> {
   const out = new Map<string, string>();

@@ -26,7 +26,12 @@ import {
 import { emptyTargetRecord, type TargetRecord } from '../../shared/domain/target';
 import { loadPolicy, resolveModelPolicy } from '../../shared/policy';
 import { ManualClock } from '../../shared/runtime/clock';
-import { deferredServed, servedOn } from '../../shared/schedules/drift';
+import {
+  deferredServed,
+  servedOn,
+  servingFromIndexes,
+  servingFromRecords,
+} from '../../shared/schedules/drift';
 
 const T0 = '2026-12-01T23:00:00.000Z';
 const T1 = '2026-12-02T06:30:00.000Z';
@@ -283,13 +288,8 @@ describe('the tick after the restore', () => {
       '',
     ].join('\n'),
   );
-  const served = () =>
-    servedOn(
-      POOL,
-      [deferredV2],
-      () => POOL,
-      (m) => resolveModelPolicy(policy, m).readinessTimeoutSeconds,
-    );
+  const entries = servingFromRecords([deferredV2], () => POOL);
+  const served = () => servedOn(POOL, entries, (m) => resolveModelPolicy(policy, m).readinessTimeoutSeconds);
   const pod = (name: string, version: string, state = 'READY') => ({
     pod: name,
     index: [{ name: 'm', version, state }],
@@ -305,6 +305,12 @@ describe('the tick after the restore', () => {
     { name: 'one pod still loading it', pods: [pod('a', '2'), pod('b', '2', 'LOADING')], want: [] },
     { name: 'no ready pod', pods: [], want: [] },
   ])('completes when $name', ({ pods, want }) => {
-    expect(deferredServed(POOL, [deferredV2], pods)).toEqual(want);
+    expect(deferredServed(POOL, entries, pods)).toEqual(want);
+  });
+
+  it("the pool's index says the same as the records", () => {
+    const index = indexDeferred(poolIndexFromRecords(POOL, 'l4', [servingV1], T0), 'm', 2, T0) as PoolIndex;
+    expect(servingFromIndexes([index])).toEqual(entries);
+    expect(entries).toEqual([{ model: 'm', pool: POOL, serving: 1, deferred: 2 }]);
   });
 });

@@ -66,6 +66,22 @@ describe('a deploy during a scheduled downtime', () => {
     });
   }
 
+  it("a tick reads each pool's index, not every model's record", async () => {
+    const models = () =>
+      served.cloud.storage.requestLog.filter((r) =>
+        decodeURIComponent(r.url).includes('_inferplane/registry/models/'),
+      ).length;
+    const indexes = () =>
+      served.cloud.storage.requestLog.filter((r) =>
+        decodeURIComponent(r.url).includes('_inferplane/registry/pools/'),
+      ).length;
+    const before = { models: models(), indexes: indexes() };
+    h.clock.set(at(BASE - 120 * MIN));
+    expect((await h.tick({ dryRun: true })).status).toBe('applied');
+    expect(models()).toBe(before.models);
+    expect(indexes()).toBeGreaterThan(before.indexes);
+  }, 60_000);
+
   it('publishes, records the version as deferred, and ends without a redelivery', async () => {
     h.clock.set(at(BASE));
     expect((await h.tick()).status).toBe('applied');
