@@ -299,12 +299,29 @@ export function wantedSettings(record: TargetRecord, live: TargetSettings, nowMs
   }
   if (record.scaleOut) {
     return {
-      settings: overlaySettings(restore.settings, record.scaleOut.settings),
+      settings: atLeastHpaMinimum(overlaySettings(restore.settings, record.scaleOut.settings)),
       source: 'scale-out',
       drift: [],
     };
   }
-  return { settings: restore.settings, source: record.baseline ? 'restore' : 'live', drift: restore.drift };
+  return {
+    settings: record.baseline ? atLeastHpaMinimum(restore.settings) : restore.settings,
+    source: record.baseline ? 'restore' : 'live',
+    drift: restore.drift,
+  };
+}
+
+/**
+ * Replicas that come back (a restore, a scale-out over a restored baseline) start at the HPA's
+ * minimum at least: the HPA would raise them on its next sync anyway, and serving should not wait
+ * for it (a restore after a downtime brings back a scale-out whose minimum is above the baseline's
+ * replicas). Zero stays zero: an HPA does not act on a Deployment at 0.
+ */
+function atLeastHpaMinimum(settings: TargetSettings): TargetSettings {
+  const min = settings.hpa?.minReplicas;
+  if (settings.replicas === null || settings.replicas === 0 || min === undefined || settings.replicas >= min)
+    return settings;
+  return { ...settings, replicas: min };
 }
 
 export function sameSettings(a: TargetSettings, b: TargetSettings): boolean {
