@@ -234,6 +234,17 @@ function coldFigures(fn: FunctionUnderTest, samples: ColdStartSample[], base: Co
       med(base, (s) => s.listeningMs),
     ),
   ];
+  const cpu = med(samples, (s) => s.cpuMs);
+  if (cpu !== undefined) {
+    figures.push(
+      figure(
+        `${label}: CPU time of the function's process to its answer vs bare (steadier under load)`,
+        cpu,
+        'ms',
+        med(base, (s) => s.cpuMs),
+      ),
+    );
+  }
   const rss = med(samples, (s) => s.peakRssBytes);
   const baseRss = med(base, (s) => s.peakRssBytes);
   if (rss !== undefined) {
