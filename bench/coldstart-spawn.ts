@@ -36,6 +36,12 @@ export interface ColdStartSample {
   status: number;
   /** Peak resident set of the function's process, undefined where /proc is absent. */
   peakRssBytes: number | undefined;
+  /**
+   * CPU time (user + system) the function's process used up to its answer, undefined where /proc
+   * is absent. Steadier than the wall-clock figures on a shared machine: a neighbour's load delays
+   * the process but does not add to its CPU time. Kernel clock ticks (10 ms on Linux).
+   */
+  cpuMs: number | undefined;
   headers: Record<string, string>;
 }
 
@@ -87,6 +93,23 @@ async function peakRss(pid: number | undefined): Promise<number | undefined> {
     return undefined;
   }
 }
+
+/** utime + stime of a live process, from /proc/<pid>/stat (fields 14 and 15, in clock ticks). */
+async function cpuTime(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is parenthesised and may hold spaces: count from after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * CLOCK_TICK_MS : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: 100 on every Linux build Node supports. */
+const CLOCK_TICK_MS = 10;
 
 async function stop(child: ChildProcess, gentle: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -152,6 +175,7 @@ export async function coldStartOnce(opts: {
         firstEventMs: performance.now() - started,
         listeningMs: res.connectedAt - started,
         status: res.status,
+        cpuMs: await cpuTime(child.pid),
         peakRssBytes: await peakRss(child.pid),
         headers: opts.headers,
       };

@@ -7,7 +7,10 @@
  * event POSTed as soon as the port accepts (bench/coldstart-spawn.ts). The bare function and each
  * real one run alternately, round after round, so a burst of load from a neighbour hits all of
  * them. Each function gets the event its case names (bench/coldstart-cases.ts). Peak RSS is the
- * function's own process, read from /proc.
+ * function's own process, read from /proc, and so is its CPU time (steadier than the wall clock
+ * on a shared machine). On Node 22 each function is measured a second time from a copy of its
+ * bundle with the compile cache its gcp-build step ships (shared/wiring/compile-cache.ts); the
+ * first figures stay those of the bundle as built.
  *
  * Warm delivery: the latency of one CloudEvent POST through a Functions Framework server in this
  * process, the bare function being the baseline. The local cloud runs in this process, so its
@@ -15,8 +18,8 @@
  * in production.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import module, { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +28,7 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Storage } from '@google-cloud/storage';
 import { type LocalCloud, startLocalCloud } from '../infra/local/cloud';
 import { localStorageClient } from '../infra/local/storage/client';
-import { buildFunction, listFunctions } from '../scripts/build';
+import { buildFunction, generateCompileCache, listFunctions } from '../scripts/build';
 import { type DeployBuckets, ensureBuckets, writeLocalPolicy } from '../scripts/control-plane';
 import { type ColdStartCase, coldStartCases, STORAGE_EVENT } from './coldstart-cases';
 import { type ColdStartSample, coldStartOnce, type Delivery, readDelivery } from './coldstart-spawn';
@@ -44,6 +47,9 @@ import { removeAll } from './models';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COLD_START_GOAL = '<= 1.3x';
+/** Node 22: each function is also measured with the compile cache its deploy ships. */
+const HAS_COMPILE_CACHE =
+  typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function';
 /** INFERPLANE_NAMESPACE's default: the bench's environment leaves it unset. */
 const LOCAL_NAMESPACE = 'triton';
 
@@ -58,6 +64,8 @@ interface FunctionUnderTest {
   case: ColdStartCase;
   delivery: Delivery;
   bundleBytes?: number;
+  /** A copy of the bundle with the compile cache its gcp-build step writes (Node 22 only). */
+  shippedCompileCache?: true;
 }
 
 /** Where the functions run: the local cloud, its buckets and the environment they read. */
@@ -154,6 +162,25 @@ async function buildAll(ctx: BenchContext): Promise<FunctionUnderTest[]> {
           ...(i === 0 ? { bundleBytes: bytes } : {}),
         });
       }
+      if (HAS_COMPILE_CACHE) {
+        // As deployed on Node 22: the same bundle, its gcp-build step run by this Node. In a
+        // folder of its own, so the figures above stay those of the bundle as built.
+        const source = join(ROOT, '.tmp', 'bench-compile-cache', name);
+        await rm(source, { recursive: true, force: true });
+        await cp(join(ROOT, 'dist', name), source, { recursive: true });
+        await generateCompileCache(source);
+        for (const c of cases) {
+          out.push({
+            key: `${name}: ${c.path} (shipped compile cache)`,
+            name,
+            source,
+            target: name,
+            case: { ...c, path: `${c.path}; shipped compile cache, Node ${process.version}` },
+            delivery: await readDelivery(c.event),
+            shippedCompileCache: true,
+          });
+        }
+      }
     } catch (err) {
       ctx.log(`note: building ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -234,6 +261,17 @@ function coldFigures(fn: FunctionUnderTest, samples: ColdStartSample[], base: Co
       med(base, (s) => s.listeningMs),
     ),
   ];
+  const cpu = med(samples, (s) => s.cpuMs);
+  if (cpu !== undefined) {
+    figures.push(
+      figure(
+        `${label}: CPU time of the function's process to its answer vs bare (steadier under load)`,
+        cpu,
+        'ms',
+        med(base, (s) => s.cpuMs),
+      ),
+    );
+  }
   const rss = med(samples, (s) => s.peakRssBytes);
   const baseRss = med(base, (s) => s.peakRssBytes);
   if (rss !== undefined) {
@@ -312,7 +350,7 @@ const run: Bench = async (ctx) => {
     const baseLatency = await requestLatency(bare, opts);
     figures.push(...timeFigures(`warm CloudEvent POST to ${bare.name}`, baseLatency.stats));
     for (const fn of fns) {
-      if (cold.get(fn.key)?.failure !== undefined) continue;
+      if (cold.get(fn.key)?.failure !== undefined || fn.shippedCompileCache) continue;
       try {
         const result = await requestLatency(fn, opts);
         await fn.case.check?.(

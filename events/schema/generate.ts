@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { cloudEventSchema } from '../cloudevent';
 import { monitoringNotificationSchema } from '../monitoring';
-import { outboundDataSchemas, outboundEventSchema } from '../outbound';
+import { outboundSchemas } from '../outbound';
 import { messagePublishedDataSchema } from '../pubsub';
 import { schedulerCommandBodySchema } from '../scheduler';
 import { storageObjectDataSchema } from '../storage';
@@ -25,9 +25,9 @@ export function jsonSchemas(): Record<string, unknown> {
     'pubsub-message-published-data.schema.json': z.toJSONSchema(messagePublishedDataSchema, input),
     'monitoring-notification.schema.json': z.toJSONSchema(monitoringNotificationSchema, input),
     'scheduler-command.schema.json': z.toJSONSchema(schedulerCommandBodySchema, input),
-    'outbound-event.schema.json': z.toJSONSchema(outboundEventSchema),
+    'outbound-event.schema.json': z.toJSONSchema(outboundSchemas().event),
   };
-  for (const [type, schema] of Object.entries(outboundDataSchemas)) {
+  for (const [type, schema] of Object.entries(outboundSchemas().data)) {
     schemas[`${type}.data.schema.json`] = z.toJSONSchema(schema);
   }
   return schemas;

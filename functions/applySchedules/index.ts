@@ -6,9 +6,13 @@ import { loadConfig } from '../../shared/runtime/config';
 import { cloudEventHttpEntry } from '../../shared/runtime/function';
 import { buildApplySchedulesDeps } from '../../shared/schedules/deps';
 import { applySchedulesFunction } from '../../shared/schedules/function';
+import { useShippedCompileCache } from '../../shared/wiring/compile-cache';
 import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
 import { warmUpOn } from '../../shared/wiring/warm';
+
+// Before anything loads on demand (the Storage and cluster chunks): see compile-cache.ts.
+useShippedCompileCache(import.meta.url);
 
 // An HTTP function that reads the CloudEvent itself (Eventarc's binary mode, or a raw Pub/Sub push),
 // so every delivery it cannot use is acknowledged as a rejection (shared/runtime/function.ts).

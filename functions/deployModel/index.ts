@@ -9,8 +9,12 @@ import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import { loadConfig } from '../../shared/runtime/config';
 import { cloudEventHttpEntry } from '../../shared/runtime/function';
+import { useShippedCompileCache } from '../../shared/wiring/compile-cache';
 import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
+
+// Before anything loads on demand (the Storage and cluster chunks): see compile-cache.ts.
+useShippedCompileCache(import.meta.url);
 
 functions.http(
   deployModelFunction.name,

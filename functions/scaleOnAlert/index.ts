@@ -5,8 +5,12 @@ import { buildScaleOnAlertDeps } from '../../shared/alerts/deps';
 import { scaleOnAlertFunction } from '../../shared/alerts/function';
 import { loadConfig } from '../../shared/runtime/config';
 import { cloudEventHttpEntry } from '../../shared/runtime/function';
+import { useShippedCompileCache } from '../../shared/wiring/compile-cache';
 import { startBuilding } from '../../shared/wiring/lazy';
 import { withCurrentPolicy } from '../../shared/wiring/shared-deps';
+
+// Before anything loads on demand (the Storage and cluster chunks): see compile-cache.ts.
+useShippedCompileCache(import.meta.url);
 
 functions.http(
   scaleOnAlertFunction.name,
