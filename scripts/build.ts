@@ -174,7 +174,13 @@ import { fileURLToPath } from 'node:url';
 
 if (typeof module.enableCompileCache === 'function' && typeof module.flushCompileCache === 'function') {
   const dir = fileURLToPath(new URL('./${COMPILE_CACHE_DIR}/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    // Nowhere to write it: the function runs without a cache, and the build goes on.
+    console.error(\`compile cache: \${dir} cannot be written: \${err instanceof Error ? err.message : err}\`);
+    process.exit(0);
+  }
   module.enableCompileCache(dir);
   const chunks = new URL('./chunks/', import.meta.url);
   for (const file of readdirSync(chunks).sort()) {
