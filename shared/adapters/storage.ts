@@ -65,6 +65,37 @@ function toInfo(meta: RawMetadata, fallback: ObjectRef): ObjectInfo {
 
 const gen = (g: string | undefined): number | undefined => (g === undefined ? undefined : Number(g));
 
+type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+function headerText(headers: ResponseHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+/** An object's info from the headers of its media download; undefined when they are missing. */
+export function infoFromHeaders(headers: ResponseHeaders, ref: ObjectRef): ObjectInfo | undefined {
+  const generation = headerText(headers, 'x-goog-generation');
+  const size = headerText(headers, 'x-goog-stored-content-length');
+  if (generation === undefined || !/^\d+$/.test(generation) || size === undefined || !/^\d+$/.test(size))
+    return undefined;
+  const hashes: Record<string, string> = {};
+  for (const part of (headerText(headers, 'x-goog-hash') ?? '').split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) hashes[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  const contentType = headerText(headers, 'content-type');
+  return {
+    bucket: ref.bucket,
+    name: ref.name,
+    generation,
+    metageneration: headerText(headers, 'x-goog-metageneration') ?? '0',
+    size: BigInt(size),
+    ...(hashes.md5 ? { md5Hash: hashes.md5 } : {}),
+    ...(hashes.crc32c ? { crc32c: hashes.crc32c } : {}),
+    ...(contentType ? { contentType } : {}),
+  };
+}
+
 export class GcsObjectStore implements ObjectStore {
   constructor(private readonly storage: Storage) {}
 
@@ -98,8 +129,35 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * One media GET: the text and the generation, size and hashes Cloud Storage sends with it
+   * (`x-goog-generation`, `x-goog-metageneration`, `x-goog-stored-content-length`, `x-goog-hash`),
+   * so text and info always belong together. Without those headers (a proxy that drops them), the
+   * metadata is read first and that exact generation downloaded.
+   */
   async readText(ref: ObjectRef): Promise<{ text: string; info: ObjectInfo } | undefined> {
     const file = this.file(ref);
+    try {
+      const { bytes, headers } = await new Promise<{ bytes: Buffer; headers: ResponseHeaders }>(
+        (resolve, reject) => {
+          const chunks: Buffer[] = [];
+          let headers: ResponseHeaders = {};
+          file
+            .createReadStream()
+            .on('response', (res: { headers?: ResponseHeaders }) => {
+              headers = res.headers ?? {};
+            })
+            .on('data', (chunk: Buffer) => chunks.push(chunk))
+            .on('end', () => resolve({ bytes: Buffer.concat(chunks), headers }))
+            .on('error', reject);
+        },
+      );
+      const info = infoFromHeaders(headers, ref);
+      if (info) return { text: bytes.toString('utf8'), info };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw mapError(err, `read gs://${ref.bucket}/${ref.name}`);
+    }
     try {
       const [meta] = await file.getMetadata();
       const info = toInfo(meta as RawMetadata, ref);
