@@ -299,28 +299,28 @@ export function wantedSettings(record: TargetRecord, live: TargetSettings, nowMs
   }
   if (record.scaleOut) {
     return {
-      settings: atLeastHpaMinimum(overlaySettings(restore.settings, record.scaleOut.settings)),
+      settings: atLeastHpaMinimum(overlaySettings(restore.settings, record.scaleOut.settings), live),
       source: 'scale-out',
       drift: [],
     };
   }
   return {
-    settings: record.baseline ? atLeastHpaMinimum(restore.settings) : restore.settings,
+    settings: record.baseline ? atLeastHpaMinimum(restore.settings, live) : restore.settings,
     source: record.baseline ? 'restore' : 'live',
     drift: restore.drift,
   };
 }
 
 /**
- * Replicas that come back (a restore, a scale-out over a restored baseline) start at the HPA's
- * minimum at least: the HPA would raise them on its next sync anyway, and serving should not wait
- * for it (a restore after a downtime brings back a scale-out whose minimum is above the baseline's
- * replicas). Zero stays zero: an HPA does not act on a Deployment at 0.
+ * Replicas that come back from zero (the restore after a downtime) start at the HPA's minimum at
+ * least: an HPA does not act on a Deployment at 0, and a restore that brings back a scale-out has a
+ * minimum above the baseline's replicas. While the Deployment runs, the HPA itself keeps replicas
+ * within its bounds, so nothing more is written. Zero wanted stays zero.
  */
-function atLeastHpaMinimum(settings: TargetSettings): TargetSettings {
+function atLeastHpaMinimum(settings: TargetSettings, live: TargetSettings): TargetSettings {
   const min = settings.hpa?.minReplicas;
-  if (settings.replicas === null || settings.replicas === 0 || min === undefined || settings.replicas >= min)
-    return settings;
+  if (live.replicas !== 0 || settings.replicas === null || settings.replicas === 0) return settings;
+  if (min === undefined || settings.replicas >= min) return settings;
   return { ...settings, replicas: min };
 }
 
