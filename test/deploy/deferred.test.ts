@@ -37,6 +37,17 @@ const T0 = '2026-12-01T23:00:00.000Z';
 const T1 = '2026-12-02T06:30:00.000Z';
 const POOL = 'triton-l4';
 
+const policy = loadPolicy(
+  [
+    'apiVersion: inferplane.dev/v1',
+    'kind: ControlPlanePolicy',
+    'cluster: { project: p, name: c, repositoryBucket: repo, incomingBucket: incoming }',
+    'modelDefaults: { gpuClass: l4, replicas: { min: 1, max: 2 } }',
+    'guardrails: { maxGpusTotal: 4, maxGpusPerPool: 4, maxNodes: 4, maxDollarsPerHour: 50 }',
+    '',
+  ].join('\n'),
+);
+
 const facts = (version: number) => ({
   model: 'm',
   version,
@@ -178,16 +189,6 @@ describe("the pool's index", () => {
 });
 
 describe('planDeployment during a downtime', () => {
-  const policy = loadPolicy(
-    [
-      'apiVersion: inferplane.dev/v1',
-      'kind: ControlPlanePolicy',
-      'cluster: { project: p, name: c, repositoryBucket: repo, incomingBucket: incoming }',
-      'modelDefaults: { gpuClass: l4, replicas: { min: 1, max: 2 } }',
-      'guardrails: { maxGpusTotal: 4, maxGpusPerPool: 4, maxNodes: 4, maxDollarsPerHour: 50 }',
-      '',
-    ].join('\n'),
-  );
   const pool = desiredPool({
     policy,
     gpuClassId: 'l4',
@@ -278,16 +279,6 @@ describe('planDeployment during a downtime', () => {
 });
 
 describe('the tick after the restore', () => {
-  const policy = loadPolicy(
-    [
-      'apiVersion: inferplane.dev/v1',
-      'kind: ControlPlanePolicy',
-      'cluster: { project: p, name: c, repositoryBucket: repo, incomingBucket: incoming }',
-      'modelDefaults: { gpuClass: l4 }',
-      'guardrails: { maxGpusTotal: 4, maxGpusPerPool: 4, maxNodes: 4, maxDollarsPerHour: 50 }',
-      '',
-    ].join('\n'),
-  );
   const entries = servingFromRecords([deferredV2], () => POOL);
   const served = () => servedOn(POOL, entries, (m) => resolveModelPolicy(policy, m).readinessTimeoutSeconds);
   const pod = (name: string, version: string, state = 'READY') => ({

@@ -108,7 +108,12 @@ describe('a deploy during a scheduled downtime', () => {
 
     // The same delivery again is a no-op; the ticks in the window leave the record alone.
     const generation = (await served.deploy.registry.get('add'))?.generation;
-    expect((await uploadV2('dfr-upload-v2')).status).not.toBe('rejected');
+    // The runtime answers a redelivery with the first delivery's outcome, and nothing runs again.
+    const again = await uploadV2('dfr-upload-v2');
+    expect(again).toMatchObject({
+      status: 'applied',
+      message: expect.stringContaining('scheduled downtime'),
+    });
     h.clock.set(at(BASE + 2 * MIN));
     await h.tick();
     expect((await served.deploy.registry.get('add'))?.generation).toBe(generation);
