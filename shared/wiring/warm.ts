@@ -3,7 +3,7 @@
  * call a plan makes). Waiting for that call serialises two slow things: the idempotency write and
  * the handler's first Cloud Storage reads, then loading the GKE and Kubernetes clients and the
  * GetCluster read. So a tick function's entry starts connecting as soon as a delivery that is
- * its own tick arrives (`warmOnCommand`); the handler's first call then awaits a connection already
+ * its own tick arrives (`warmUpOn`, the `onEvent` hook of `cloudEventHttpEntry`); the handler's first call then awaits a connection already
  * under way. Any other delivery (another job's command, a malformed message) loads nothing.
  *
  * A failed warm-up is not reported here: the connection is a `lazy`, which forgets the failure,
@@ -39,18 +39,5 @@ export function warmUpOn(deps: () => Promise<object>, command: string): (event: 
     deps()
       .then((d) => warmUps.get(d)?.())
       .catch(() => undefined);
-  };
-}
-
-/** Wraps a `cloudEventEntry` with `warmUpOn`: the warm-up starts, then the delivery runs as before. */
-export function warmOnCommand(
-  entry: (event: IncomingCloudEvent) => Promise<void>,
-  deps: () => Promise<object>,
-  command: string,
-): (event: IncomingCloudEvent) => Promise<void> {
-  const warm = warmUpOn(deps, command);
-  return (event) => {
-    warm(event);
-    return entry(event);
   };
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { cloudEventFromHttp, DEFAULT_EVENT_BODY_LIMITS } from '../../shared/runtime/cloudevent-http';
 import type { IncomingCloudEvent } from '../../shared/runtime/function';
-import { isSchedulerCommand, registerWarmUp, warmOnCommand } from '../../shared/wiring/warm';
+import { isSchedulerCommand, registerWarmUp, warmUpOn } from '../../shared/wiring/warm';
 
 const FIXTURES = new URL('../../events/fixtures/', import.meta.url);
 
@@ -27,22 +27,21 @@ describe('isSchedulerCommand', () => {
   });
 });
 
-describe('warmOnCommand', () => {
+describe('warmUpOn (the HTTP entry calls it before the delivery runs)', () => {
   function setUp(warm: () => Promise<unknown>) {
     const deps = {};
     registerWarmUp(deps, warm);
     const order: string[] = [];
     let release: () => void = () => undefined;
-    const entry = warmOnCommand(
-      async (event) => {
-        order.push(`entry ${event.id}`);
-        await new Promise<void>((resolve) => {
-          release = resolve;
-        });
-      },
-      async () => deps,
-      'rotate-security',
-    );
+    const hook = warmUpOn(async () => deps, 'rotate-security');
+    // As cloudEventHttpEntry runs it: the hook, then the delivery.
+    const entry = async (event: IncomingCloudEvent) => {
+      hook(event);
+      order.push(`entry ${event.id}`);
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    };
     return { order, entry, release: () => release() };
   }
 
