@@ -16,7 +16,6 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
-import type { LoggedRequest } from '../../infra/local/common/server';
 import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
@@ -26,6 +25,7 @@ import { loadConfig } from '../../shared/runtime/config';
 import { cloudEventHttpEntry } from '../../shared/runtime/function';
 import { MemoryIdempotencyStore } from '../../shared/runtime/idempotency';
 import { createMemoryLogger } from '../../shared/runtime/log';
+import { logSizes, writesSince } from '../support/request-log';
 
 const INCOMING = 'hostile-incoming';
 const REPO = 'hostile-repo';
@@ -92,30 +92,6 @@ beforeEach(() => {
   published.events.length = 0;
   memory.entries.length = 0;
 });
-
-/** Every request the local servers answered, per server. */
-function logs(): Record<string, readonly LoggedRequest[]> {
-  return {
-    storage: cloud.storage.requestLog,
-    gke: cloud.gke.requestLog,
-    kubernetes: cloud.kubernetes.requestLog,
-    triton: cloud.triton.requestLog,
-  };
-}
-
-/** The mutating requests the local servers answered since `since` (a snapshot of `logs()` sizes). */
-function writesSince(since: Record<string, number>): string[] {
-  return Object.entries(logs()).flatMap(([name, log]) =>
-    log
-      .slice(since[name])
-      .filter((r) => !['GET', 'HEAD'].includes(r.method) && !r.url.startsWith('/__'))
-      .map((r) => `${name} ${r.method} ${r.url}`),
-  );
-}
-
-function sizes(): Record<string, number> {
-  return Object.fromEntries(Object.entries(logs()).map(([k, v]) => [k, v.length]));
-}
 
 const CE = {
   'ce-id': 'hostile-1',
@@ -256,7 +232,7 @@ const cases: Case[] = [
 describe('deliveries deployModel cannot use are acknowledged as rejections and write nothing', () => {
   it.each(cases)('$name', async ({ headers, body, reason, says }) => {
     // Prepare
-    const before = sizes();
+    const before = logSizes(cloud);
 
     // Act
     const res = await fetch(url, {
@@ -276,7 +252,7 @@ describe('deliveries deployModel cannot use are acknowledged as rejections and w
     const rejections = memory.entries.filter((e) => e.outcome === 'rejected');
     expect(rejections).toHaveLength(1);
     expect(rejections[0]).toMatchObject({ severity: 'ERROR', reason });
-    expect(writesSince(before)).toEqual([]);
+    expect(writesSince(cloud, before)).toEqual([]);
   });
 
   it('a gzip body that is valid gzip of a storage event is read like any other', async () => {
@@ -372,7 +348,7 @@ describe('escape hatches in user config are refused before anything is written',
       .file(`${model}/1/config.pbtxt`)
       .save(`name: "${model}"\n${line}\n`, { resumable: false });
     await cloud.storage.notificationsDelivered();
-    const before = sizes();
+    const before = logSizes(cloud);
 
     // Act
     await gcs
@@ -388,7 +364,9 @@ describe('escape hatches in user config are refused before anything is written',
     expect(data.reason).toBe(reason);
     expect(data.message).toMatch(says);
     expect(
-      writesSince(before).filter((w) => !w.startsWith(`storage POST /upload/storage/v1/b/${INCOMING}/o`)),
+      writesSince(cloud, before).filter(
+        (w) => !w.startsWith(`storage POST /upload/storage/v1/b/${INCOMING}/o`),
+      ),
     ).toEqual([]);
   });
 });

@@ -15,7 +15,6 @@ import * as functions from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../infra/local/cloud';
-import type { LoggedRequest } from '../../infra/local/common/server';
 import { LOCAL_ACCESS_TOKEN } from '../../infra/local/credentials';
 import { localStorageClient } from '../../infra/local/storage/client';
 import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
@@ -29,6 +28,7 @@ import { buildApplySchedulesDeps } from '../../shared/schedules/deps';
 import { applySchedulesFunction } from '../../shared/schedules/function';
 import { buildRotateSecurityDeps } from '../../shared/security/deps';
 import { rotateSecurityFunction } from '../../shared/security/function';
+import { logSizes, writesSince } from '../support/request-log';
 
 const REPO = 'hostile-ps-repo';
 const env: Record<string, string> = {};
@@ -115,30 +115,6 @@ beforeEach(() => {
   memory.entries.length = 0;
 });
 
-function logs(): Record<string, readonly LoggedRequest[]> {
-  return {
-    storage: cloud.storage.requestLog,
-    gke: cloud.gke.requestLog,
-    kubernetes: cloud.kubernetes.requestLog,
-    triton: cloud.triton.requestLog,
-    monitoring: cloud.monitoring.requestLog,
-  };
-}
-
-function sizes(): Record<string, number> {
-  return Object.fromEntries(Object.entries(logs()).map(([k, v]) => [k, v.length]));
-}
-
-/** Mutating requests since `since`, leaving out the idempotency records a delivery keeps. */
-function writesSince(since: Record<string, number>): string[] {
-  return Object.entries(logs()).flatMap(([name, log]) =>
-    log
-      .slice(since[name])
-      .filter((r) => !['GET', 'HEAD'].includes(r.method) && !r.url.startsWith('/__'))
-      .map((r) => `${name} ${r.method} ${r.url}`),
-  );
-}
-
 const CE = {
   'ce-id': 'hostile-ps-1',
   'ce-source': '//pubsub.googleapis.com/projects/local-project/topics/inferplane-alerts',
@@ -212,7 +188,7 @@ const cases: Array<{ name: string; headers: Record<string, string>; body?: strin
 describe.each(TARGETS)('%s: deliveries it cannot use are acknowledged and write nothing', (target) => {
   it.each(cases)('$name', async ({ headers, body, says }) => {
     // Prepare
-    const before = sizes();
+    const before = logSizes(cloud);
 
     // Act
     const res = await fetch(`${urls[target]}/`, {
@@ -229,7 +205,7 @@ describe.each(TARGETS)('%s: deliveries it cannot use are acknowledged and write 
     expect(rejections).toHaveLength(1);
     expect(String(rejections[0]?.message)).toMatch(says);
     expect(published.events.every((e) => !String(e.type).endsWith('.applied'))).toBe(true);
-    expect(writesSince(before).filter((w) => !w.includes('_inferplane%2Fidempotency'))).toEqual([]);
+    expect(writesSince(cloud, before).filter((w) => !w.includes('_inferplane%2Fidempotency'))).toEqual([]);
   });
 });
 
