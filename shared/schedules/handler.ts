@@ -197,6 +197,7 @@ export async function handleApplySchedules(
     poolIndexes,
     deployments.map((d) => d.metadata.name),
   );
+  const indexByPool = new Map(poolIndexes.map((e) => [e.index.pool, e]));
   const universe: TargetUniverse = {
     pools: deployments.map((d) => d.metadata.name).sort(),
     modelPools: modelPoolsFrom(entries),
@@ -351,7 +352,7 @@ export async function handleApplySchedules(
     .filter((p) => !results.some((r) => r.pool === p && (r.inDowntime || r.outcome === 'failed')))
     .sort();
   const drift = await mapConcurrent(driftPools, deps.concurrency, (pool) =>
-    repairDrift(deps, ctx, pool, entries, dryRun).catch(
+    repairDrift(deps, ctx, pool, entries, indexByPool.get(pool), dryRun).catch(
       (err: unknown): DriftResult => ({
         pool,
         findings: [] as DriftFinding[],
@@ -450,6 +451,8 @@ async function repairDrift(
   ctx: InvocationContext,
   pool: string,
   entries: readonly ServingEntry[],
+  /** The pool's index as this tick listed it (a completion writes it, conditionally). */
+  indexEntry: PoolIndexEntry | undefined,
   dryRun: boolean,
 ): Promise<DriftResult> {
   const none = { completed: [], events: [] };
@@ -478,7 +481,7 @@ async function repairDrift(
   const completion =
     servedNow.length === 0 || dryRun
       ? { completed: [], events: [] }
-      : await completeDeferred(deps, ctx, pool, servedNow).catch((err: unknown) => {
+      : await completeDeferred(deps, ctx, pool, servedNow, indexEntry).catch((err: unknown) => {
           ctx.log.warn(`pool ${pool}: a deferred deploy could not be completed; the next tick retries`, {
             pool,
             error: err,
@@ -519,11 +522,14 @@ async function completeDeferred(
   ctx: InvocationContext,
   pool: string,
   served: ReadonlyArray<{ model: string; version: number }>,
+  listed: PoolIndexEntry | undefined,
 ): Promise<{ completed: Array<{ model: string; version: number }>; events: OutboundCloudEvent[] }> {
   const nowMs = deps.clock.nowMs();
   const nowIso = new Date(nowMs).toISOString();
   const [indexEntry, entries] = await Promise.all([
-    deps.registry.getPoolIndex(pool),
+    // As the tick listed it: a deploy that changed it since fails the conditional write, and the
+    // next tick completes from fresh state.
+    listed ?? deps.registry.getPoolIndex(pool),
     Promise.all(served.map((s) => deps.registry.get(s.model))),
   ]);
   const writes: PlanAction[] = [];
