@@ -18,7 +18,6 @@ import {
   DEFAULT_EVENT_BODY_LIMITS,
   type EventBodyLimits,
   partialEventOf,
-  valueDepth,
 } from './cloudevent-http';
 import {
   errorMessage,
@@ -219,46 +218,6 @@ export async function rejectUnreadable<D extends RuntimeDeps>(
     },
   });
   return reject(def, deps, { event, log, eventSource: eventSourceFor(deps.projectId, def.name) }, err);
-}
-
-/**
- * The function's entry point for `functions.cloudEvent(name, ...)`: builds dependencies once per
- * instance, then invokes the definition for each delivery. An event nested deeper than
- * `limits.maxEventDepth` is refused before anything walks it.
- */
-export function cloudEventEntry<D extends RuntimeDeps>(
-  def: FunctionDefinition<D>,
-  buildDeps: () => Promise<D>,
-  /** Per-event refresh of what may change while an instance is warm (the policy file). */
-  refresh: (deps: D) => Promise<D> = async (deps) => deps,
-  limits: EventBodyLimits = DEFAULT_EVENT_BODY_LIMITS,
-): (event: IncomingCloudEvent) => Promise<void> {
-  const deps = once(buildDeps);
-  return async (event) => {
-    const current = await refresh(await deps());
-    if (valueDepth(event, limits.maxEventDepth + 1) > limits.maxEventDepth + 1) {
-      const partial = {
-        id: typeof event.id === 'string' ? event.id : 'unidentified',
-        source: typeof event.source === 'string' ? event.source : 'unknown',
-        type: typeof event.type === 'string' ? event.type : 'unknown',
-      };
-      await rejectUnreadable(def, current, partial, depthError(limits));
-      return;
-    }
-    await invoke(def, current, event);
-  };
-}
-
-function depthError(limits: EventBodyLimits): LimitExceededError {
-  return new LimitExceededError('CloudEvent', [
-    limitIssue(
-      '(body)',
-      'maxEventDepth',
-      `more than ${limits.maxEventDepth}`,
-      limits.maxEventDepth,
-      'the nesting of the body',
-    ),
-  ]);
 }
 
 /** The parts of an Express request the HTTP entry reads (the Functions Framework's request). */

@@ -12,7 +12,6 @@ import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
 import { systemClock } from '../../shared/runtime/clock';
 import { ConfigurationError, type PermanentError } from '../../shared/runtime/errors';
 import {
-  cloudEventEntry,
   cloudEventHttpEntry,
   type FunctionDefinition,
   type HttpResponseLike,
@@ -67,36 +66,53 @@ function response(): HttpResponseLike & { code?: number } {
   return res;
 }
 
-function nested(depth: number): unknown {
-  let v: unknown = 1;
-  for (let i = 0; i < depth; i++) v = { a: v };
-  return v;
-}
+const CE_HEADERS = {
+  'ce-id': 'deep',
+  'ce-source': 's',
+  'ce-specversion': '1.0',
+  'ce-type': 't',
+  'content-type': 'application/json',
+};
+const deepJson = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
-describe('the CloudEvent entry', () => {
+describe('the CloudEvent entry and the depth limit', () => {
   it('refuses an event nested 100,000 deep as LIMIT_EXCEEDED without running the handler', async () => {
     // Prepare
     const h = harness();
-    const entry = cloudEventEntry(h.def, async () => h.deps);
+    const res = response();
 
-    // Act
-    await entry({ id: 'deep', source: 's', type: 't', specversion: '1.0', data: nested(100_000) });
+    // Act: the framework could not have parsed it; the entry reads the raw bytes.
+    await cloudEventHttpEntry(h.def, async () => h.deps)(
+      { method: 'POST', headers: CE_HEADERS, rawBody: Buffer.from(deepJson(100_000)) },
+      res,
+    );
 
     // Assess
+    expect(res.code).toBe(204);
     expect(h.handled).toEqual([]);
     expect(h.publisher.events.map((e) => (e.data as { reason: string }).reason)).toEqual(['LIMIT_EXCEEDED']);
     expect(h.memory.entries.filter((e) => e.outcome === 'rejected')).toHaveLength(1);
   });
 
   it('runs an event at the depth limit', async () => {
-    // Prepare: the data at depth 31 puts the event itself at 32.
+    // Prepare: data nested 31 deep, the body within maxEventDepth (32).
     const h = harness();
-    const entry = cloudEventEntry(h.def, async () => h.deps);
+    const res = response();
+    const raw = deepJson(31);
 
     // Act
-    await entry({ id: 'ok', source: 's', type: 't', specversion: '1.0', data: nested(31) });
+    await cloudEventHttpEntry(h.def, async () => h.deps)(
+      {
+        method: 'POST',
+        headers: { ...CE_HEADERS, 'ce-id': 'ok' },
+        body: JSON.parse(raw),
+        rawBody: Buffer.from(raw),
+      },
+      res,
+    );
 
     // Assess
+    expect(res.code).toBe(204);
     expect(h.handled).toHaveLength(1);
     expect(h.publisher.events).toEqual([]);
   });

@@ -29,7 +29,7 @@ import { deployModelFunction } from '../../shared/deploy/function';
 import { type ModelRecord, modelRecordSchema } from '../../shared/domain/registry';
 import { type Env, loadConfig } from '../../shared/runtime/config';
 import type { OutboundCloudEvent } from '../../shared/runtime/events';
-import { cloudEventEntry } from '../../shared/runtime/function';
+import { cloudEventHttpEntry } from '../../shared/runtime/function';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'onnx');
 const INCOMING = 'e2e-incoming';
@@ -40,9 +40,9 @@ const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000
 // Filled in beforeAll; the dependencies are built lazily on the first event, after that.
 const env: Env = {};
 const published = new MemoryEventPublisher();
-functions.cloudEvent(
+functions.http(
   UNDER_TEST,
-  cloudEventEntry(deployModelFunction, async () => ({
+  cloudEventHttpEntry(deployModelFunction, async () => ({
     ...(await buildDeployModelDeps(loadConfig(env))),
     publisher: published,
   })),

@@ -19,7 +19,7 @@ import { MemoryEventPublisher } from '../../shared/adapters/events-publisher';
 import { buildDeployModelDeps } from '../../shared/deploy/deps';
 import { deployModelFunction } from '../../shared/deploy/function';
 import { loadConfig } from '../../shared/runtime/config';
-import { cloudEventEntry } from '../../shared/runtime/function';
+import { cloudEventHttpEntry } from '../../shared/runtime/function';
 import { expectConverged, ONNX_FIXTURE } from '../support/deploy-convergence';
 import { localDeployHarness } from '../support/deploy-harness';
 
@@ -39,9 +39,9 @@ const answers = new Map<string, number[]>();
 
 for (const target of TARGETS) {
   // Each target is its own instance: its own clients and lease holder id, built on first event.
-  functions.cloudEvent(
+  functions.http(
     target,
-    cloudEventEntry(deployModelFunction, async () => ({
+    cloudEventHttpEntry(deployModelFunction, async () => ({
       ...(await buildDeployModelDeps(loadConfig(env))),
       publisher: published,
     })),
